@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// libswiftgrpc.so: a gRPC runtime in Swift on libnghttp2, exported through a C ABI.
+// It links no Swift package and no Foundation: the Swift standard library, libnghttp2 and libc.
+let package = Package(
+  name: "swiftgrpc",
+  products: [
+    .library(name: "swiftgrpc", type: .dynamic, targets: ["SwiftGRPC"])
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CNGHTTP2",
+      pkgConfig: "libnghttp2",
+      providers: [.apt(["libnghttp2-dev"])]
+    ),
+    // Linux calls that Swift's Glibc module does not export (epoll, eventfd, timerfd, accept4).
+    .systemLibrary(name: "CLinux"),
+    // The public header, include/swiftgrpc.h, seen by the ABI target.
+    .systemLibrary(name: "CSwiftGRPCABI"),
+    .target(
+      name: "SwiftGRPCCore",
+      dependencies: ["CNGHTTP2", "CLinux"]
+    ),
+    .target(
+      name: "SwiftGRPC",
+      dependencies: ["SwiftGRPCCore", "CSwiftGRPCABI"],
+      linkerSettings: [.unsafeFlags(["-static-stdlib"])]
+    ),
+    .testTarget(
+      name: "SwiftGRPCCoreTests",
+      dependencies: ["SwiftGRPCCore"]
+    ),
+  ]
+)

@@ -1,0 +1,4 @@
+#ifndef SWIFTGRPC_CNGHTTP2_SHIM_H
+#define SWIFTGRPC_CNGHTTP2_SHIM_H
+#include <nghttp2/nghttp2.h>
+#endif

@@ -1,0 +1,67 @@
+import CSwiftGRPCABI
+import SwiftGRPCCore
+
+private func submit(_ server: UInt64, _ token: UInt64, _ answer: HostAnswer) throws(ABIError) {
+  let s = try lookupServer(server).server
+  guard let error = s.answer(token: token, answer) else { return }
+  switch error {
+  case .unknownToken:
+    throw ABIError(SWIFTGRPC_E_UNKNOWN_TOKEN, "token \(token) was never issued by server \(server)")
+  case .tokenClosed:
+    throw ABIError(SWIFTGRPC_E_TOKEN_CLOSED, "token \(token): the call has ended (finished or cancelled)")
+  case .alreadyCompleted:
+    throw ABIError(SWIFTGRPC_E_ALREADY_COMPLETED, "token \(token) was already completed")
+  case .wrongState(let m):
+    throw ABIError(SWIFTGRPC_E_WRONG_STATE, "token \(token): \(m)")
+  }
+}
+
+private func message(_ server: UInt64, _ data: UnsafeRawPointer?, _ len: Int) throws(ABIError) -> [UInt8] {
+  let limit = try lookupServer(server).server.config.maxSendMessageSize
+  guard len <= limit else {
+    throw ABIError(SWIFTGRPC_E_TOO_LARGE, "message of \(len) bytes is above the limit of \(limit)")
+  }
+  return try bytes(data, len, "message")
+}
+
+@_cdecl("swiftgrpc_call_send_initial_metadata")
+public func swiftgrpc_call_send_initial_metadata(
+  _ server: UInt64, _ token: UInt64, _ md: UnsafePointer<swiftgrpc_metadata>?, _ count: Int
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    try submit(server, token, .initialMetadata(try metadata(md, count)))
+  }
+}
+
+@_cdecl("swiftgrpc_call_send_message")
+public func swiftgrpc_call_send_message(
+  _ server: UInt64, _ token: UInt64, _ data: UnsafeRawPointer?, _ len: Int
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    try submit(server, token, .message(try message(server, data, len)))
+  }
+}
+
+@_cdecl("swiftgrpc_call_read")
+public func swiftgrpc_call_read(_ server: UInt64, _ token: UInt64) -> Int32 {
+  guarded { () throws(ABIError) in
+    try submit(server, token, .read)
+  }
+}
+
+@_cdecl("swiftgrpc_host_complete")
+public func swiftgrpc_host_complete(
+  _ server: UInt64, _ token: UInt64, _ data: UnsafeRawPointer?, _ len: Int, _ code: Int32,
+  _ statusMessage: UnsafePointer<CChar>?, _ trailers: UnsafePointer<swiftgrpc_metadata>?,
+  _ trailerCount: Int
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let statusCode = StatusCode(rawValue: code) else {
+      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "status code \(code) is outside 0-16")
+    }
+    let text = statusMessage == nil ? "" : try cString(statusMessage, "status_message")
+    let msg: [UInt8]? = data == nil && len == 0 ? nil : try message(server, data, len)
+    let md = try metadata(trailers, trailerCount)
+    try submit(server, token, .complete(message: msg, status: Status(statusCode, text), trailers: md))
+  }
+}

@@ -1,0 +1,154 @@
+import CSwiftGRPCABI
+import Glibc
+import SwiftGRPCCore
+
+private func abiError(_ e: Server.ServerError) -> ABIError {
+  switch e {
+  case .wrongState(let m): return ABIError(SWIFTGRPC_E_WRONG_STATE, m)
+  case .alreadyExists(let m): return ABIError(SWIFTGRPC_E_ALREADY_EXISTS, m)
+  case .invalidArgument(let m): return ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, m)
+  case .system(let m): return ABIError(SWIFTGRPC_E_SYSTEM, m)
+  }
+}
+
+@_cdecl("swiftgrpc_server_create")
+public func swiftgrpc_server_create(_ runtime: UInt64, _ out: UnsafeMutablePointer<UInt64>?) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
+    let r = try lookupRuntime(runtime)
+    out.pointee = register(.server(ServerObject(server: Server(group: r.group), runtime: runtime)))
+  }
+}
+
+@_cdecl("swiftgrpc_server_set_option")
+public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ value: Int64) -> Int32 {
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    func check(_ range: ClosedRange<Int64>, _ name: String) throws(ABIError) {
+      guard range.contains(value) else {
+        throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "\(name) value \(value) is outside \(range)")
+      }
+    }
+    switch option {
+    case SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE:
+      try check(0...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE")
+    case SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE:
+      try check(0...Int64(UInt32.max), "SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE")
+    case SWIFTGRPC_OPT_MAX_CONCURRENT_STREAMS:
+      try check(1...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_CONCURRENT_STREAMS")
+    default:
+      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown server option \(option)")
+    }
+    do throws(Server.ServerError) {
+      try s.configure { c in
+        switch option {
+        case SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE: c.maxReceiveMessageSize = Int(value)
+        case SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE: c.maxSendMessageSize = Int(value)
+        default: c.maxConcurrentStreams = UInt32(value)
+        }
+      }
+    } catch {
+      throw abiError(error)
+    }
+  }
+}
+
+private func validateMethod(_ method: UnsafePointer<CChar>?, _ kind: Int32) throws(ABIError)
+  -> (String, MethodKind)
+{
+  let path = try cString(method, "method")
+  let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+  guard path.hasPrefix("/"), parts.count == 3, !parts[1].isEmpty, !parts[2].isEmpty,
+    path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+  else {
+    throw ABIError(
+      SWIFTGRPC_E_INVALID_ARGUMENT, "method '\(path)' is not of the form /package.Service/Method")
+  }
+  guard let k = MethodKind(rawValue: kind) else {
+    throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "kind \(kind) is not a SWIFTGRPC_KIND_* value")
+  }
+  return (path, k)
+}
+
+@_cdecl("swiftgrpc_register_host_fn")
+public func swiftgrpc_register_host_fn(
+  _ server: UInt64, _ method: UnsafePointer<CChar>?, _ kind: Int32, _ fn: swiftgrpc_host_fn?,
+  _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    let (path, k) = try validateMethod(method, kind)
+    guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL") }
+    let sink = FunctionSink(fn: fn, userData: userData, serverHandle: server)
+    do throws(Server.ServerError) { try s.register(MethodRegistration(path: path, kind: k, sink: sink)) } catch {
+      throw abiError(error)
+    }
+  }
+}
+
+@_cdecl("swiftgrpc_register_host_queue")
+public func swiftgrpc_register_host_queue(
+  _ server: UInt64, _ method: UnsafePointer<CChar>?, _ kind: Int32, _ queue: UInt64
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let so = try lookupServer(server)
+    let (path, k) = try validateMethod(method, kind)
+    let q = try lookupQueue(queue)
+    guard q.runtime == so.runtime else {
+      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, "queue \(queue) belongs to another runtime")
+    }
+    let sink = QueueSink(queue: q.queue, serverHandle: server)
+    do throws(Server.ServerError) { try so.server.register(MethodRegistration(path: path, kind: k, sink: sink)) } catch {
+      throw abiError(error)
+    }
+  }
+}
+
+@_cdecl("swiftgrpc_server_listen")
+public func swiftgrpc_server_listen(
+  _ server: UInt64, _ address: UnsafePointer<CChar>?, _ boundPort: UnsafeMutablePointer<Int32>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    let a = try cString(address, "address")
+    do throws(Server.ServerError) {
+      let port = try s.listen(a)
+      boundPort?.pointee = Int32(port)
+    } catch {
+      throw abiError(error)
+    }
+  }
+}
+
+@_cdecl("swiftgrpc_server_start")
+public func swiftgrpc_server_start(_ server: UInt64) -> Int32 {
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    do throws(Server.ServerError) { try s.start() } catch { throw abiError(error) }
+  }
+}
+
+@_cdecl("swiftgrpc_server_shutdown")
+public func swiftgrpc_server_shutdown(_ server: UInt64, _ graceMs: Int64) -> Int32 {
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    if s.group.isLoopThread {
+      throw ABIError(SWIFTGRPC_E_RECURSIVE_CALL, "swiftgrpc_server_shutdown called from a loop thread")
+    }
+    let grace = graceMs <= 0 ? 0 : (graceMs > Int64.max / 1_000_000 ? Int64.max : graceMs * 1_000_000)
+    s.shutdown(graceNanos: grace)
+  }
+}
+
+@_cdecl("swiftgrpc_server_destroy")
+public func swiftgrpc_server_destroy(_ server: UInt64) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard try wasIssued(server, "server") else { return }
+    let s = try lookupServer(server).server
+    if s.group.isLoopThread {
+      throw ABIError(SWIFTGRPC_E_RECURSIVE_CALL, "swiftgrpc_server_destroy called from a loop thread")
+    }
+    s.shutdown(graceNanos: 0)
+    _ = handles.withLock { $0.objects.removeValue(forKey: server) }
+  }
+}

@@ -1,0 +1,86 @@
+/// One metadata entry as the host sees it: a lowercase key and the value's bytes. Values of
+/// `-bin` keys are raw bytes (base64 only on the wire); others are printable ASCII.
+public struct MetadataEntry: Sendable, Equatable {
+  public var key: String
+  public var value: [UInt8]
+
+  public init(key: String, value: [UInt8]) {
+    self.key = key
+    self.value = value
+  }
+
+  public init(_ key: String, _ value: String) {
+    self.key = key
+    self.value = Array(value.utf8)
+  }
+
+  /// Whether the key names a binary header (`-bin` suffix).
+  public var isBinary: Bool { key.utf8.count > 4 && key.hasSuffix("-bin") }
+}
+
+/// Why a metadata entry cannot be sent.
+public enum MetadataError: Error, Equatable, Sendable {
+  case emptyKey
+  case illegalKeyByte(key: String, byte: UInt8)
+  case reservedKey(String)
+  case illegalValueByte(key: String, byte: UInt8)
+}
+
+extension MetadataError: CustomStringConvertible {
+  public var description: String {
+    switch self {
+    case .emptyKey:
+      return "metadata key is empty"
+    case .illegalKeyByte(let key, let byte):
+      return "metadata key '\(key)' has illegal byte 0x\(hex(byte)) (allowed: 0-9 a-z _ - .)"
+    case .reservedKey(let key):
+      return "metadata key '\(key)' is reserved (grpc-*, pseudo headers, content-type, te)"
+    case .illegalValueByte(let key, let byte):
+      return "metadata value for '\(key)' has byte 0x\(hex(byte)) outside printable ASCII;"
+        + " use a '-bin' key for binary values"
+    }
+  }
+}
+
+private func hex(_ b: UInt8) -> String {
+  let digits = Array("0123456789ABCDEF")
+  return String([digits[Int(b >> 4)], digits[Int(b & 0xF)]])
+}
+
+public enum MetadataValidation {
+  /// Validates a key the host wants to send: `[0-9a-z_.-]+`, not reserved.
+  public static func validate(key: some Collection<UInt8>) -> MetadataError? {
+    if key.isEmpty { return .emptyKey }
+    for b in key {
+      let ok =
+        (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z"))
+        || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9"))
+        || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
+      if !ok { return .illegalKeyByte(key: String(decoding: key, as: UTF8.self), byte: b) }
+    }
+    if isReserved(key) { return .reservedKey(String(decoding: key, as: UTF8.self)) }
+    return nil
+  }
+
+  /// Validates a non-binary value: printable ASCII 0x20–0x7E.
+  public static func validate(value: some Collection<UInt8>, key: String) -> MetadataError? {
+    for b in value where b < 0x20 || b > 0x7E {
+      return .illegalValueByte(key: key, byte: b)
+    }
+    return nil
+  }
+
+  /// Headers that belong to the protocol, never passed to or accepted from hosts.
+  public static func isReserved(_ key: some Collection<UInt8>) -> Bool {
+    if key.starts(with: "grpc-".utf8) { return true }
+    if key.first == UInt8(ascii: ":") { return true }
+    return key.elementsEqual("content-type".utf8) || key.elementsEqual("te".utf8)
+      || key.elementsEqual("connection".utf8) || key.elementsEqual("transfer-encoding".utf8)
+      || key.elementsEqual("keep-alive".utf8) || key.elementsEqual("upgrade".utf8)
+      || key.elementsEqual("proxy-connection".utf8) || key.elementsEqual("host".utf8)
+  }
+
+  public static func isBinaryKey(_ key: some BidirectionalCollection<UInt8>) -> Bool {
+    key.count > 4 && key.reversed().starts(with: "nib-".utf8)
+  }
+}

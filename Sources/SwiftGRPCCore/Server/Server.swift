@@ -1,0 +1,209 @@
+import CLinux
+import Glibc
+
+/// A gRPC server: a method table, listeners, and the connections its loops accept.
+public final class Server: @unchecked Sendable {
+  // @unchecked: mutable state is in `state` (locked). `methods` and `config` are written only
+  // before `start()`, whose hand-off to the loops (through their locked queues) publishes them;
+  // loops only read them.
+
+  public struct Config: Sendable {
+    public var maxReceiveMessageSize = 4 * 1024 * 1024
+    public var maxSendMessageSize = Int(UInt32.max)
+    public var maxConcurrentStreams = UInt32(Int32.max)
+    public init() {}
+  }
+
+  public enum Phase: Sendable { case idle, running, shuttingDown, stopped }
+
+  public enum ServerError: Error, Equatable, Sendable {
+    case wrongState(String)
+    case alreadyExists(String)
+    case invalidArgument(String)
+    case system(String)
+  }
+
+  private struct State {
+    var phase = Phase.idle
+    var pendingListeners: [(fd: Int32, address: ListenAddress)] = []
+    var listeners: [(Listener, EventLoop)] = []
+    var connections = 0
+  }
+
+  /// Per-stream and per-connection receive windows (bytes).
+  static let streamWindow = 1 << 20
+  static let connectionWindow = 16 << 20
+
+  private static let ids = Locked<UInt64>(0)
+
+  public let id: UInt64
+  public let group: EventLoopGroup
+  public private(set) var config = Config()
+  private(set) var methods: [String: MethodRegistration] = [:]
+  private let state = Locked(State())
+
+  public init(group: EventLoopGroup) {
+    self.group = group
+    id = Server.ids.withLock { $0 += 1; return $0 }
+  }
+
+  public var phase: Phase { state.withLock { $0.phase } }
+
+  var isServing: Bool { state.withLock { $0.phase == .running } }
+
+  // MARK: - Configuration (before start)
+
+  public func configure(_ body: (inout Config) throws(ServerError) -> Void) throws(ServerError) {
+    try state.withLock { s throws(ServerError) in
+      guard s.phase == .idle else { throw .wrongState("options can only be set before start") }
+      var c = config
+      try body(&c)
+      config = c
+    }
+  }
+
+  public func register(_ registration: MethodRegistration) throws(ServerError) {
+    try state.withLock { s throws(ServerError) in
+      guard s.phase == .idle else { throw .wrongState("methods can only be registered before start") }
+      guard methods[registration.path] == nil else {
+        throw .alreadyExists("method '\(registration.path)' is already registered")
+      }
+      methods[registration.path] = registration
+    }
+  }
+
+  /// Binds and listens now; accepting starts with `start()`. Returns the bound port.
+  public func listen(_ address: String) throws(ServerError) -> Int {
+    guard let parsed = ListenAddress.parse(address) else {
+      throw .invalidArgument(
+        "malformed listen address '\(address)' (expected host:port, [v6]:port or unix:/path)")
+    }
+    return try state.withLock { s throws(ServerError) in
+      guard s.phase == .idle else { throw .wrongState("listen must be called before start") }
+      let result: (fd: Int32, port: Int)
+      do throws(SystemError) {
+        result = try makeListeningSocket(parsed)
+      } catch {
+        throw .system(error.description)
+      }
+      s.pendingListeners.append((result.fd, parsed))
+      return result.port
+    }
+  }
+
+  public func start() throws(ServerError) {
+    let listeners = try state.withLock { s throws(ServerError) -> [(Listener, EventLoop)] in
+      guard s.phase == .idle else { throw .wrongState("the server was already started") }
+      s.phase = .running
+      var out = [(Listener, EventLoop)]()
+      for (i, p) in s.pendingListeners.enumerated() {
+        out.append((Listener(fd: p.fd, server: self, address: p.address), group.loops[i % group.loops.count]))
+      }
+      s.pendingListeners = []
+      s.listeners = out
+      return out
+    }
+    for (listener, loop) in listeners {
+      loop.execute {
+        loop.register(fd: listener.fd, events: EPOLLIN.rawValue, handler: listener)
+      }
+    }
+  }
+
+  // MARK: - Host answers (any thread)
+
+  public func answer(token: UInt64, _ answer: HostAnswer) -> AnswerError? {
+    guard let loop = group.loop(for: token) else { return .unknownToken }
+    return loop.submit(token: token, serverID: id, answer: answer)
+  }
+
+  // MARK: - Connections
+
+  /// Counts a connection being handed to a loop; false once shutting down.
+  func connectionOpened() -> Bool {
+    state.withLock { s in
+      guard s.phase == .running else { return false }
+      s.connections += 1
+      return true
+    }
+  }
+
+  func connectionClosed() {
+    state.withLock { $0.connections -= 1 }
+    state.lock.broadcast()
+  }
+
+  // MARK: - Shutdown
+
+  /// Graceful shutdown; see `swiftgrpc_server_shutdown`. Must not run on a loop thread.
+  public func shutdown(graceNanos: Int64) {
+    let (listeners, wasRunning, alreadyStopping) = state.withLock {
+      s -> ([(Listener, EventLoop)], Bool, Bool) in
+      switch s.phase {
+      case .idle:
+        for p in s.pendingListeners {
+          close(p.fd)
+          if case .unix(let path) = p.address { unlink(path) }
+        }
+        s.pendingListeners = []
+        s.phase = .stopped
+        return ([], false, false)
+      case .running:
+        s.phase = .shuttingDown
+        let l = s.listeners
+        s.listeners = []
+        return (l, true, false)
+      case .shuttingDown:
+        return ([], false, true)
+      case .stopped:
+        return ([], false, false)
+      }
+    }
+    if alreadyStopping {
+      waitUntil { $0.phase == .stopped }
+      return
+    }
+    guard wasRunning else { return }
+    for (listener, loop) in listeners {
+      loop.execute {
+        loop.unregister(fd: listener.fd)
+        listener.close()
+      }
+    }
+    group.onEveryLoopAndWait { [self] loop in
+      for c in loop.connections(of: self) { c.beginGracefulShutdown() }
+    }
+    let deadline =
+      graceNanos >= Int64.max - monotonicNanos() ? Int64.max : monotonicNanos() + max(0, graceNanos)
+    let drained = waitUntil(deadline: deadline) { $0.connections == 0 }
+    if !drained {
+      group.onEveryLoopAndWait { [self] loop in
+        for c in loop.connections(of: self) {
+          c.forceShutdown(Status(.unavailable, "server shutting down"))
+        }
+      }
+      waitUntil { $0.connections == 0 }
+    }
+    state.withLock { $0.phase = .stopped }
+    state.lock.broadcast()
+  }
+
+  @discardableResult
+  private func waitUntil(deadline: Int64 = Int64.max, _ done: (State) -> Bool) -> Bool {
+    state.lock.lock()
+    defer { state.lock.unlock() }
+    while !done(state.peek()) {
+      if monotonicNanos() >= deadline { return false }
+      _ = state.lock.wait(untilNanos: deadline)
+    }
+    return true
+  }
+}
+
+extension EventLoop {
+  /// The open connections of `server` on this loop (loop thread only).
+  func connections(of server: Server) -> [ServerConnection] {
+    assertInLoop()
+    return allConnections.filter { $0.server === server }
+  }
+}

@@ -1,0 +1,335 @@
+/*
+ * swiftgrpc.h — the C ABI of libswiftgrpc.so, a gRPC runtime written in Swift on libnghttp2.
+ *
+ * This header is the reference manual. Every function says what it does, who owns each buffer
+ * and for how long, which threads may call it, which thread calls back, and what it returns.
+ *
+ * Conventions that hold for every function unless its comment says otherwise:
+ *
+ *  - Results. Every function returns an int: SWIFTGRPC_OK (0) on success or a negative
+ *    SWIFTGRPC_E_* code. A failed call changes no state. The last failure's message is kept per
+ *    thread: swiftgrpc_last_error(). Static text per code: swiftgrpc_errstr().
+ *  - Handles (swiftgrpc_runtime, swiftgrpc_server, swiftgrpc_queue) are 64-bit ids from a locked
+ *    registry: monotonic, never reused, 0 = none, and type-checked on every call. A stale,
+ *    destroyed or foreign handle yields SWIFTGRPC_E_BAD_HANDLE, never a crash.
+ *  - Buffers handed in are borrowed for the duration of the call and copied before it returns.
+ *    Buffers handed to a callback are borrowed until the callback returns. Memory the library
+ *    allocates for the caller is released with swiftgrpc_event_free().
+ *  - Byte strings are (pointer, length) pairs; a NULL pointer is allowed only with length 0.
+ *    C strings (const char *) are NUL-terminated UTF-8.
+ *  - Thread safety: every function is thread-safe unless marked otherwise.
+ *
+ * Threading model. A runtime owns N event-loop threads. Every connection is owned by one loop.
+ * Host functions (swiftgrpc_register_host_fn) are invoked on a loop thread and must return
+ * promptly: copy what is needed, hand the work to the host's own threads, return. A host fn that
+ * blocks starves every connection on its loop. Answers (swiftgrpc_call_*, swiftgrpc_host_complete)
+ * may be made from any thread, including from inside the host fn; they never block on I/O: they
+ * enqueue onto the loop's completion queue and wake the loop with an eventfd.
+ */
+#ifndef SWIFTGRPC_H
+#define SWIFTGRPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Version                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+#define SWIFTGRPC_VERSION_MAJOR 0
+#define SWIFTGRPC_VERSION_MINOR 1
+#define SWIFTGRPC_VERSION_PATCH 0
+/* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number(). */
+#define SWIFTGRPC_VERSION_NUMBER 1000
+#define SWIFTGRPC_VERSION_STRING "0.1.0"
+
+/* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
+int swiftgrpc_version_number(void);
+
+/* Returns SWIFTGRPC_VERSION_STRING of the loaded library: static storage, never freed. */
+const char *swiftgrpc_version_string(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Result codes (append-only: codes are never removed or renumbered)                          */
+/* ------------------------------------------------------------------------------------------ */
+
+#define SWIFTGRPC_OK 0
+/* A required pointer argument was NULL. */
+#define SWIFTGRPC_E_NULL_ARGUMENT -1
+/* A handle is 0, stale (destroyed), never issued, or of the wrong type. */
+#define SWIFTGRPC_E_BAD_HANDLE -2
+/* An argument is out of range or malformed (method name, kind, option, address, length). */
+#define SWIFTGRPC_E_INVALID_ARGUMENT -3
+/* A metadata key is illegal (not [0-9a-z_.-], reserved "grpc-" prefix, pseudo header) or a
+   string value is not printable ASCII. */
+#define SWIFTGRPC_E_INVALID_METADATA -4
+/* A C string is not valid UTF-8. */
+#define SWIFTGRPC_E_INVALID_UTF8 -5
+/* The call is not allowed in the object's current state (listen after start, register after
+   start, start twice, read on a unary call, ...). */
+#define SWIFTGRPC_E_WRONG_STATE -6
+/* The token was never issued by this server. */
+#define SWIFTGRPC_E_UNKNOWN_TOKEN -7
+/* The token's call has ended: it finished, or was cancelled (the host was sent
+   SWIFTGRPC_EVENT_CANCELLED), or its server was shut down. */
+#define SWIFTGRPC_E_TOKEN_CLOSED -8
+/* swiftgrpc_host_complete was already accepted for this token. */
+#define SWIFTGRPC_E_ALREADY_COMPLETED -9
+/* The method is already registered on this server. */
+#define SWIFTGRPC_E_ALREADY_EXISTS -10
+/* A system call failed (bind, listen, thread creation, ...); the message names it. */
+#define SWIFTGRPC_E_SYSTEM -11
+/* A message exceeds the configured maximum size. */
+#define SWIFTGRPC_E_TOO_LARGE -12
+/* The function was called from one of the runtime's own loop threads (inside a host fn) where
+   that would deadlock: shutdown and destroy functions. Call them from a host thread. */
+#define SWIFTGRPC_E_RECURSIVE_CALL -13
+/* swiftgrpc_queue_next timed out with no event. Not a failure of the queue. */
+#define SWIFTGRPC_E_TIMEOUT -14
+/* The queue was shut down and holds no more events. */
+#define SWIFTGRPC_E_SHUTDOWN -15
+/* The library could not allocate memory. */
+#define SWIFTGRPC_E_NO_MEMORY -16
+
+/* Returns static text describing a result code ("unknown result code" for others). */
+const char *swiftgrpc_errstr(int code);
+
+/* Returns the message of the last failed call on the calling thread, or "" if none. The pointer
+   is valid until the next swiftgrpc_* call on the same thread fails. Thread-safe (per thread). */
+const char *swiftgrpc_last_error(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* gRPC status codes (call outcomes, separate from result codes)                              */
+/* ------------------------------------------------------------------------------------------ */
+
+#define SWIFTGRPC_STATUS_OK 0
+#define SWIFTGRPC_STATUS_CANCELLED 1
+#define SWIFTGRPC_STATUS_UNKNOWN 2
+#define SWIFTGRPC_STATUS_INVALID_ARGUMENT 3
+#define SWIFTGRPC_STATUS_DEADLINE_EXCEEDED 4
+#define SWIFTGRPC_STATUS_NOT_FOUND 5
+#define SWIFTGRPC_STATUS_ALREADY_EXISTS 6
+#define SWIFTGRPC_STATUS_PERMISSION_DENIED 7
+#define SWIFTGRPC_STATUS_RESOURCE_EXHAUSTED 8
+#define SWIFTGRPC_STATUS_FAILED_PRECONDITION 9
+#define SWIFTGRPC_STATUS_ABORTED 10
+#define SWIFTGRPC_STATUS_OUT_OF_RANGE 11
+#define SWIFTGRPC_STATUS_UNIMPLEMENTED 12
+#define SWIFTGRPC_STATUS_INTERNAL 13
+#define SWIFTGRPC_STATUS_UNAVAILABLE 14
+#define SWIFTGRPC_STATUS_DATA_LOSS 15
+#define SWIFTGRPC_STATUS_UNAUTHENTICATED 16
+
+/* ------------------------------------------------------------------------------------------ */
+/* Handles and shared types                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef uint64_t swiftgrpc_runtime;
+typedef uint64_t swiftgrpc_server;
+typedef uint64_t swiftgrpc_queue;
+
+/* One metadata entry. Keys are lowercase ASCII [0-9a-z_.-]. Values of keys ending in "-bin" are
+   arbitrary bytes (base64 on the wire, handled by the library); other values are printable
+   ASCII (0x20-0x7E). Entries with the same key are kept in order. */
+typedef struct swiftgrpc_metadata {
+  const char *key;
+  size_t key_len;
+  const char *value;
+  size_t value_len;
+} swiftgrpc_metadata;
+
+/* RPC kinds, given when registering a method. */
+#define SWIFTGRPC_KIND_UNARY 0
+#define SWIFTGRPC_KIND_SERVER_STREAMING 1
+#define SWIFTGRPC_KIND_CLIENT_STREAMING 2
+#define SWIFTGRPC_KIND_BIDI_STREAMING 3
+
+/* ------------------------------------------------------------------------------------------ */
+/* Runtime                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Constructor. Creates a runtime with `loop_threads` event-loop threads (0 = one per core, at
+   most 64) and stores its handle in *out.
+   Returns SWIFTGRPC_E_NULL_ARGUMENT, SWIFTGRPC_E_INVALID_ARGUMENT (loop_threads > 64) or
+   SWIFTGRPC_E_SYSTEM (thread or epoll creation failed). */
+int swiftgrpc_runtime_create(uint32_t loop_threads, swiftgrpc_runtime *out);
+
+/* Destructor. Destroys every server and queue of the runtime (as swiftgrpc_server_destroy:
+   outstanding calls are failed, the host is told), stops and joins the loop threads. No host fn
+   runs after it returns. Accepts 0 and already-destroyed handles (returns SWIFTGRPC_OK).
+   Must not be called from a loop thread (SWIFTGRPC_E_RECURSIVE_CALL). */
+int swiftgrpc_runtime_destroy(swiftgrpc_runtime runtime);
+
+/* Returns the current CLOCK_MONOTONIC time in nanoseconds: the clock of event deadlines. */
+int64_t swiftgrpc_now_ns(void);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Server events                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A new call. Carries method, authority, peer, request metadata and deadline. For UNARY and
+   SERVER_STREAMING methods it also carries the single request message (delivered once the
+   client has sent it and half-closed). For CLIENT_STREAMING and BIDI_STREAMING methods it
+   carries no message: call swiftgrpc_call_read() to receive each one. */
+#define SWIFTGRPC_EVENT_CALL 1
+/* A request message for a streaming-request call, in answer to swiftgrpc_call_read(). */
+#define SWIFTGRPC_EVENT_MESSAGE 2
+/* The client half-closed: no more request messages. In answer to swiftgrpc_call_read(). */
+#define SWIFTGRPC_EVENT_HALF_CLOSE 3
+/* The call ended before the host completed it: the client cancelled or disconnected
+   (status_code CANCELLED), the deadline passed (DEADLINE_EXCEEDED), or the server was shut down
+   (UNAVAILABLE). The token is closed: later answers return SWIFTGRPC_E_TOKEN_CLOSED. Exactly one
+   of "host_complete accepted" and "CANCELLED delivered" happens for every token. */
+#define SWIFTGRPC_EVENT_CANCELLED 4
+
+/* An event for a server call. In a host fn it is borrowed until the fn returns; from
+   swiftgrpc_queue_next it is owned by the caller and released with swiftgrpc_event_free().
+   Byte strings are not NUL-terminated unless stated; every pointer is valid (never NULL) even
+   when its length is 0. */
+typedef struct swiftgrpc_event {
+  int32_t type;                      /* SWIFTGRPC_EVENT_* */
+  int32_t kind;                      /* SWIFTGRPC_KIND_* of the method */
+  uint64_t token;                    /* the call; never reused within the runtime */
+  swiftgrpc_server server;           /* the server the call belongs to */
+  const char *method;                /* "/pkg.Service/Method"; NUL-terminated */
+  size_t method_len;
+  const char *authority;             /* :authority; NUL-terminated ("" if absent) */
+  size_t authority_len;
+  const char *peer;                  /* "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path" */
+  size_t peer_len;
+  const swiftgrpc_metadata *metadata; /* request metadata (CALL only; -bin values decoded) */
+  size_t metadata_count;
+  int64_t deadline_ns;               /* absolute swiftgrpc_now_ns() deadline; INT64_MAX if none */
+  const char *message;               /* request message (CALL of unary/server-streaming, MESSAGE) */
+  size_t message_len;
+  int32_t has_message;               /* 1 if `message` carries a message (it may be empty) */
+  int32_t status_code;               /* CANCELLED: why (SWIFTGRPC_STATUS_*); else 0 */
+} swiftgrpc_event;
+
+/* A host function: invoked on a loop thread for every event of the calls of the methods it was
+   registered for. `event` is borrowed until it returns. It must return promptly and must not
+   call swiftgrpc_server_shutdown/destroy or swiftgrpc_runtime_destroy (they return
+   SWIFTGRPC_E_RECURSIVE_CALL there); the swiftgrpc_call_* answers are allowed. */
+typedef void (*swiftgrpc_host_fn)(const swiftgrpc_event *event, void *user_data);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Event queues (pull model)                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Constructor. Creates an event queue on `runtime`. Methods registered with
+   swiftgrpc_register_host_queue push their events onto it; host threads take them with
+   swiftgrpc_queue_next (the model of gRPC C-core's grpc_completion_queue_next). */
+int swiftgrpc_queue_create(swiftgrpc_runtime runtime, swiftgrpc_queue *out);
+
+/* Method. Waits up to `timeout_ms` milliseconds (< 0: forever, 0: poll) for the next event and
+   stores it in *out; the caller owns it and releases it with swiftgrpc_event_free().
+   Returns SWIFTGRPC_E_TIMEOUT if none came, SWIFTGRPC_E_SHUTDOWN once the queue is shut down and
+   empty. Blocks the calling thread (bindings release their interpreter lock around it). */
+int swiftgrpc_queue_next(swiftgrpc_queue queue, int64_t timeout_ms, swiftgrpc_event **out);
+
+/* Method. Shuts the queue down: waiting and later swiftgrpc_queue_next calls return the events
+   still queued, then SWIFTGRPC_E_SHUTDOWN. Events produced afterwards are dropped, and their
+   calls are cancelled by the library. Idempotent. */
+int swiftgrpc_queue_shutdown(swiftgrpc_queue queue);
+
+/* Destructor. Shuts the queue down, frees the events still in it and invalidates the handle.
+   Accepts 0 and already-destroyed handles. */
+int swiftgrpc_queue_destroy(swiftgrpc_queue queue);
+
+/* Releases an event returned by swiftgrpc_queue_next. Accepts NULL. */
+void swiftgrpc_event_free(swiftgrpc_event *event);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Server                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Constructor. Creates a stopped server on `runtime`. */
+int swiftgrpc_server_create(swiftgrpc_runtime runtime, swiftgrpc_server *out);
+
+/* Server options (swiftgrpc_server_set_option), settable before swiftgrpc_server_start. */
+/* Maximum request message size in bytes (default 4 MiB); larger → RESOURCE_EXHAUSTED. */
+#define SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE 1
+/* Maximum response message size in bytes (default unlimited, at most 2^32 - 1). */
+#define SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE 2
+/* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised per connection (default 2^31 - 1). */
+#define SWIFTGRPC_OPT_MAX_CONCURRENT_STREAMS 3
+
+/* Method. Sets an integer option. SWIFTGRPC_E_WRONG_STATE after start; SWIFTGRPC_E_INVALID_ARGUMENT
+   for an unknown option or a value out of range. */
+int swiftgrpc_server_set_option(swiftgrpc_server server, int option, int64_t value);
+
+/* Method. Registers a host function for `method` ("/pkg.Service/Method") of RPC `kind`.
+   `fn` is invoked on a loop thread for every event of every call of that method, with
+   `user_data`, until the server is destroyed; the host keeps `user_data` valid that long.
+   Before start only (SWIFTGRPC_E_WRONG_STATE); SWIFTGRPC_E_ALREADY_EXISTS if registered. */
+int swiftgrpc_register_host_fn(swiftgrpc_server server, const char *method, int kind,
+                               swiftgrpc_host_fn fn, void *user_data);
+
+/* Method. Like swiftgrpc_register_host_fn, but the events of `method` are pushed onto `queue`
+   (of the same runtime) instead of invoking a function. */
+int swiftgrpc_register_host_queue(swiftgrpc_server server, const char *method, int kind,
+                                  swiftgrpc_queue queue);
+
+/* Method. Binds and listens on `address`, before start. Forms: "host:port", "[ipv6]:port",
+   "unix:/path" (an existing socket file is replaced), "unix-abstract:name". Port 0 picks a free
+   port; the bound port is stored in *bound_port (may be NULL; 0 for Unix sockets). Connections
+   are accepted once the server starts. */
+int swiftgrpc_server_listen(swiftgrpc_server server, const char *address, int *bound_port);
+
+/* Method. Starts accepting connections and serving calls. Once only. */
+int swiftgrpc_server_start(swiftgrpc_server server);
+
+/* Method. Graceful shutdown: stops accepting, tells every connection (HTTP/2 GOAWAY) to open no
+   new streams, waits up to `grace_ms` milliseconds for calls in flight to finish, then fails
+   the rest: their clients get UNAVAILABLE, their hosts SWIFTGRPC_EVENT_CANCELLED. Returns when
+   every call has ended and every connection is closed. Idempotent. Blocks the calling thread;
+   from a loop thread it returns SWIFTGRPC_E_RECURSIVE_CALL. */
+int swiftgrpc_server_shutdown(swiftgrpc_server server, int64_t grace_ms);
+
+/* Destructor. Shuts down with no grace if still running, then invalidates the handle. No host fn
+   of this server runs after it returns. Accepts 0 and already-destroyed handles. From a loop
+   thread it returns SWIFTGRPC_E_RECURSIVE_CALL. */
+int swiftgrpc_server_destroy(swiftgrpc_server server);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Answering calls (any thread, never blocks on I/O)                                          */
+/* ------------------------------------------------------------------------------------------ */
+/* Every answer takes the server and the call's token. Errors common to all of them:
+   SWIFTGRPC_E_BAD_HANDLE, SWIFTGRPC_E_UNKNOWN_TOKEN, SWIFTGRPC_E_TOKEN_CLOSED (call ended or
+   cancelled), SWIFTGRPC_E_ALREADY_COMPLETED (after swiftgrpc_host_complete). */
+
+/* Method. Sends response headers with `count` entries of custom initial metadata now (otherwise
+   they go with the first message or the status). Once per call (SWIFTGRPC_E_WRONG_STATE). */
+int swiftgrpc_call_send_initial_metadata(swiftgrpc_server server, uint64_t token,
+                                         const swiftgrpc_metadata *metadata, size_t count);
+
+/* Method. Queues one response message of `len` bytes (copied). For a unary or client-streaming
+   method at most one message may be sent (SWIFTGRPC_E_WRONG_STATE). SWIFTGRPC_E_TOO_LARGE above
+   SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE. */
+int swiftgrpc_call_send_message(swiftgrpc_server server, uint64_t token, const void *data,
+                                size_t len);
+
+/* Method. Asks for the next request message of a CLIENT_STREAMING or BIDI_STREAMING call: the
+   host is sent exactly one SWIFTGRPC_EVENT_MESSAGE, or SWIFTGRPC_EVENT_HALF_CLOSE at the end (or
+   SWIFTGRPC_EVENT_CANCELLED if the call ends). Until asked, the library reads no further than
+   the HTTP/2 flow-control window: this is the back-pressure. One read outstanding at a time
+   (SWIFTGRPC_E_WRONG_STATE for a second, for a unary call, or after half-close). */
+int swiftgrpc_call_read(swiftgrpc_server server, uint64_t token);
+
+/* Method. Completes the call: sends `message` first if it is not NULL (`message_len` bytes,
+   possibly 0: an empty message), then the status `status_code` with `status_message` (UTF-8,
+   may be NULL) and `trailer_count` entries of trailing metadata. At most once per token; the
+   token is closed afterwards. SWIFTGRPC_E_INVALID_ARGUMENT for a status code outside 0-16. */
+int swiftgrpc_host_complete(swiftgrpc_server server, uint64_t token, const void *message,
+                            size_t message_len, int status_code, const char *status_message,
+                            const swiftgrpc_metadata *trailers, size_t trailer_count);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SWIFTGRPC_H */
