@@ -51,6 +51,7 @@ public enum MetadataValidation {
   /// Validates a key the host wants to send: `[0-9a-z_.-]+`, not reserved.
   public static func validate(key: some Collection<UInt8>) -> MetadataError? {
     if key.isEmpty { return .emptyKey }
+    if key.first == UInt8(ascii: ":") { return .reservedKey(String(decoding: key, as: UTF8.self)) }
     for b in key {
       let ok =
         (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z"))

@@ -47,14 +47,14 @@ func peerDescription(_ storage: UnsafePointer<sockaddr_storage>) -> String {
     return storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
       var addr = sin.pointee.sin_addr
       inet_ntop(AF_INET, &addr, &buf, 64)
-      let ip = String(cString: buf)
+      let ip = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
       return "ipv4:\(ip):\(UInt16(bigEndian: sin.pointee.sin_port))"
     }
   case AF_INET6:
     return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
       var addr = sin.pointee.sin6_addr
       inet_ntop(AF_INET6, &addr, &buf, 64)
-      let ip = String(cString: buf)
+      let ip = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
       return "ipv6:[\(ip)]:\(UInt16(bigEndian: sin.pointee.sin6_port))"
     }
   case AF_UNIX:
@@ -102,7 +102,7 @@ func makeListeningSocket(_ address: ListenAddress) throws(SystemError) -> (fd: I
     var ss = sockaddr_storage()
     var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
     let bound = withUnsafeMutablePointer(to: &ss) { p -> Int in
-      p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+      _ = p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
       if Int32(p.pointee.ss_family) == AF_INET6 {
         return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
           Int(UInt16(bigEndian: $0.pointee.sin6_port))

@@ -1,0 +1,131 @@
+import Glibc
+import Testing
+
+@testable import SwiftGRPCCore
+
+@Suite struct EventQueueTests {
+  @Test func deliversInOrderAndTimesOut() {
+    let q = EventQueue<Int>()
+    for i in 0..<5 { q.push(i) }
+    for i in 0..<5 {
+      guard case .element(let e) = q.next(deadline: Int64.max) else { Issue.record("no element"); return }
+      #expect(e == i)
+    }
+    guard case .timedOut = q.next(deadline: monotonicNanos() + 10_000_000) else {
+      Issue.record("expected a timeout")
+      return
+    }
+  }
+
+  @Test func shutdownDrainsThenReports() {
+    let dropped = Locked([Int]())
+    let q = EventQueue<Int>(onDrop: { v in dropped.withLock { $0.append(v) } })
+    q.push(1)
+    q.shutdown()
+    #expect(q.push(2) == false)
+    guard case .element(1) = q.next(deadline: Int64.max) else { Issue.record("lost 1"); return }
+    guard case .shutDown = q.next(deadline: Int64.max) else { Issue.record("no shutdown"); return }
+    #expect(dropped.withLock { $0 } == [2])
+  }
+
+  @Test func manyProducersOneConsumer() {
+    let q = EventQueue<Int>()
+    let producers = 4
+    let perProducer = 5000
+    var threads = [pthread_t]()
+    for _ in 0..<producers {
+      var t = pthread_t()
+      let box = Unmanaged.passRetained(q)
+      pthread_create(&t, nil, { arg in
+        let q = Unmanaged<EventQueue<Int>>.fromOpaque(arg!).takeRetainedValue()
+        for i in 0..<5000 { q.push(i) }
+        return nil
+      }, box.toOpaque())
+      threads.append(t)
+    }
+    var sum = 0
+    for _ in 0..<(producers * perProducer) {
+      if case .element(let e) = q.next(deadline: Int64.max) { sum += e }
+    }
+    for t in threads { pthread_join(t, nil) }
+    #expect(sum == producers * (perProducer * (perProducer - 1) / 2))
+  }
+}
+
+@Suite struct TimerHeapTests {
+  @Test func popsInDeadlineOrder() {
+    var heap = TimerHeap()
+    let fired = Locked([Int]())
+    for (i, d) in [50, 10, 40, 10, 30, 20].enumerated() {
+      heap.push(deadline: Int64(d)) { fired.withLock { $0.append(i) } }
+    }
+    #expect(heap.nextDeadline == 10)
+    #expect(heap.popDue(now: 5) == nil)
+    while let action = heap.popDue(now: 45) { action() }
+    #expect(fired.withLock { $0 } == [1, 3, 5, 4, 2])
+    #expect(heap.nextDeadline == 50)
+  }
+}
+
+@Suite struct EventLoopTests {
+  @Test func tasksRunOnTheLoopThreadFromAnyThread() throws {
+    let group = try EventLoopGroup(threads: 2)
+    defer { group.shutdown() }
+    let ran = Locked(0)
+    let wrongThread = Locked(0)
+    for loop in group.loops {
+      for _ in 0..<1000 {
+        loop.execute {
+          if !loop.inLoop { wrongThread.withLock { $0 += 1 } }
+          ran.withLock { $0 += 1 }
+        }
+      }
+    }
+    group.onEveryLoopAndWait { _ in }
+    #expect(ran.withLock { $0 } == 2000)
+    #expect(wrongThread.withLock { $0 } == 0)
+    #expect(!group.isLoopThread)
+  }
+
+  @Test func answersForUnknownTokensAreRefused() throws {
+    let group = try EventLoopGroup(threads: 2)
+    defer { group.shutdown() }
+    let server = Server(group: group)
+    #expect(server.answer(token: 0, .read) == .unknownToken)
+    #expect(server.answer(token: 1 << 8 | 7, .read) == .unknownToken, "loop 7 does not exist")
+    #expect(server.answer(token: 1 << 8, .read) == .unknownToken, "never issued")
+  }
+
+  @Test func timersFireOnTheLoop() throws {
+    let group = try EventLoopGroup(threads: 1)
+    defer { group.shutdown() }
+    let loop = group.loops[0]
+    let fired = Locked([Int]())
+    let start = monotonicNanos()
+    loop.execute {
+      loop.schedule(at: start + 30_000_000) { fired.withLock { $0.append(2) } }
+      loop.schedule(at: start + 10_000_000) { fired.withLock { $0.append(1) } }
+    }
+    while fired.withLock({ $0.count }) < 2 && monotonicNanos() - start < 5_000_000_000 {
+      usleep(1000)
+    }
+    #expect(fired.withLock { $0 } == [1, 2])
+    #expect(monotonicNanos() - start >= 30_000_000)
+  }
+
+  @Test func serverLifecycleErrors() throws {
+    let group = try EventLoopGroup(threads: 1)
+    defer { group.shutdown() }
+    let server = Server(group: group)
+    #expect(throws: Server.ServerError.self) { _ = try server.listen("bogus") }
+    let port = try server.listen("127.0.0.1:0")
+    #expect(port > 0)
+    try server.start()
+    #expect(throws: Server.ServerError.wrongState("the server was already started")) {
+      try server.start()
+    }
+    server.shutdown(graceNanos: 0)
+    #expect(server.phase == .stopped)
+    server.shutdown(graceNanos: 0)
+  }
+}
