@@ -20,8 +20,7 @@ if [ $install = 1 ]; then
   cmake --build "$build" -j2 --target echo_server
 fi
 log=$(mktemp)
-exec 3< <(sleep 60)
-"$build/echo_server" --port 0 --verbose <&3 >"$log" 2>&1 &
+"$build/echo_server" --port 0 --verbose --until-signal >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 200); do grep -q listening "$log" && break; sleep 0.05; done

@@ -12,8 +12,7 @@ unshare -m bash -c '
   mount -t tmpfs none /opt/swift
   test -z "$(ls /opt/swift)"
   ! command -v swift >/dev/null
-  exec 3< <(sleep 30)
-  "$0/echo_server" --port 0 <&3 > "$0/self_contained.log" 2>&1 &
+  "$0/echo_server" --port 0 --until-signal > "$0/self_contained.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do grep -q listening "$0/self_contained.log" && break; sleep 0.05; done
   port=$(awk "/listening/{print \$3}" "$0/self_contained.log")

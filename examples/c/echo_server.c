@@ -11,8 +11,9 @@
  * which answer with swiftgrpc_call_* / swiftgrpc_host_complete. With --pull the workers take
  * events from a swiftgrpc_queue instead (no callback at all).
  *
- * usage: echo_server [--port N] [--pull] [--workers N] [--verbose]
- * Prints "listening on PORT" once serving; stops gracefully on SIGINT/SIGTERM or EOF on stdin.
+ * usage: echo_server [--port N] [--pull] [--workers N] [--verbose] [--until-signal]
+ * Prints "listening on PORT" once serving; stops gracefully on SIGINT/SIGTERM, or on EOF on
+ * stdin unless --until-signal is given.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -184,7 +185,7 @@ static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
 int main(int argc, char **argv) {
-  int port = 50051, pull = 0, workers = 2;
+  int port = 50051, pull = 0, workers = 2, until_signal = 0;
   const char *host = "127.0.0.1";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
@@ -192,6 +193,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--pull")) pull = 1;
     else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--verbose")) verbose = 1;
+    else if (!strcmp(argv[i], "--until-signal")) until_signal = 1;
+  }
+  if (until_signal) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread, library ones too */
   }
   swiftgrpc_runtime rt;
   check(swiftgrpc_runtime_create(0, &rt), "runtime_create");
@@ -219,12 +228,21 @@ int main(int argc, char **argv) {
   printf("listening on %d (%s mode, %d workers)\n", bound, pull ? "pull" : "push", workers);
   fflush(stdout);
 
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  char buf[64];
-  while (!stop_requested) {
-    ssize_t n = read(0, buf, sizeof buf);  /* EOF on stdin or a signal stops the server */
-    if (n == 0) break;
+  if (until_signal) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig;
+    sigwait(&set, &sig);
+  } else {
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    char buf[64];
+    while (!stop_requested) {
+      ssize_t n = read(0, buf, sizeof buf); /* EOF on stdin or a signal stops the server */
+      if (n == 0) break;
+    }
   }
   check(swiftgrpc_server_shutdown(server, 1000), "shutdown");
   if (pull) swiftgrpc_queue_shutdown(queue);
