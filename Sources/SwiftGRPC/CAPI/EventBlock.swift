@@ -16,23 +16,26 @@ enum EventBlock {
     let md = (raw + eventSize).bindMemory(to: swiftgrpc_metadata.self, capacity: max(1, e.metadata.count))
     var cursor = (raw + eventSize + mdSize).assumingMemoryBound(to: CChar.self)
 
-    func put(_ b: some Collection<UInt8>) -> (UnsafePointer<CChar>, Int) {
+    func put(_ b: UnsafeRawBufferPointer) -> (UnsafePointer<CChar>, Int) {
       let start = cursor
-      var n = 0
-      for byte in b {
-        cursor[n] = CChar(bitPattern: byte)
-        n += 1
-      }
-      cursor[n] = 0
-      cursor += n + 1
-      return (UnsafePointer(start), n)
+      if b.count > 0 { memcpy(cursor, b.baseAddress!, b.count) }
+      cursor[b.count] = 0
+      cursor += b.count + 1
+      return (UnsafePointer(start), b.count)
+    }
+    func put(_ s: String) -> (UnsafePointer<CChar>, Int) {
+      var s = s
+      return s.withUTF8 { put(UnsafeRawBufferPointer($0)) }
+    }
+    func put(_ b: [UInt8]) -> (UnsafePointer<CChar>, Int) {
+      b.withUnsafeBytes { put($0) }
     }
 
-    let method = put(e.method.utf8)
-    let authority = put(e.authority.utf8)
-    let peer = put(e.peer.utf8)
+    let method = put(e.method)
+    let authority = put(e.authority)
+    let peer = put(e.peer)
     for (i, m) in e.metadata.enumerated() {
-      let k = put(m.key.utf8)
+      let k = put(m.key)
       let v = put(m.value)
       (md + i).initialize(to: swiftgrpc_metadata(key: k.0, key_len: k.1, value: v.0, value_len: v.1))
     }

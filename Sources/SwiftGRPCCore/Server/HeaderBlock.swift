@@ -5,8 +5,18 @@ import CNGHTTP2
 struct HeaderBlock {
   private var storage: [UInt8] = []
   private var fields: [(name: Int, nameLen: Int, value: Int, valueLen: Int)] = []
+  /// A prebuilt field list of static strings (no allocation per call).
+  private var fixed: StaticHeaders?
 
-  init() { storage.reserveCapacity(128) }
+  init() {}
+
+  private init(fixed: StaticHeaders) { self.fixed = fixed }
+
+  /// `:status 200`, `content-type application/grpc`.
+  static let responseHeaders = HeaderBlock(
+    fixed: StaticHeaders([(":status", "200"), ("content-type", "application/grpc")]))
+  /// `grpc-status 0`.
+  static let okTrailers = HeaderBlock(fixed: StaticHeaders([("grpc-status", "0")]))
 
   var isEmpty: Bool { fields.isEmpty }
 
@@ -45,7 +55,8 @@ struct HeaderBlock {
   }
 
   func withNV<T>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
-    storage.withUnsafeBufferPointer { raw in
+    if let fixed { return body(fixed.nva, fixed.count) }
+    return storage.withUnsafeBufferPointer { raw in
       let base = UnsafeMutablePointer(mutating: raw.baseAddress ?? UnsafePointer(bitPattern: 1)!)
       let nva = fields.map { f in
         nghttp2_nv(
@@ -53,6 +64,26 @@ struct HeaderBlock {
           flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
       }
       return nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+    }
+  }
+}
+
+/// An `nghttp2_nv` array of static strings, flagged NO_COPY: built once, never freed.
+final class StaticHeaders: @unchecked Sendable {
+  // @unchecked: immutable after init; nghttp2 only reads the array and the static strings.
+  let nva: UnsafeMutablePointer<nghttp2_nv>
+  let count: Int
+
+  init(_ fields: [(StaticString, StaticString)]) {
+    count = fields.count
+    nva = .allocate(capacity: fields.count)
+    let flags = UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue | NGHTTP2_NV_FLAG_NO_COPY_VALUE.rawValue)
+    for (i, f) in fields.enumerated() {
+      (nva + i).initialize(
+        to: nghttp2_nv(
+          name: UnsafeMutablePointer(mutating: f.0.utf8Start),
+          value: UnsafeMutablePointer(mutating: f.1.utf8Start), namelen: f.0.utf8CodeUnitCount,
+          valuelen: f.1.utf8CodeUnitCount, flags: flags))
     }
   }
 }

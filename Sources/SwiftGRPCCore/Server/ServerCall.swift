@@ -65,22 +65,22 @@ final class ServerCall {
 
   func receivedHeader(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
     if name.first == UInt8(ascii: ":") {
-      if name.elementsEqual(":path".utf8) {
+      if name.equals(":path") {
         path = String(decoding: value, as: UTF8.self)
-      } else if name.elementsEqual(":authority".utf8) {
+      } else if name.equals(":authority") {
         authority = String(decoding: value, as: UTF8.self)
-      } else if name.elementsEqual(":method".utf8) {
+      } else if name.equals(":method") {
         httpMethod = String(decoding: value, as: UTF8.self)
       }
       return
     }
-    if name.elementsEqual("content-type".utf8) {
+    if name.equals("content-type") {
       contentType = Array(value)
-    } else if name.elementsEqual("te".utf8) {
+    } else if name.equals("te") {
       te = Array(value)
-    } else if name.elementsEqual("grpc-timeout".utf8) {
+    } else if name.equals("grpc-timeout") {
       timeout = Array(value)
-    } else if name.elementsEqual("grpc-encoding".utf8) {
+    } else if name.equals("grpc-encoding") {
       encoding = Array(value)
     } else if MetadataValidation.isReserved(name) {
       return
@@ -107,11 +107,11 @@ final class ServerCall {
       respondHTTPError(status: "415", Status(.internalError, "invalid gRPC content-type"))
       return
     }
-    guard httpMethod == "POST" else {
+    guard httpMethod.utf8.elementsEqual("POST".utf8) else {
       respond(Status(.invalidArgument, ":method must be POST, got '\(httpMethod)'"))
       return
     }
-    if let te, !te.elementsEqual("trailers".utf8) {
+    if let te, !te.withUnsafeBufferPointer({ $0.equals("trailers") }) {
       respond(Status(.invalidArgument, "te must be 'trailers'"))
       return
     }
@@ -119,7 +119,7 @@ final class ServerCall {
       respond(Status(.internalError, headError))
       return
     }
-    if let encoding, !encoding.elementsEqual("identity".utf8) {
+    if let encoding, !encoding.withUnsafeBufferPointer({ $0.equals("identity") }) {
       var trailers = [MetadataEntry]()
       trailers.append(MetadataEntry("grpc-accept-encoding", "identity"))
       respond(
@@ -352,6 +352,7 @@ final class ServerCall {
   // MARK: - Response
 
   private func responseHeaders() -> HeaderBlock {
+    if initialMetadata.isEmpty { return .responseHeaders }
     var block = HeaderBlock()
     block.add(":status", "200")
     block.add("content-type", "application/grpc")
@@ -388,9 +389,13 @@ final class ServerCall {
       }
       return
     }
-    block.add(status: status)
-    for t in reservedTrailers { block.add(t.key.utf8, t.value) }
-    block.add(metadata: trailers)
+    if status.code == .ok && status.message.isEmpty && trailers.isEmpty && reservedTrailers.isEmpty {
+      block = .okTrailers
+    } else {
+      block.add(status: status)
+      for t in reservedTrailers { block.add(t.key.utf8, t.value) }
+      block.add(metadata: trailers)
+    }
     pendingTrailers = block
     if !headersSubmitted {
       submitHeaders()
@@ -444,6 +449,14 @@ final class ServerCall {
     if n > 0 { return n }
     dataDeferred = true
     return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+  }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+  /// Byte-wise equality with a static ASCII string, by length then memcmp.
+  @inline(__always)
+  func equals(_ s: StaticString) -> Bool {
+    count == s.utf8CodeUnitCount && (count == 0 || memcmp(baseAddress!, s.utf8Start, count) == 0)
   }
 }
 
