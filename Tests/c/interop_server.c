@@ -15,6 +15,7 @@
  *   Misuse        exercises wrong calls on its token; replies with the result codes
  *   Reenter       calls shutdown/destroy inside the host fn; replies with the result codes
  *   Inline        unary echo answered inside the host fn (no thread hop)
+ *   Hold          client streaming; never reads a message (back-pressure tests)
  *
  * usage: interop_server [--port N] [--pull] [--grace-ms N] [--exit-after-ms N]
  * Prints "listening on PORT"; on SIGTERM or stdin EOF: shutdown(grace), destroy, then prints
@@ -265,6 +266,7 @@ static void handle(swiftgrpc_event *ev) {
     swiftgrpc_host_complete(server, ev->token, event_log, event_log_len, 0, NULL, NULL, 0);
     pthread_mutex_unlock(&log_lock);
   } else if (is(ev, "Misuse")) misuse(ev);
+  else if (is(ev, "Hold")) log_line("HOLD %llu\n", (unsigned long long)ev->token);
   free(ev);
 }
 
@@ -337,6 +339,7 @@ int main(int argc, char **argv) {
       {"ClientStream", SWIFTGRPC_KIND_CLIENT_STREAMING}, {"Bidi", SWIFTGRPC_KIND_BIDI_STREAMING},
       {"Log", SWIFTGRPC_KIND_UNARY}, {"Misuse", SWIFTGRPC_KIND_UNARY},
       {"Reenter", SWIFTGRPC_KIND_UNARY}, {"Inline", SWIFTGRPC_KIND_UNARY},
+      {"Hold", SWIFTGRPC_KIND_CLIENT_STREAMING},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
     char path[128];

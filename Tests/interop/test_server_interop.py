@@ -264,3 +264,24 @@ def test_host_process_exit_under_load_does_not_crash():
     out = s.proc.stdout.read()
     assert code == 0, f"exit code {code} ({s.proc.stderr.read()[-2000:]})"
     assert "exiting without shutdown" in out
+
+
+def test_unread_request_stream_exerts_back_pressure(channel):
+    """The host never calls swiftgrpc_call_read: the library stops reopening the HTTP/2 window,
+    so the client cannot push 16 MiB; it stalls after about one window (1 MiB) plus a message."""
+    chunk = b"z" * (256 * 1024)
+    sent = []
+
+    def requests():
+        for i in range(64):
+            sent.append(i)
+            yield chunk
+
+    future = method(channel, "Hold", "stream_unary").future(requests(), timeout=30)
+    wait_for_log(channel, "HOLD")
+    time.sleep(1.0)  # give an unbounded reader ample time to swallow all 16 MiB
+    stalled_at = len(sent)
+    future.cancel()
+    assert stalled_at < 16, f"client pushed {stalled_at} x 256 KiB with nobody reading"
+    assert "CANCELLED /swiftgrpc.test.Test/Hold 1" in wait_for_log(
+        channel, "CANCELLED /swiftgrpc.test.Test/Hold")

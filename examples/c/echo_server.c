@@ -15,6 +15,7 @@
  * Prints "listening on PORT" once serving; stops gracefully on SIGINT/SIGTERM, or on EOF on
  * stdin unless --until-signal is given.
  */
+#define _POSIX_C_SOURCE 200809L /* sigwait, pthread_sigmask under -std=c11 */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
