@@ -144,8 +144,7 @@ int main(void) {
       swiftgrpc_md("content-type", "text/plain"), swiftgrpc_md("te", "trailers"),
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    int want = bad[i].key_len == 0 ? SWIFTGRPC_E_INVALID_METADATA : SWIFTGRPC_E_INVALID_METADATA;
-    EXPECT(swiftgrpc_call_send_initial_metadata(srv, 256, &bad[i], 1), want);
+    EXPECT(swiftgrpc_call_send_initial_metadata(srv, 256, &bad[i], 1), SWIFTGRPC_E_INVALID_METADATA);
   }
   swiftgrpc_metadata null_key = {NULL, 3, "v", 1};
   EXPECT(swiftgrpc_call_send_initial_metadata(srv, 256, &null_key, 1), SWIFTGRPC_E_NULL_ARGUMENT);

@@ -79,7 +79,6 @@ def test_every_status_code_with_exotic_message(channel, code):
     text = "héllo\twörld\r\nline two ✓ 100% done"
     request = f"{code.value[0]}:{text}".encode()
     if code == grpc.StatusCode.OK:
-        assert method(channel, "Status")(request, timeout=10) is None or True
         _, call = method(channel, "Status").with_call(request, timeout=10)
         assert call.code() == grpc.StatusCode.OK
         return

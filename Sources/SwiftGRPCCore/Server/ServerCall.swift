@@ -326,7 +326,7 @@ final class ServerCall {
   }
 
   private func deadlineExpired() {
-    guard phase != .done || !responseClosed else { return }
+    guard !responseClosed else { return }
     fail(Status(.deadlineExceeded, "deadline exceeded"))
   }
 

@@ -292,7 +292,7 @@ public final class EventLoop: @unchecked Sendable {
 
   /// Validates a host answer against the token's state and queues it; runs on any thread.
   func submit(token: UInt64, serverID: UInt64, answer: HostAnswer) -> AnswerError? {
-    var accepted: ServerCall?
+    var wasEmpty = false
     let result: AnswerError? = shared.withLock { s in
       guard var entry = s.tokens[token], entry.serverID == serverID else {
         return (token >> 8) < s.nextSeq && (token >> 8) > 0 ? .tokenClosed : .unknownToken
@@ -325,10 +325,10 @@ public final class EventLoop: @unchecked Sendable {
       if s.stopping { return .tokenClosed }
       s.tokens[token] = entry
       s.work.append(.answer(entry.call, answer))
-      accepted = s.work.count == 1 ? entry.call : nil
+      wasEmpty = s.work.count == 1
       return nil
     }
-    if accepted != nil && !inLoop { wake() }
+    if wasEmpty && !inLoop { wake() }
     return result
   }
 }

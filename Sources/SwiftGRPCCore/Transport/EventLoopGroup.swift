@@ -44,7 +44,7 @@ public final class EventLoopGroup: Sendable {
       if !accepted { done.withLock { $0 += 1 } }
     }
     done.lock.lock()
-    while done.withLockHeld({ $0 }) < loops.count { _ = done.lock.wait(untilNanos: Int64.max) }
+    while done.peek() < loops.count { _ = done.lock.wait(untilNanos: Int64.max) }
     done.lock.unlock()
   }
 
@@ -53,9 +53,4 @@ public final class EventLoopGroup: Sendable {
     for loop in loops { loop.stop() }
     for loop in loops { loop.join() }
   }
-}
-
-extension Locked {
-  /// Reads the state while the caller already holds `lock`.
-  func withLockHeld<T>(_ body: (State) -> T) -> T { body(peek()) }
 }
