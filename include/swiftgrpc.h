@@ -9,9 +9,10 @@
  *  - Results. Every function returns an int: SWIFTGRPC_OK (0) on success or a negative
  *    SWIFTGRPC_E_* code. A failed call changes no state. The last failure's message is kept per
  *    thread: swiftgrpc_last_error(). Static text per code: swiftgrpc_errstr().
- *  - Handles (swiftgrpc_runtime, swiftgrpc_server, swiftgrpc_queue) are 64-bit ids from a locked
- *    registry: monotonic, never reused, 0 = none, and type-checked on every call. A stale,
- *    destroyed or foreign handle yields SWIFTGRPC_E_BAD_HANDLE, never a crash.
+ *  - Handles (swiftgrpc_runtime, swiftgrpc_server, swiftgrpc_queue, swiftgrpc_channel) are 64-bit
+ *    ids from a locked registry: monotonic, never reused, 0 = none, and type-checked on every
+ *    call. A stale, destroyed or foreign handle yields SWIFTGRPC_E_BAD_HANDLE, never a crash.
+ *    Server call tokens and client call handles (swiftgrpc_call) are never reused either.
  *  - Buffers handed in are borrowed for the duration of the call and copied before it returns.
  *    Buffers handed to a callback are borrowed until the callback returns. Memory the library
  *    allocates for the caller is released with swiftgrpc_event_free().
@@ -19,7 +20,8 @@
  *    C strings (const char *) are NUL-terminated UTF-8.
  *  - Thread safety: every function is thread-safe unless marked otherwise.
  *
- * Threading model. A runtime owns N event-loop threads. Every connection is owned by one loop.
+ * Threading model. A runtime owns N event-loop threads. Every connection is owned by one loop;
+ * a channel and all its connections and calls are owned by one loop.
  * Host functions (swiftgrpc_register_host_fn) are invoked on a loop thread and must return
  * promptly: copy what is needed, hand the work to the host's own threads, return. A host fn that
  * blocks starves every connection on its loop. Answers (swiftgrpc_call_*, swiftgrpc_host_complete)
@@ -41,11 +43,11 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define SWIFTGRPC_VERSION_MAJOR 0
-#define SWIFTGRPC_VERSION_MINOR 1
+#define SWIFTGRPC_VERSION_MINOR 2
 #define SWIFTGRPC_VERSION_PATCH 0
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number(). */
-#define SWIFTGRPC_VERSION_NUMBER 1000
-#define SWIFTGRPC_VERSION_STRING "0.1.0"
+#define SWIFTGRPC_VERSION_NUMBER 2000
+#define SWIFTGRPC_VERSION_STRING "0.2.0"
 
 /* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
 int swiftgrpc_version_number(void);
@@ -72,10 +74,12 @@ const char *swiftgrpc_version_string(void);
 /* The call is not allowed in the object's current state (listen after start, register after
    start, start twice, read on a unary call, ...). */
 #define SWIFTGRPC_E_WRONG_STATE -6
-/* The token was never issued by this server. */
+/* The token was never issued by this server. (An unknown client call handle is
+   SWIFTGRPC_E_BAD_HANDLE.) */
 #define SWIFTGRPC_E_UNKNOWN_TOKEN -7
 /* The token's call has ended: it finished, or was cancelled (the host was sent
-   SWIFTGRPC_EVENT_CANCELLED), or its server was shut down. */
+   SWIFTGRPC_EVENT_CANCELLED), or its server was shut down. For a client call: its
+   SWIFTGRPC_EVENT_CLIENT_STATUS event was delivered (or is being delivered). */
 #define SWIFTGRPC_E_TOKEN_CLOSED -8
 /* swiftgrpc_host_complete was already accepted for this token. */
 #define SWIFTGRPC_E_ALREADY_COMPLETED -9
@@ -131,6 +135,9 @@ const char *swiftgrpc_last_error(void);
 typedef uint64_t swiftgrpc_runtime;
 typedef uint64_t swiftgrpc_server;
 typedef uint64_t swiftgrpc_queue;
+typedef uint64_t swiftgrpc_channel;
+/* A client call: an id issued by swiftgrpc_client_call_start, valid until its STATUS event. */
+typedef uint64_t swiftgrpc_call;
 
 /* One metadata entry. Keys are lowercase ASCII [0-9a-z_.-]. Values of keys ending in "-bin" are
    arbitrary bytes (base64 on the wire, handled by the library); other values are printable
@@ -158,8 +165,9 @@ typedef struct swiftgrpc_metadata {
    SWIFTGRPC_E_SYSTEM (thread or epoll creation failed). */
 int swiftgrpc_runtime_create(uint32_t loop_threads, swiftgrpc_runtime *out);
 
-/* Destructor. Destroys every server and queue of the runtime (as swiftgrpc_server_destroy:
-   outstanding calls are failed, the host is told), stops and joins the loop threads. No host fn
+/* Destructor. Destroys every channel, server and queue of the runtime (as
+   swiftgrpc_channel_destroy / swiftgrpc_server_destroy: outstanding calls are failed, the host is
+   told), stops and joins the loop threads. No host fn
    runs after it returns. Accepts 0 and already-destroyed handles (returns SWIFTGRPC_OK).
    Must not be called from a loop thread (SWIFTGRPC_E_RECURSIVE_CALL). */
 int swiftgrpc_runtime_destroy(swiftgrpc_runtime runtime);
@@ -186,6 +194,24 @@ int64_t swiftgrpc_now_ns(void);
    of "host_complete accepted" and "CANCELLED delivered" happens for every token. */
 #define SWIFTGRPC_EVENT_CANCELLED 4
 
+/* Client-call events (see "Client calls" below). Per call they arrive in order, and
+   CLIENT_STATUS is always the last one. */
+/* Response headers arrived: `metadata` holds them. Server-streaming and bidi calls only, at
+   most once, before their first CLIENT_MESSAGE (absent if the server answered trailers-only). */
+#define SWIFTGRPC_EVENT_CLIENT_INITIAL_METADATA 5
+/* Answers swiftgrpc_client_read: has_message 1 with the next response message, or has_message 0:
+   the response stream is over (the status follows). */
+#define SWIFTGRPC_EVENT_CLIENT_MESSAGE 6
+/* Answers swiftgrpc_client_send_message: status_code 0 once the message was handed to HTTP/2
+   (flow control let it out), else the code of the status that ended the call first. */
+#define SWIFTGRPC_EVENT_CLIENT_SEND_DONE 7
+/* The call is over: status_code, status_message and trailers. For SERVER_STREAMING and BIDI
+   calls the server's status comes after a read found the end of the stream; local ends
+   (cancel, deadline, connection loss, destroy) come at once and drop unread messages. `metadata` holds the initial
+   metadata (empty if none came). For UNARY and CLIENT_STREAMING calls with status OK the
+   response is in `message` (has_message 1). The call handle is closed afterwards. */
+#define SWIFTGRPC_EVENT_CLIENT_STATUS 8
+
 /* An event for a server call. In a host fn it is borrowed until the fn returns; from
    swiftgrpc_queue_next it is owned by the caller and released with swiftgrpc_event_free().
    Byte strings are not NUL-terminated unless stated; every pointer is valid (never NULL) even
@@ -207,11 +233,20 @@ typedef struct swiftgrpc_event {
   const char *message;               /* request message (CALL of unary/server-streaming, MESSAGE) */
   size_t message_len;
   int32_t has_message;               /* 1 if `message` carries a message (it may be empty) */
-  int32_t status_code;               /* CANCELLED: why (SWIFTGRPC_STATUS_*); else 0 */
+  int32_t status_code;               /* CANCELLED: why; CLIENT_STATUS: the status;
+                                        CLIENT_SEND_DONE: 0, or the status that ended the call */
+  /* Appended in 0.2.0 for client calls (zero / empty for server events). For a client event
+     `token` is the swiftgrpc_call, `server` is 0, and `method` is the call's method. */
+  swiftgrpc_channel channel;         /* the client call's channel */
+  void *tag;                         /* the tag given to swiftgrpc_client_call_start */
+  const char *status_message;        /* CLIENT_STATUS: UTF-8, NUL-terminated ("" if none) */
+  size_t status_message_len;
+  const swiftgrpc_metadata *trailers; /* CLIENT_STATUS: trailing metadata (-bin values decoded) */
+  size_t trailer_count;
 } swiftgrpc_event;
 
 /* A host function: invoked on a loop thread for every event of the calls of the methods it was
-   registered for. `event` is borrowed until it returns. It must return promptly and must not
+   registered for (server side), or of a client call started with it (client side). `event` is borrowed until it returns. It must return promptly and must not
    call swiftgrpc_server_shutdown/destroy or swiftgrpc_runtime_destroy (they return
    SWIFTGRPC_E_RECURSIVE_CALL there); the swiftgrpc_call_* answers are allowed. */
 typedef void (*swiftgrpc_host_fn)(const swiftgrpc_event *event, void *user_data);
@@ -327,6 +362,152 @@ int swiftgrpc_call_read(swiftgrpc_server server, uint64_t token);
 int swiftgrpc_host_complete(swiftgrpc_server server, uint64_t token, const void *message,
                             size_t message_len, int status_code, const char *status_message,
                             const swiftgrpc_metadata *trailers, size_t trailer_count);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Channels (client side)                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One channel argument for swiftgrpc_channel_create: `key` is a SWIFTGRPC_CHANNEL_* constant;
+   integer arguments use `int_value`, string arguments `string_value` (UTF-8, copied). */
+typedef struct swiftgrpc_channel_arg {
+  int32_t key;
+  int64_t int_value;
+  const char *string_value;
+} swiftgrpc_channel_arg;
+
+/* Minimum time one connection attempt may take (TCP connect + HTTP/2 SETTINGS); default 20000. */
+#define SWIFTGRPC_CHANNEL_CONNECT_TIMEOUT_MS 1
+/* Reconnect backoff (gRPC connection-backoff: x1.6 per failure, +-20% jitter); default 1000. */
+#define SWIFTGRPC_CHANNEL_INITIAL_BACKOFF_MS 2
+/* Upper bound of the reconnect backoff; default 120000. */
+#define SWIFTGRPC_CHANNEL_MAX_BACKOFF_MS 3
+/* Interval of keepalive PINGs on a connection; default 0 (off). */
+#define SWIFTGRPC_CHANNEL_KEEPALIVE_TIME_MS 4
+/* A PING unanswered this long closes the connection (its calls fail UNAVAILABLE); default 20000. */
+#define SWIFTGRPC_CHANNEL_KEEPALIVE_TIMEOUT_MS 5
+/* 1: send keepalive PINGs also when no call is open; default 0. */
+#define SWIFTGRPC_CHANNEL_KEEPALIVE_PERMIT_WITHOUT_CALLS 6
+/* Largest request message; larger sends return SWIFTGRPC_E_TOO_LARGE. Default 2^32 - 1. */
+#define SWIFTGRPC_CHANNEL_MAX_SEND_MESSAGE_SIZE 7
+/* Largest response message; larger ends the call with RESOURCE_EXHAUSTED. Default 4 MiB. */
+#define SWIFTGRPC_CHANNEL_MAX_RECV_MESSAGE_SIZE 8
+/* Deadline of calls started with SWIFTGRPC_DEADLINE_DEFAULT; default 0 (none). */
+#define SWIFTGRPC_CHANNEL_DEFAULT_TIMEOUT_MS 9
+/* (string) user-agent header; default "swiftgrpc/<version>". */
+#define SWIFTGRPC_CHANNEL_USER_AGENT 10
+/* Load balancing over the resolved addresses: SWIFTGRPC_LB_PICK_FIRST (default: the first
+   address that connects) or SWIFTGRPC_LB_ROUND_ROBIN (connect to all, rotate calls). */
+#define SWIFTGRPC_CHANNEL_LB_POLICY 11
+/* (string) :authority of calls; default derived from the target ("localhost" for unix:). */
+#define SWIFTGRPC_CHANNEL_AUTHORITY 12
+
+#define SWIFTGRPC_LB_PICK_FIRST 0
+#define SWIFTGRPC_LB_ROUND_ROBIN 1
+
+/* Connectivity states (gRPC's). */
+#define SWIFTGRPC_STATE_IDLE 0
+#define SWIFTGRPC_STATE_CONNECTING 1
+#define SWIFTGRPC_STATE_READY 2
+#define SWIFTGRPC_STATE_TRANSIENT_FAILURE 3
+#define SWIFTGRPC_STATE_SHUTDOWN 4
+
+/* Constructor. Creates a channel to `target` on `runtime` and stores its handle in *out. It starts
+   IDLE and connects on the first call (or swiftgrpc_channel_state with try_to_connect).
+   Targets: "host:port" or "dns:///host:port" (resolved with getaddrinfo off the loops; every
+   address it returns is a candidate), "ipv4:1.2.3.4:50051[,5.6.7.8:50051...]",
+   "ipv6:[::1]:50051[,...]", "unix:/path" or "unix:///path", "unix-abstract:name".
+   `args` (may be NULL when `arg_count` is 0) is copied.
+   SWIFTGRPC_E_INVALID_ARGUMENT for a malformed target, an unknown key or a value out of range. */
+int swiftgrpc_channel_create(swiftgrpc_runtime runtime, const char *target,
+                             const swiftgrpc_channel_arg *args, size_t arg_count,
+                             swiftgrpc_channel *out);
+
+/* Method. Stores the connectivity state (SWIFTGRPC_STATE_*) in *out_state; if it is IDLE and
+   `try_to_connect` is non-zero, starts connecting. */
+int swiftgrpc_channel_state(swiftgrpc_channel channel, int try_to_connect, int *out_state);
+
+/* Method. Waits up to `timeout_ms` (< 0: forever) for the state to differ from `last_state`, and
+   stores the new state in *out_state. SWIFTGRPC_E_TIMEOUT if it did not change. Blocks the
+   calling thread; from a loop thread it returns SWIFTGRPC_E_RECURSIVE_CALL. */
+int swiftgrpc_channel_wait_state_change(swiftgrpc_channel channel, int last_state,
+                                        int64_t timeout_ms, int *out_state);
+
+/* Method. Graceful close: new calls are refused (SWIFTGRPC_E_WRONG_STATE); calls in flight run
+   to their end; then the connections close and the state becomes SHUTDOWN. Does not block.
+   Idempotent. The handle stays valid until swiftgrpc_channel_destroy. */
+int swiftgrpc_channel_close(swiftgrpc_channel channel);
+
+/* Destructor. Ends every call still in flight with CANCELLED (each gets its STATUS event; the
+   servers see RST_STREAM), closes the connections and invalidates the handle. No event of this
+   channel is delivered after it returns. Accepts 0 and already-destroyed handles. From a loop
+   thread (inside a callback) it returns SWIFTGRPC_E_RECURSIVE_CALL. */
+int swiftgrpc_channel_destroy(swiftgrpc_channel channel);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Client calls (any thread, never block on I/O)                                              */
+/* ------------------------------------------------------------------------------------------ */
+/* A call's events go either to a function (push: `fn(event, tag)` on the channel's loop thread;
+   it must return promptly, may call the swiftgrpc_client_* functions, and the event is borrowed
+   until it returns) or to a queue (pull: swiftgrpc_queue_next returns them, owned by the
+   caller). Either way each event carries the call handle (`token`), the channel and `tag`.
+   Every operation gets exactly one event, whatever happens (cancel, deadline, connection loss,
+   channel destroy):
+     swiftgrpc_client_call_start   -> one CLIENT_STATUS, always the last event of the call
+     swiftgrpc_client_send_message -> one CLIENT_SEND_DONE
+     swiftgrpc_client_read         -> one CLIENT_MESSAGE
+   Half-close and cancel are requests without events. A call on a shut-down queue is cancelled
+   and its events are dropped.
+   Errors common to the operations: SWIFTGRPC_E_BAD_HANDLE (channel, or a call this channel never
+   issued), SWIFTGRPC_E_TOKEN_CLOSED (the call's STATUS was delivered), SWIFTGRPC_E_WRONG_STATE. */
+
+/* Call flags. */
+/* Wait for the channel to become READY instead of failing with UNAVAILABLE while it is in
+   TRANSIENT_FAILURE; the deadline still applies. */
+#define SWIFTGRPC_CALL_WAIT_FOR_READY 1u
+
+/* Deadlines are absolute swiftgrpc_now_ns() values; these two are special. */
+#define SWIFTGRPC_DEADLINE_DEFAULT 0          /* the channel's default timeout, if any */
+#define SWIFTGRPC_DEADLINE_NONE INT64_MAX
+
+/* Constructor. Starts a call of `kind` to `method` ("/pkg.Service/Method") with `metadata_count`
+   entries of request metadata, and stores its handle in *out.
+   UNARY and SERVER_STREAMING: `message` (`message_len` bytes; NULL allowed for 0) is the request;
+   the call half-closes by itself. CLIENT_STREAMING and BIDI_STREAMING: `message` must be NULL
+   and 0; send with swiftgrpc_client_send_message, end with swiftgrpc_client_half_close.
+   `deadline_ns`: absolute, or SWIFTGRPC_DEADLINE_DEFAULT / SWIFTGRPC_DEADLINE_NONE; a deadline
+   already past ends the call with DEADLINE_EXCEEDED (as an event). `flags`: SWIFTGRPC_CALL_*.
+   Events go to `queue` if it is not 0 (then `fn` must be NULL), else to `fn` (required then).
+   SWIFTGRPC_E_WRONG_STATE if the channel was closed; SWIFTGRPC_E_TOO_LARGE for a request above
+   SWIFTGRPC_CHANNEL_MAX_SEND_MESSAGE_SIZE. */
+int swiftgrpc_client_call_start(swiftgrpc_channel channel, const char *method, int kind,
+                                const swiftgrpc_metadata *metadata, size_t metadata_count,
+                                const void *message, size_t message_len, int64_t deadline_ns,
+                                uint32_t flags, swiftgrpc_queue queue, swiftgrpc_host_fn fn,
+                                void *tag, swiftgrpc_call *out);
+
+/* Method. Sends one request message (`len` bytes, copied) on a CLIENT_STREAMING or
+   BIDI_STREAMING call. One send outstanding at a time: wait for its CLIENT_SEND_DONE before the
+   next (SWIFTGRPC_E_WRONG_STATE otherwise, and after half-close). This is the send-side
+   back-pressure: SEND_DONE comes when HTTP/2 flow control let the message out. */
+int swiftgrpc_client_send_message(swiftgrpc_channel channel, swiftgrpc_call call, const void *data,
+                                  size_t len);
+
+/* Method. Half-closes a CLIENT_STREAMING or BIDI_STREAMING call: no more request messages. The
+   end of the stream goes out after an outstanding send. SWIFTGRPC_E_WRONG_STATE if repeated. */
+int swiftgrpc_client_half_close(swiftgrpc_channel channel, swiftgrpc_call call);
+
+/* Method. Asks for the next response message of a SERVER_STREAMING or BIDI_STREAMING call: one
+   CLIENT_MESSAGE event answers it. One read outstanding at a time. Receive back-pressure: the
+   library buffers at most what the HTTP/2 window lets in (1 MiB per call) beyond the messages
+   the host has asked for. Read until a CLIENT_MESSAGE reports the end (has_message 0): the
+   server's status is delivered (CLIENT_STATUS) only after that, so that no message is lost.
+   A host that stops reading early cancels the call. */
+int swiftgrpc_client_read(swiftgrpc_channel channel, swiftgrpc_call call);
+
+/* Method. Cancels the call: the server sees RST_STREAM(CANCEL); the host gets CLIENT_STATUS with
+   CANCELLED (after the events of outstanding operations). A second cancel is a no-op. */
+int swiftgrpc_client_cancel(swiftgrpc_channel channel, swiftgrpc_call call);
+
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -5,6 +5,7 @@
  *   swiftgrpc_md_bytes(key, p, n)   a swiftgrpc_metadata entry with a byte value (for -bin keys)
  *   swiftgrpc_event_copy(ev)        a deep copy of a borrowed event, released with free()
  *   swiftgrpc_md_find(ev, key)      the first metadata entry of an event with that key, or NULL
+ *   swiftgrpc_trailer_find(ev, key) the same among the trailers of a CLIENT_STATUS event
  *
  * A host fn receives a borrowed event; to hand the work to another thread, copy it with
  * swiftgrpc_event_copy and return.
@@ -47,18 +48,28 @@ static inline const swiftgrpc_metadata *swiftgrpc_md_find(const swiftgrpc_event 
   return NULL;
 }
 
+static inline const swiftgrpc_metadata *swiftgrpc_trailer_find(const swiftgrpc_event *ev, const char *key) {
+  size_t n = strlen(key);
+  for (size_t i = 0; i < ev->trailer_count; i++) {
+    if (ev->trailers[i].key_len == n && memcmp(ev->trailers[i].key, key, n) == 0) return &ev->trailers[i];
+  }
+  return NULL;
+}
+
 /* Deep-copies `ev` into one malloc'd block (strings NUL-terminated). Returns NULL when out of
    memory. Release with free(). */
 static inline swiftgrpc_event *swiftgrpc_event_copy(const swiftgrpc_event *ev) {
-  size_t size = sizeof(swiftgrpc_event) + ev->metadata_count * sizeof(swiftgrpc_metadata);
-  size += ev->method_len + ev->authority_len + ev->peer_len + ev->message_len + 4;
+  size_t n_md = ev->metadata_count + ev->trailer_count;
+  size_t size = sizeof(swiftgrpc_event) + n_md * sizeof(swiftgrpc_metadata);
+  size += ev->method_len + ev->authority_len + ev->peer_len + ev->message_len + ev->status_message_len + 5;
   for (size_t i = 0; i < ev->metadata_count; i++) size += ev->metadata[i].key_len + ev->metadata[i].value_len + 2;
+  for (size_t i = 0; i < ev->trailer_count; i++) size += ev->trailers[i].key_len + ev->trailers[i].value_len + 2;
   char *block = (char *)malloc(size);
   if (!block) return NULL;
   swiftgrpc_event *copy = (swiftgrpc_event *)block;
   *copy = *ev;
   swiftgrpc_metadata *md = (swiftgrpc_metadata *)(block + sizeof(swiftgrpc_event));
-  char *cursor = (char *)(md + ev->metadata_count);
+  char *cursor = (char *)(md + n_md);
 #define SWIFTGRPC_UTIL_PUT(dst, src, len) \
   do {                                    \
     memcpy(cursor, (src), (len));         \
@@ -70,14 +81,23 @@ static inline swiftgrpc_event *swiftgrpc_event_copy(const swiftgrpc_event *ev) {
   SWIFTGRPC_UTIL_PUT(copy->authority, ev->authority, ev->authority_len);
   SWIFTGRPC_UTIL_PUT(copy->peer, ev->peer, ev->peer_len);
   SWIFTGRPC_UTIL_PUT(copy->message, ev->message, ev->message_len);
+  SWIFTGRPC_UTIL_PUT(copy->status_message, ev->status_message, ev->status_message_len);
   for (size_t i = 0; i < ev->metadata_count; i++) {
     md[i].key_len = ev->metadata[i].key_len;
     md[i].value_len = ev->metadata[i].value_len;
     SWIFTGRPC_UTIL_PUT(md[i].key, ev->metadata[i].key, ev->metadata[i].key_len);
     SWIFTGRPC_UTIL_PUT(md[i].value, ev->metadata[i].value, ev->metadata[i].value_len);
   }
+  for (size_t i = 0; i < ev->trailer_count; i++) {
+    swiftgrpc_metadata *t = &md[ev->metadata_count + i];
+    t->key_len = ev->trailers[i].key_len;
+    t->value_len = ev->trailers[i].value_len;
+    SWIFTGRPC_UTIL_PUT(t->key, ev->trailers[i].key, ev->trailers[i].key_len);
+    SWIFTGRPC_UTIL_PUT(t->value, ev->trailers[i].value, ev->trailers[i].value_len);
+  }
 #undef SWIFTGRPC_UTIL_PUT
   copy->metadata = md;
+  copy->trailers = md + ev->metadata_count;
   return copy;
 }
 

@@ -5,15 +5,43 @@ import SwiftGRPCCore
 /// Lays a `HostEvent` out as one malloc'd block: the `swiftgrpc_event`, its metadata array, and
 /// every string and byte buffer it points to. Released with one `free` (`swiftgrpc_event_free`).
 enum EventBlock {
+  /// A server event.
   static func make(_ e: HostEvent) -> EventPointer? {
+    make(
+      type: e.type.rawValue, kind: e.kind, token: e.token, method: e.method,
+      authority: e.authority, peer: e.peer, metadata: e.metadata, deadline: e.deadline,
+      message: e.message, statusCode: e.statusCode.rawValue, statusMessage: "", trailers: [],
+      channel: 0, tag: 0)
+  }
+
+  /// A client-call event.
+  static func make(_ e: ClientEvent, method: String, channel: UInt64) -> EventPointer? {
+    let isStatus = e.type == .status
+    let code = e.type == .status || e.type == .sendDone ? e.status.code.rawValue : 0
+    return make(
+      type: e.type.rawValue, kind: e.kind, token: e.call, method: method, authority: "",
+      peer: "", metadata: e.metadata, deadline: Int64.max, message: e.message, statusCode: code,
+      statusMessage: isStatus ? e.status.message : "", trailers: e.trailers, channel: channel,
+      tag: e.tag)
+  }
+
+  private static func make(
+    type: Int32, kind: MethodKind, token: UInt64, method: String, authority: String,
+    peer: String, metadata: [MetadataEntry], deadline: Int64, message: [UInt8]?,
+    statusCode: Int32, statusMessage: String, trailers: [MetadataEntry], channel: UInt64,
+    tag: UInt
+  ) -> EventPointer? {
     let eventSize = MemoryLayout<swiftgrpc_event>.stride
-    let mdSize = MemoryLayout<swiftgrpc_metadata>.stride * e.metadata.count
-    var bytesSize = e.method.utf8.count + e.authority.utf8.count + e.peer.utf8.count + 3
-    for m in e.metadata { bytesSize += m.key.utf8.count + m.value.count + 2 }
-    bytesSize += (e.message?.count ?? 0) + 1
+    let mdCount = metadata.count + trailers.count
+    let mdSize = MemoryLayout<swiftgrpc_metadata>.stride * mdCount
+    var bytesSize =
+      method.utf8.count + authority.utf8.count + peer.utf8.count + statusMessage.utf8.count + 4
+    for m in metadata { bytesSize += m.key.utf8.count + m.value.count + 2 }
+    for m in trailers { bytesSize += m.key.utf8.count + m.value.count + 2 }
+    bytesSize += (message?.count ?? 0) + 1
     guard let raw = malloc(eventSize + mdSize + bytesSize) else { return nil }
     let event = raw.bindMemory(to: swiftgrpc_event.self, capacity: 1)
-    let md = (raw + eventSize).bindMemory(to: swiftgrpc_metadata.self, capacity: max(1, e.metadata.count))
+    let md = (raw + eventSize).bindMemory(to: swiftgrpc_metadata.self, capacity: max(1, mdCount))
     var cursor = (raw + eventSize + mdSize).assumingMemoryBound(to: CChar.self)
 
     func put(_ b: UnsafeRawBufferPointer) -> (UnsafePointer<CChar>, Int) {
@@ -31,23 +59,27 @@ enum EventBlock {
       b.withUnsafeBytes { put($0) }
     }
 
-    let method = put(e.method)
-    let authority = put(e.authority)
-    let peer = put(e.peer)
-    for (i, m) in e.metadata.enumerated() {
+    let methodText = put(method)
+    let authorityText = put(authority)
+    let peerText = put(peer)
+    let statusText = put(statusMessage)
+    for (i, m) in (metadata + trailers).enumerated() {
       let k = put(m.key)
       let v = put(m.value)
       (md + i).initialize(to: swiftgrpc_metadata(key: k.0, key_len: k.1, value: v.0, value_len: v.1))
     }
-    let message = put(e.message ?? [])
+    let messageBytes = put(message ?? [])
     event.initialize(
       to: swiftgrpc_event(
-        type: e.type.rawValue, kind: e.kind.rawValue, token: e.token, server: 0,
-        method: method.0, method_len: method.1, authority: authority.0,
-        authority_len: authority.1, peer: peer.0, peer_len: peer.1,
-        metadata: UnsafePointer(md), metadata_count: e.metadata.count, deadline_ns: e.deadline,
-        message: message.0, message_len: message.1, has_message: e.message == nil ? 0 : 1,
-        status_code: e.statusCode.rawValue))
+        type: type, kind: kind.rawValue, token: token, server: 0,
+        method: methodText.0, method_len: methodText.1, authority: authorityText.0,
+        authority_len: authorityText.1, peer: peerText.0, peer_len: peerText.1,
+        metadata: UnsafePointer(md), metadata_count: metadata.count, deadline_ns: deadline,
+        message: messageBytes.0, message_len: messageBytes.1,
+        has_message: message == nil ? 0 : 1, status_code: statusCode, channel: channel,
+        tag: UnsafeMutableRawPointer(bitPattern: tag), status_message: statusText.0,
+        status_message_len: statusText.1, trailers: UnsafePointer(md + metadata.count),
+        trailer_count: trailers.count))
     return event
   }
 }
@@ -88,6 +120,46 @@ final class QueueSink: HostSink, @unchecked Sendable {
   func deliver(_ event: HostEvent) -> Bool {
     guard let block = EventBlock.make(event) else { return false }
     block.pointee.server = serverHandle
+    return queue.push(block)
+  }
+}
+
+/// Client push model: invokes the host's function with a borrowed event.
+final class FunctionClientSink: ClientSink, @unchecked Sendable {
+  // @unchecked: a C function pointer plus immutable values.
+  let fn: swiftgrpc_host_fn
+  let channel: UInt64
+  let method: String
+
+  init(fn: swiftgrpc_host_fn, channel: UInt64, method: String) {
+    self.fn = fn
+    self.channel = channel
+    self.method = method
+  }
+
+  func deliver(_ event: ClientEvent) -> Bool {
+    guard let block = EventBlock.make(event, method: method, channel: channel) else { return false }
+    fn(block, UnsafeMutableRawPointer(bitPattern: event.tag))
+    free(block)
+    return true
+  }
+}
+
+/// Client pull model: pushes an owned copy of the event onto a queue.
+final class QueueClientSink: ClientSink, @unchecked Sendable {
+  // @unchecked: immutable references to thread-safe objects.
+  let queue: EventQueue<EventPointer>
+  let channel: UInt64
+  let method: String
+
+  init(queue: EventQueue<EventPointer>, channel: UInt64, method: String) {
+    self.queue = queue
+    self.channel = channel
+    self.method = method
+  }
+
+  func deliver(_ event: ClientEvent) -> Bool {
+    guard let block = EventBlock.make(event, method: method, channel: channel) else { return false }
     return queue.push(block)
   }
 }

@@ -31,16 +31,28 @@ final class QueueObject: @unchecked Sendable {
   }
 }
 
+final class ChannelObject: @unchecked Sendable {
+  // @unchecked: immutable references to thread-safe objects.
+  let channel: Channel
+  let runtime: UInt64
+  init(channel: Channel, runtime: UInt64) {
+    self.channel = channel
+    self.runtime = runtime
+  }
+}
+
 enum HandleObject {
   case runtime(RuntimeObject)
   case server(ServerObject)
   case queue(QueueObject)
+  case channel(ChannelObject)
 
   var runtimeID: UInt64? {
     switch self {
     case .runtime: return nil
     case .server(let s): return s.runtime
     case .queue(let q): return q.runtime
+    case .channel(let c): return c.runtime
     }
   }
 }
@@ -104,5 +116,14 @@ func wasIssued(_ id: UInt64, _ what: String) throws(ABIError) -> Bool {
     if id == 0 || (id < t.next && t.objects[id] == nil) { return false }
     if id >= t.next { throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, what, t)) }
     return true
+  }
+}
+
+func lookupChannel(_ id: UInt64) throws(ABIError) -> ChannelObject {
+  try handles.withLock { t throws(ABIError) in
+    guard case .channel(let c)? = t.objects[id] else {
+      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "channel", t))
+    }
+    return c
   }
 }

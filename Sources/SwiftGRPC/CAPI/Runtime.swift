@@ -46,7 +46,7 @@ public func swiftgrpc_runtime_destroy(_ runtime: UInt64) -> Int32 {
   }
 }
 
-/// Destroys a runtime's servers and queues, then its loops.
+/// Destroys a runtime's channels, servers and queues, then its loops.
 func destroyRuntime(_ id: UInt64, atExit: Bool) -> Bool {
   guard let r = try? lookupRuntime(id) else { return false }
   if r.group.isLoopThread { return false }  // exit() from inside a host fn: leave it be.
@@ -54,11 +54,17 @@ func destroyRuntime(_ id: UInt64, atExit: Bool) -> Bool {
     t.objects.filter { $0.value.runtimeID == id }.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
   }
   for (childID, child) in children {
+    if case .channel(let c) = child {
+      c.channel.destroy()
+      _ = handles.withLock { $0.objects.removeValue(forKey: childID) }
+    }
+  }
+  for (childID, child) in children {
     switch child {
     case .server(let s):
       s.server.shutdown(graceNanos: 0)
       _ = handles.withLock { $0.objects.removeValue(forKey: childID) }
-    case .queue, .runtime:
+    case .queue, .runtime, .channel:
       break
     }
   }

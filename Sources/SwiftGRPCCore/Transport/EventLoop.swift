@@ -16,6 +16,8 @@ public final class EventLoop: @unchecked Sendable {
   /// Work queued for the loop by other threads (or by itself).
   enum Work {
     case answer(ServerCall, HostAnswer)
+    case clientStart(ClientCall)
+    case clientOp(ClientCall, ClientOp)
     case task(() -> Void)
   }
 
@@ -32,9 +34,20 @@ public final class EventLoop: @unchecked Sendable {
     var halfCloseDelivered = false
   }
 
+  /// Host-visible state of one client call, guarded like `TokenEntry`.
+  struct ClientCallEntry {
+    let call: ClientCall
+    let channelID: UInt64
+    let kind: MethodKind
+    var halfClosed: Bool
+    var sendOutstanding = false
+    var readOutstanding = false
+  }
+
   struct Shared {
     var work: [Work] = []
     var tokens: [UInt64: TokenEntry] = [:]
+    var clientCalls: [UInt64: ClientCallEntry] = [:]
     var nextSeq: UInt64 = 1
     var stopping = false
   }
@@ -48,7 +61,7 @@ public final class EventLoop: @unchecked Sendable {
   // Loop-only state.
   private var handlers: [Int32: FDHandler] = [:]
   private var timers = TimerHeap()
-  private var dirty: [ServerConnection] = []
+  private var dirty: [HTTP2Connection] = []
   private var running = true
   private var spareWork: [Work] = []
   /// A receive buffer shared by every connection of the loop.
@@ -167,7 +180,7 @@ public final class EventLoop: @unchecked Sendable {
   }
 
   /// Marks a connection to be flushed at the end of this iteration.
-  func markDirty(_ connection: ServerConnection) {
+  func markDirty(_ connection: HTTP2Connection) {
     if !connection.isDirty {
       connection.isDirty = true
       dirty.append(connection)
@@ -221,6 +234,8 @@ public final class EventLoop: @unchecked Sendable {
       for item in batch {
         switch item {
         case .answer(let call, let answer): call.hostAnswered(answer)
+        case .clientStart(let call): call.channel.dispatch(call)
+        case .clientOp(let call, let op): call.apply(op)
         case .task(let task): task()
         }
       }
@@ -248,7 +263,7 @@ public final class EventLoop: @unchecked Sendable {
   /// On exit: close whatever is still registered (servers normally closed everything first).
   private func finalTeardown() {
     for (_, handler) in handlers {
-      if let c = handler as? ServerConnection { c.close(reason: Status(.unavailable, "runtime destroyed")) }
+      if let c = handler as? HTTP2Connection { c.close(reason: Status(.unavailable, "runtime destroyed")) }
       if let l = handler as? Listener { l.close() }
     }
     handlers.removeAll()
@@ -330,6 +345,85 @@ public final class EventLoop: @unchecked Sendable {
     }
     if wasEmpty && !inLoop { wake() }
     return result
+  }
+}
+
+extension EventLoop {
+  // MARK: - Client calls
+
+  /// Issues an id for a client call (same numbering as tokens) and queues its start. Returns
+  /// nil once the loop is stopping.
+  func startClientCall(_ call: ClientCall, channelID: UInt64) -> UInt64? {
+    var wasEmpty = false
+    let id: UInt64? = shared.withLock { s in
+      if s.stopping { return nil }
+      let id = s.nextSeq << 8 | UInt64(index)
+      s.nextSeq += 1
+      call.id = id
+      s.clientCalls[id] = ClientCallEntry(
+        call: call, channelID: channelID, kind: call.kind, halfClosed: !call.kind.clientStreams)
+      s.work.append(.clientStart(call))
+      wasEmpty = s.work.count == 1
+      return id
+    }
+    if wasEmpty && !inLoop { wake() }
+    return id
+  }
+
+  /// Validates a host operation on a client call and queues it; runs on any thread.
+  func submitClient(call id: UInt64, channelID: UInt64, op: ClientOp) -> ClientCallError? {
+    var wasEmpty = false
+    let result: ClientCallError? = shared.withLock { s in
+      guard var entry = s.clientCalls[id], entry.channelID == channelID else {
+        return (id >> 8) < s.nextSeq && (id >> 8) > 0 && Int(id & 0xFF) == index
+          ? .ended : .unknownCall
+      }
+      switch op {
+      case .send:
+        if !entry.kind.clientStreams {
+          return .wrongState("a \(entry.kind) call sends its one request at start")
+        }
+        if entry.halfClosed { return .wrongState("the call was half-closed: no more messages") }
+        if entry.sendOutstanding {
+          return .wrongState("a send is outstanding: wait for its SEND_DONE event")
+        }
+        entry.sendOutstanding = true
+      case .halfClose:
+        if entry.halfClosed { return .wrongState("the call is already half-closed") }
+        entry.halfClosed = true
+      case .read:
+        if !entry.kind.serverStreams {
+          return .wrongState("a \(entry.kind) call gets its response with the STATUS event")
+        }
+        if entry.readOutstanding { return .wrongState("a read is already outstanding") }
+        entry.readOutstanding = true
+      case .cancel:
+        break
+      }
+      if s.stopping { return .ended }
+      s.clientCalls[id] = entry
+      s.work.append(.clientOp(entry.call, op))
+      wasEmpty = s.work.count == 1
+      return nil
+    }
+    if wasEmpty && !inLoop { wake() }
+    return result
+  }
+
+  /// Removes a finished call; returns which host operations were still waiting for an event.
+  func endClientCall(_ id: UInt64) -> (send: Bool, read: Bool) {
+    shared.withLock { s in
+      guard let e = s.clientCalls.removeValue(forKey: id) else { return (false, false) }
+      return (e.sendOutstanding, e.readOutstanding)
+    }
+  }
+
+  func clientSendDelivered(_ id: UInt64) {
+    shared.withLock { $0.clientCalls[id]?.sendOutstanding = false }
+  }
+
+  func clientReadDelivered(_ id: UInt64) {
+    shared.withLock { $0.clientCalls[id]?.readOutstanding = false }
   }
 }
 
