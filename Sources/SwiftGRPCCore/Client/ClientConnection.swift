@@ -112,20 +112,22 @@ final class ClientConnection: HTTP2Connection {
     let wasUsable = phase == .ready || phase == .handshaking
     phase = .draining
     if wasUsable { subchannel.connectionDraining(self) }
-    closeIfIdle()
+    loop.markDirty(self)
   }
 
-  /// Stops taking calls; closes once the last one ends (channel close, GOAWAY).
+  /// Stops taking calls; closes once the last one ends (channel close, GOAWAY). The close
+  /// itself happens in `flush`, never inside an nghttp2 callback.
   func drain() {
     guard !closed else { return }
     phase = .draining
-    closeIfIdle()
+    loop.markDirty(self)
   }
 
-  func closeIfIdle() {
+  override func flush() {
+    super.flush()
     guard phase == .draining, calls.isEmpty, !closed, let session else { return }
     nghttp2_session_terminate_session(session, NGHTTP2_NO_ERROR.rawValue)
-    flush()
+    super.flush()
     if !closed { close(reason: Status(.unavailable, "connection closed")) }
   }
 
@@ -168,7 +170,7 @@ final class ClientConnection: HTTP2Connection {
     call.streamClosed(errorCode: errorCode)
     if calls.isEmpty {
       if phase == .draining {
-        closeIfIdle()
+        loop.markDirty(self)
       } else {
         channel.connectionIdle(self)
       }
