@@ -169,6 +169,133 @@ int main(void) {
   EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_queue_next(q, 0, &ev), SWIFTGRPC_E_BAD_HANDLE);
 
+  /* ---- Client side -------------------------------------------------------------------- */
+  swiftgrpc_channel ch = 0, tmp_ch = 0;
+  EXPECT(swiftgrpc_channel_create(rt, "127.0.0.1:1", NULL, 0, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_channel_create(rt, NULL, NULL, 0, &tmp_ch), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_channel_create(0, "127.0.0.1:1", NULL, 0, &tmp_ch), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_channel_create(q, "127.0.0.1:1", NULL, 0, &tmp_ch), SWIFTGRPC_E_BAD_HANDLE);
+  const char *bad_targets[] = {"", "localhost:99999", "localhost:12x", "ipv4:nothost:1", "ipv4:1.2.3.4",
+                               "ipv6:::1:5", "unix:", "http://x:1", "dns://only-authority", "::1:80"};
+  for (size_t i = 0; i < sizeof bad_targets / sizeof *bad_targets; i++)
+    EXPECT(swiftgrpc_channel_create(rt, bad_targets[i], NULL, 0, &tmp_ch), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_channel_create(rt, "\xc3\x28:1", NULL, 0, &tmp_ch), SWIFTGRPC_E_INVALID_UTF8);
+  EXPECT(tmp_ch == 0, 1);
+  EXPECT(swiftgrpc_channel_create(rt, "127.0.0.1:1", NULL, 2, &tmp_ch), SWIFTGRPC_E_NULL_ARGUMENT);
+  swiftgrpc_channel_arg bad_args[][1] = {
+      {{999, 1, NULL}}, {{SWIFTGRPC_CHANNEL_CONNECT_TIMEOUT_MS, -5, NULL}},
+      {{SWIFTGRPC_CHANNEL_LB_POLICY, 7, NULL}}, {{SWIFTGRPC_CHANNEL_MAX_RECV_MESSAGE_SIZE, -1, NULL}},
+      {{SWIFTGRPC_CHANNEL_KEEPALIVE_PERMIT_WITHOUT_CALLS, 2, NULL}},
+      {{SWIFTGRPC_CHANNEL_USER_AGENT, 0, "bad\nagent"}}, {{SWIFTGRPC_CHANNEL_AUTHORITY, 0, ""}}};
+  for (size_t i = 0; i < sizeof bad_args / sizeof *bad_args; i++)
+    EXPECT(swiftgrpc_channel_create(rt, "127.0.0.1:1", bad_args[i], 1, &tmp_ch), SWIFTGRPC_E_INVALID_ARGUMENT);
+  swiftgrpc_channel_arg no_string = {SWIFTGRPC_CHANNEL_USER_AGENT, 0, NULL};
+  EXPECT(swiftgrpc_channel_create(rt, "127.0.0.1:1", &no_string, 1, &tmp_ch), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(tmp_ch == 0, 1);
+  /* Port 1 on loopback: nothing listens, so calls stay pending or fail UNAVAILABLE. */
+  swiftgrpc_channel_arg args[] = {{SWIFTGRPC_CHANNEL_MAX_SEND_MESSAGE_SIZE, 10, NULL},
+                                  {SWIFTGRPC_CHANNEL_INITIAL_BACKOFF_MS, 60000, NULL}};
+  EXPECT(swiftgrpc_channel_create(rt, "ipv4:127.0.0.1:1", args, 2, &ch), SWIFTGRPC_OK);
+  int state = -1;
+  EXPECT(swiftgrpc_channel_state(ch, 0, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_channel_state(ch, 0, &state), SWIFTGRPC_OK);
+  EXPECT(state, SWIFTGRPC_STATE_IDLE);
+  EXPECT(swiftgrpc_channel_state(srv, 0, &state), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_channel_wait_state_change(ch, 9, 0, &state), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_channel_wait_state_change(ch, SWIFTGRPC_STATE_IDLE, 10, &state), SWIFTGRPC_E_TIMEOUT);
+  EXPECT(swiftgrpc_channel_wait_state_change(ch, SWIFTGRPC_STATE_IDLE, 10, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+
+  swiftgrpc_queue cq;
+  EXPECT(swiftgrpc_queue_create(rt, &cq), SWIFTGRPC_OK);
+  swiftgrpc_call call = 0;
+  const char *cm = "/pkg.S/M";
+  swiftgrpc_metadata bad_key = swiftgrpc_md("Bad-Key", "v"), bad_value = swiftgrpc_md("k", "a\nb");
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "x", 1, 0, 0, cq, NULL, NULL, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, NULL, 0, NULL, 0, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, "nope", 0, NULL, 0, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, "/\xff", 0, NULL, 0, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_INVALID_UTF8);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 9, NULL, 0, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "x", 1, 0, 0x80, cq, NULL, NULL, &call), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, &bad_key, 1, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_INVALID_METADATA);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, &bad_value, 1, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_INVALID_METADATA);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 1, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, NULL, 5, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "0123456789a", 11, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_TOO_LARGE);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 2, NULL, 0, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "x", 1, 0, 0, cq, noop_fn, NULL, &call), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "x", 1, 0, 0, 0, NULL, NULL, &call), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "x", 1, 0, 0, q2, NULL, NULL, &call), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(rt, cm, 0, NULL, 0, "x", 1, 0, 0, cq, NULL, NULL, &call), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(call == 0, 1);
+
+  /* A client-streaming call that waits for a connection that never comes: its send stays
+     outstanding, so the order rules can be checked deterministically. */
+  EXPECT(swiftgrpc_client_call_start(ch, cm, SWIFTGRPC_KIND_CLIENT_STREAMING, NULL, 0, NULL, 0,
+                                     SWIFTGRPC_DEADLINE_NONE, SWIFTGRPC_CALL_WAIT_FOR_READY, cq, NULL,
+                                     (void *)0x1234, &call), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_read(ch, call), SWIFTGRPC_E_WRONG_STATE);           /* no response stream */
+  EXPECT(swiftgrpc_client_send_message(ch, call, "0123456789a", 11), SWIFTGRPC_E_TOO_LARGE);
+  EXPECT(swiftgrpc_client_send_message(ch, call, NULL, 3), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_client_send_message(ch, call, "abc", 3), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_send_message(ch, call, "abc", 3), SWIFTGRPC_E_WRONG_STATE); /* outstanding */
+  EXPECT(swiftgrpc_client_half_close(ch, call), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_half_close(ch, call), SWIFTGRPC_E_WRONG_STATE);
+  EXPECT(swiftgrpc_client_send_message(ch, call, "abc", 3), SWIFTGRPC_E_WRONG_STATE); /* after half-close */
+  EXPECT(swiftgrpc_client_send_message(ch, call + 256, "abc", 3), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_client_cancel(ch, 0), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_client_cancel(ch, UINT64_MAX), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_client_cancel(ch, call), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_next(cq, 5000, &ev), SWIFTGRPC_OK);
+  EXPECT(ev->type, SWIFTGRPC_EVENT_CLIENT_SEND_DONE); /* the outstanding send gets its event */
+  EXPECT(ev->status_code, SWIFTGRPC_STATUS_CANCELLED);
+  EXPECT(ev->token == call && ev->channel == ch && ev->tag == (void *)0x1234, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_queue_next(cq, 5000, &ev), SWIFTGRPC_OK);
+  EXPECT(ev->type, SWIFTGRPC_EVENT_CLIENT_STATUS);
+  EXPECT(ev->status_code, SWIFTGRPC_STATUS_CANCELLED);
+  EXPECT(ev->trailer_count == 0 && ev->status_message[ev->status_message_len] == 0, 1);
+  swiftgrpc_event_free(ev);
+  /* A call used after its final event. */
+  EXPECT(swiftgrpc_client_cancel(ch, call), SWIFTGRPC_E_TOKEN_CLOSED);
+  EXPECT(swiftgrpc_client_send_message(ch, call, "abc", 3), SWIFTGRPC_E_TOKEN_CLOSED);
+  EXPECT(swiftgrpc_client_half_close(ch, call), SWIFTGRPC_E_TOKEN_CLOSED);
+  EXPECT(swiftgrpc_client_read(ch, call), SWIFTGRPC_E_TOKEN_CLOSED);
+
+  /* Fail-fast call on the unreachable target: UNAVAILABLE as an event, not a result code. */
+  EXPECT(swiftgrpc_client_call_start(ch, cm, SWIFTGRPC_KIND_SERVER_STREAMING, NULL, 0, "x", 1, 0, 0, cq,
+                                     NULL, NULL, &call), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_next(cq, 10000, &ev), SWIFTGRPC_OK);
+  EXPECT(ev->type, SWIFTGRPC_EVENT_CLIENT_STATUS);
+  EXPECT(ev->status_code, SWIFTGRPC_STATUS_UNAVAILABLE);
+  swiftgrpc_event_free(ev);
+  /* A deadline already past. */
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "x", 1, 1, SWIFTGRPC_CALL_WAIT_FOR_READY, cq,
+                                     NULL, NULL, &call), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_next(cq, 5000, &ev), SWIFTGRPC_OK);
+  EXPECT(ev->status_code, SWIFTGRPC_STATUS_DEADLINE_EXCEEDED);
+  swiftgrpc_event_free(ev);
+
+  /* Close, then destroy. */
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "x", 1, SWIFTGRPC_DEADLINE_NONE,
+                                     SWIFTGRPC_CALL_WAIT_FOR_READY, cq, NULL, NULL, &call), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_send_message(ch, call, "abc", 3), SWIFTGRPC_E_WRONG_STATE); /* unary */
+  EXPECT(swiftgrpc_client_read(ch, call), SWIFTGRPC_E_WRONG_STATE);
+  EXPECT(swiftgrpc_client_half_close(ch, call), SWIFTGRPC_E_WRONG_STATE);
+  EXPECT(swiftgrpc_channel_close(ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_close(ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_call_start(ch, cm, 0, NULL, 0, "x", 1, 0, 0, cq, NULL, NULL, &tmp_ch), SWIFTGRPC_E_WRONG_STATE);
+  EXPECT(swiftgrpc_queue_next(cq, 0, &ev), SWIFTGRPC_E_TIMEOUT); /* the in-flight call still runs */
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);          /* ... until destroy ends it */
+  EXPECT(swiftgrpc_queue_next(cq, 0, &ev), SWIFTGRPC_OK);
+  EXPECT(ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS && ev->status_code == SWIFTGRPC_STATUS_CANCELLED, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_destroy(0), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_destroy(UINT64_MAX - 2), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_channel_state(ch, 0, &state), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_client_cancel(ch, call), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_queue_destroy(cq), SWIFTGRPC_OK);
+
   /* Destroying a runtime destroys what lives on it. */
   swiftgrpc_server srv3;
   EXPECT(swiftgrpc_server_create(rt2, &srv3), SWIFTGRPC_OK);
