@@ -33,6 +33,7 @@ import Testing
     #expect(String(decoding: PercentEncoding.encode("a b%c"), as: UTF8.self) == "a b%25c")
     #expect(String(decoding: PercentEncoding.encode("\t\r\n"), as: UTF8.self) == "%09%0D%0A")
     #expect(String(decoding: PercentEncoding.encode("é"), as: UTF8.self) == "%C3%A9")
+    #expect(String(decoding: PercentEncoding.encode(" a b "), as: UTF8.self) == "%20a b%20")
   }
 
   @Test func roundTrips() {

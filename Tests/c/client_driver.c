@@ -45,6 +45,13 @@ static void die(const char *what, int rc) {
     int rc_ = (expr);                  \
     if (rc_ != SWIFTGRPC_OK) die(what, rc_); \
   } while (0)
+/* For operations on a running call: the call may end at any moment (connection loss, deadline),
+   and then they return SWIFTGRPC_E_TOKEN_CLOSED; its STATUS event is on its way. */
+#define OP(what, expr)                 \
+  do {                                 \
+    int rc_ = (expr);                  \
+    if (rc_ != SWIFTGRPC_OK && rc_ != SWIFTGRPC_E_TOKEN_CLOSED) die(what, rc_); \
+  } while (0)
 
 /* ---- events: a FIFO filled by the push callback, or the pull queue ------------------------- */
 typedef struct node { swiftgrpc_event *ev; struct node *next; } node;
@@ -159,9 +166,9 @@ static int scenario_call(void) {
   printf("STARTED\n");
   fflush(stdout);
   int sent = 0, received = 0, reading = 0, sending = 0, half_closed = !client_streams;
-  if (client_streams && nreqs > 0) { CHECK("send", swiftgrpc_client_send_message(channel, call, reqs[0], req_lens[0])); sending = 1; sent = 1; }
-  else if (client_streams) { CHECK("half_close", swiftgrpc_client_half_close(channel, call)); half_closed = 1; }
-  if (server_streams && kind == SWIFTGRPC_KIND_SERVER_STREAMING) { CHECK("read", swiftgrpc_client_read(channel, call)); reading = 1; }
+  if (client_streams && nreqs > 0) { OP("send", swiftgrpc_client_send_message(channel, call, reqs[0], req_lens[0])); sending = 1; sent = 1; }
+  else if (client_streams) { OP("half_close", swiftgrpc_client_half_close(channel, call)); half_closed = 1; }
+  if (server_streams && kind == SWIFTGRPC_KIND_SERVER_STREAMING) { OP("read", swiftgrpc_client_read(channel, call)); reading = 1; }
   for (;;) {
     swiftgrpc_event *ev = next_event();
     switch (ev->type) {
@@ -174,14 +181,14 @@ static int scenario_call(void) {
         sending = 0;
         if (ev->status_code == 0) {
           if (kind == SWIFTGRPC_KIND_BIDI_STREAMING && !reading) {
-            CHECK("read", swiftgrpc_client_read(channel, call));
+            OP("read", swiftgrpc_client_read(channel, call));
             reading = 1;
           } else if (sent < nreqs) {
-            CHECK("send", swiftgrpc_client_send_message(channel, call, reqs[sent], req_lens[sent]));
+            OP("send", swiftgrpc_client_send_message(channel, call, reqs[sent], req_lens[sent]));
             sent++;
             sending = 1;
           } else if (!half_closed) {
-            CHECK("half_close", swiftgrpc_client_half_close(channel, call));
+            OP("half_close", swiftgrpc_client_half_close(channel, call));
             half_closed = 1;
           }
         }
@@ -195,21 +202,21 @@ static int scenario_call(void) {
         fflush(stdout);
         received++;
         if (cancel_after >= 0 && received >= cancel_after) {
-          CHECK("cancel", swiftgrpc_client_cancel(channel, call));
+          OP("cancel", swiftgrpc_client_cancel(channel, call));
           printf("CANCEL_SENT\n");
           break;
         }
         if (kind == SWIFTGRPC_KIND_BIDI_STREAMING && sent < nreqs && !sending) {
-          CHECK("send", swiftgrpc_client_send_message(channel, call, reqs[sent], req_lens[sent]));
+          OP("send", swiftgrpc_client_send_message(channel, call, reqs[sent], req_lens[sent]));
           sent++;
           sending = 1;
         } else if (kind == SWIFTGRPC_KIND_BIDI_STREAMING && !half_closed && !sending) {
-          CHECK("half_close", swiftgrpc_client_half_close(channel, call));
+          OP("half_close", swiftgrpc_client_half_close(channel, call));
           half_closed = 1;
-          CHECK("read", swiftgrpc_client_read(channel, call));
+          OP("read", swiftgrpc_client_read(channel, call));
           reading = 1;
         } else {
-          CHECK("read", swiftgrpc_client_read(channel, call));
+          OP("read", swiftgrpc_client_read(channel, call));
           reading = 1;
         }
         break;

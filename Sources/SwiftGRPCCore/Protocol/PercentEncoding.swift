@@ -1,13 +1,18 @@
 /// Percent-encoding of `grpc-message`, as the gRPC over HTTP/2 spec defines it: bytes outside
-/// 0x20–0x7E and '%' itself become `%XX` of the UTF-8 encoding.
+/// 0x20–0x7E and '%' itself become `%XX` of the UTF-8 encoding (and a space at either end).
 public enum PercentEncoding {
   private static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
 
   public static func encode(_ message: String) -> [UInt8] {
     var out = [UInt8]()
     out.reserveCapacity(message.utf8.count)
-    for b in message.utf8 {
-      if b >= 0x20 && b <= 0x7E && b != UInt8(ascii: "%") {
+    let bytes = message.utf8
+    let last = bytes.count - 1
+    for (i, b) in bytes.enumerated() {
+      // Spaces at either end are escaped too: HTTP/2 forbids them around a field value, and
+      // strict peers (nghttp2) reset the stream otherwise.
+      let edgeSpace = b == UInt8(ascii: " ") && (i == 0 || i == last)
+      if b >= 0x20 && b <= 0x7E && b != UInt8(ascii: "%") && !edgeSpace {
         out.append(b)
       } else {
         out.append(UInt8(ascii: "%"))

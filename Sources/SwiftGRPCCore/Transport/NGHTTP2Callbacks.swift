@@ -16,6 +16,9 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
     var opt: OpaquePointer?
     nghttp2_option_new(&opt)
     nghttp2_option_set_no_auto_window_update(opt, 1)
+    // gRPC peers (grpcio among them) send grpc-message with unescaped spaces at its ends, which
+    // RFC 9113 forbids; accept them rather than resetting the stream.
+    nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(opt, 1)
     server = cbs!
     options = opt!
     client = NGHTTP2Callbacks.makeClientCallbacks()
