@@ -86,17 +86,20 @@ class GrpcioTestServer:
             time.sleep(0.01)
         return request
 
+    def _log_if_cut_short(self, name, context):
+        """Logs a cancellation when the RPC terminates before the handler finished."""
+        finished = threading.Event()
+        context.add_callback(lambda: None if finished.is_set() else self._log_cancel(name))
+        return finished
+
     def server_stream(self, request, context):
         self._arrived("ServerStream", context)
+        finished = self._log_if_cut_short("ServerStream", context)
         n, _, size = request.partition(b":")
         size = int(size or b"1")
-        try:
-            for i in range(int(n)):
-                yield bytes([97 + i % 26]) * size
-        finally:
-            # A cancelled call closes the generator (GeneratorExit) mid-stream.
-            if not context.is_active():
-                self._log_cancel("ServerStream")
+        for i in range(int(n)):
+            yield bytes([97 + i % 26]) * size
+        finished.set()
 
     def client_stream(self, request_iterator, context):
         self._arrived("ClientStream", context)
@@ -108,12 +111,10 @@ class GrpcioTestServer:
 
     def bidi(self, request_iterator, context):
         self._arrived("Bidi", context)
-        try:
-            for m in request_iterator:
-                yield m
-        finally:
-            if not context.is_active():
-                self._log_cancel("Bidi")
+        finished = self._log_if_cut_short("Bidi", context)
+        for m in request_iterator:
+            yield m
+        finished.set()
 
     def get_log(self, request, context):
         with self._lock:
