@@ -252,17 +252,9 @@ final class ClientCall {
       return
     } else {
       let key = String(decoding: name, as: UTF8.self)
-      var entries = [MetadataEntry]()
-      if MetadataValidation.isBinaryKey(name) {
-        for part in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-          guard let bytes = Base64.decode(part.drop { $0 == UInt8(ascii: " ") }) else {
-            headerError = "response metadata '\(key)' is not valid base64"
-            return
-          }
-          entries.append(MetadataEntry(key: key, value: bytes))
-        }
-      } else {
-        entries.append(MetadataEntry(key: key, value: Array(value)))
+      guard let entries = MetadataEntry.fromWire(key: key, value: value) else {
+        headerError = "response metadata '\(key)' is not valid base64"
+        return
       }
       if trailer { trailers += entries } else { initialMetadata += entries }
     }
@@ -323,7 +315,7 @@ final class ClientCall {
       } catch {
         connection.consume(streamID: streamID, bytes: chunk.count + heldBytes)
         heldBytes = 0
-        finish(receiveError(error), resetStream: true)
+        finish(error.status, resetStream: true)
         return
       }
       guard let message else { break }
@@ -342,17 +334,6 @@ final class ClientCall {
       heldBytes = 0
     }
     serviceRead()
-  }
-
-  private func receiveError(_ error: MessageDeframer.Failure) -> Status {
-    switch error {
-    case .tooLarge(let length, let limit):
-      return Status(.resourceExhausted, "received message larger than max (\(length) vs. \(limit))")
-    case .compressedWithoutEncoding:
-      return Status(.internalError, "compressed flag set on a message without grpc-encoding")
-    case .invalidFlag(let flag):
-      return Status(.internalError, "invalid message flag \(flag)")
-    }
   }
 
   /// Hands the host the next message if it asked; delivers the status once everything is read.

@@ -73,3 +73,17 @@ public enum MessageFramer {
     out.append(contentsOf: message)
   }
 }
+
+extension MessageDeframer.Failure {
+  /// The status a call ends with when its peer's message stream is malformed or too large.
+  public var status: Status {
+    switch self {
+    case .tooLarge(let length, let limit):
+      return Status(.resourceExhausted, "received message larger than max (\(length) vs. \(limit))")
+    case .compressedWithoutEncoding:
+      return Status(.internalError, "compressed flag set on a message without grpc-encoding")
+    case .invalidFlag(let flag):
+      return Status(.internalError, "invalid message flag \(flag)")
+    }
+  }
+}

@@ -14,6 +14,20 @@ public struct MetadataEntry: Sendable, Equatable {
     self.value = Array(value.utf8)
   }
 
+  /// The entries of one received header field: a `-bin` value is a comma-separated list of
+  /// base64 (padded or not), one entry each; other values are one entry. Nil if not base64.
+  static func fromWire(key: String, value: UnsafeBufferPointer<UInt8>) -> [MetadataEntry]? {
+    guard MetadataValidation.isBinaryKey(key.utf8) else {
+      return [MetadataEntry(key: key, value: Array(value))]
+    }
+    var out = [MetadataEntry]()
+    for part in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+      guard let bytes = Base64.decode(part.drop { $0 == UInt8(ascii: " ") }) else { return nil }
+      out.append(MetadataEntry(key: key, value: bytes))
+    }
+    return out
+  }
+
   /// Whether the key names a binary header (`-bin` suffix).
   public var isBinary: Bool { key.utf8.count > 4 && key.hasSuffix("-bin") }
 }

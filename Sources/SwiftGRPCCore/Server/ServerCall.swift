@@ -86,14 +86,11 @@ final class ServerCall {
       return
     } else if MetadataValidation.isBinaryKey(name) {
       let key = String(decoding: name, as: UTF8.self)
-      for part in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-        let trimmed = part.drop { $0 == UInt8(ascii: " ") }
-        guard let bytes = Base64.decode(trimmed) else {
-          headError = "metadata '\(key)' is not valid base64"
-          return
-        }
-        metadata.append(MetadataEntry(key: key, value: bytes))
+      guard let entries = MetadataEntry.fromWire(key: key, value: value) else {
+        headError = "metadata '\(key)' is not valid base64"
+        return
       }
+      metadata += entries
     } else {
       metadata.append(MetadataEntry(key: String(decoding: name, as: UTF8.self), value: Array(value)))
     }
@@ -195,7 +192,7 @@ final class ServerCall {
       } catch {
         connection.consume(streamID: streamID, bytes: chunk.count + heldBytes)
         heldBytes = 0
-        fail(status(for: error))
+        fail(error.status)
         return
       }
       guard let message else { break }
@@ -217,18 +214,6 @@ final class ServerCall {
       heldBytes = 0
     }
     serviceRead()
-  }
-
-  private func status(for error: MessageDeframer.Failure) -> Status {
-    switch error {
-    case .tooLarge(let length, let limit):
-      return Status(
-        .resourceExhausted, "received message larger than max (\(length) vs. \(limit))")
-    case .compressedWithoutEncoding:
-      return Status(.internalError, "compressed flag set on a message without grpc-encoding")
-    case .invalidFlag(let flag):
-      return Status(.internalError, "invalid message flag \(flag)")
-    }
   }
 
   /// The client half-closed (END_STREAM).
