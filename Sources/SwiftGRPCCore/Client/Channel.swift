@@ -234,6 +234,7 @@ public final class Channel: @unchecked Sendable {
   /// Starts resolving or connecting if nothing is under way.
   func requestConnection() {
     if shared.withLock({ $0.closing && $0.calls == 0 }) { return }
+    if retryPending { return }  // a failed pass (or resolution) is waiting out its backoff
     switch resolution {
     case .unresolved, .failed:
       resolve()
@@ -244,7 +245,6 @@ public final class Channel: @unchecked Sendable {
       break
     }
     if subchannels.contains(where: { $0.state == .ready || $0.state == .connecting }) { return }
-    if retryPending { return }  // a failed pass is waiting out its backoff
     startPass()
   }
 
