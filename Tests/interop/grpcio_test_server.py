@@ -86,20 +86,18 @@ class GrpcioTestServer:
             time.sleep(0.01)
         return request
 
-    def _log_if_cut_short(self, name, context):
-        """Logs a cancellation when the RPC terminates before the handler finished."""
-        finished = threading.Event()
-        context.add_callback(lambda: None if finished.is_set() else self._log_cancel(name))
-        return finished
+    def _log_if_cancelled(self, name, context):
+        """Logs a cancellation when the RPC terminates cancelled: in a termination callback,
+        grpcio's is_active() is False exactly then."""
+        context.add_callback(lambda: None if context.is_active() else self._log_cancel(name))
 
     def server_stream(self, request, context):
         self._arrived("ServerStream", context)
-        finished = self._log_if_cut_short("ServerStream", context)
+        self._log_if_cancelled("ServerStream", context)
         n, _, size = request.partition(b":")
         size = int(size or b"1")
         for i in range(int(n)):
             yield bytes([97 + i % 26]) * size
-        finished.set()
 
     def client_stream(self, request_iterator, context):
         self._arrived("ClientStream", context)
@@ -111,10 +109,9 @@ class GrpcioTestServer:
 
     def bidi(self, request_iterator, context):
         self._arrived("Bidi", context)
-        finished = self._log_if_cut_short("Bidi", context)
+        self._log_if_cancelled("Bidi", context)
         for m in request_iterator:
             yield m
-        finished.set()
 
     def get_log(self, request, context):
         with self._lock:
