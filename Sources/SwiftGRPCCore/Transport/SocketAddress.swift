@@ -118,18 +118,10 @@ func makeListeningSocket(_ address: ListenAddress) throws(SystemError) -> (fd: I
     if case .unixAbstract = address { abstract = true } else { abstract = false }
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | flags, 0)
     if fd < 0 { throw SystemError("socket") }
-    var sun = sockaddr_un()
-    sun.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    withUnsafeMutableBytes(of: &sun.sun_path) { raw in
-      let offset = abstract ? 1 : 0
-      for (i, b) in bytes.enumerated() where i + offset < raw.count { raw[i + offset] = b }
-    }
+    var unixAddress = ResolvedAddress(unixPath: path, abstract: abstract)
     if !abstract { unlink(path) }
-    let len = socklen_t(
-      MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + (abstract ? 1 : 0))
-    let rc = withUnsafePointer(to: &sun) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+    let rc = withUnsafePointer(to: &unixAddress.storage) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, unixAddress.length) }
     }
     if rc != 0 {
       let e = SystemError("bind(unix:\(path))")
