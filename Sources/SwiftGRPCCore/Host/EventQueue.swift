@@ -31,7 +31,7 @@ public final class EventQueue<Element>: @unchecked Sendable {
     }
     items.append(element)
     lock.unlock()
-    lock.broadcast()
+    lock.signal()  // one element, one consumer: no thundering herd of host threads
     return true
   }
 

@@ -49,6 +49,8 @@ public final class Lock: @unchecked Sendable {
   }
 
   public func broadcast() { pthread_cond_broadcast(cond) }
+  /// Wakes one waiter.
+  public func signal() { pthread_cond_signal(cond) }
 }
 
 /// State guarded by a `Lock`.

@@ -1,0 +1,666 @@
+"""The synchronous client: grpcio's channel and multi-callables on libswiftgrpc.
+
+Each call takes a drained event queue from a pool and the calling thread waits on it itself
+(with the GIL released): a blocking unary call costs one start, one wait and no hand-off
+between Python threads. Streaming calls share their queue between a reader and a sender thread
+through a condition: whoever needs the next event pulls it, the others are woken."""
+from __future__ import annotations
+
+import collections
+import ctypes
+import threading
+import weakref
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from . import _native as N
+from ._common import (Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
+                      build_metadata, deadline_from_timeout, next_event, raise_native, runtime,
+                      status_code)
+
+_start = N.swiftgrpc_client_call_start
+_NULL_FN = N.NULL_HOST_FN
+
+
+class FutureTimeoutError(Exception):
+    """A future's result did not arrive within the timeout (grpcio's FutureTimeoutError)."""
+
+
+class FutureCancelledError(Exception):
+    """The future's call was cancelled (grpcio's FutureCancelledError)."""
+
+
+_INT_OPTIONS = {
+    "grpc.max_receive_message_length": N.CHANNEL_MAX_RECV_MESSAGE_SIZE,
+    "grpc.max_send_message_length": N.CHANNEL_MAX_SEND_MESSAGE_SIZE,
+    "grpc.keepalive_time_ms": N.CHANNEL_KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": N.CHANNEL_KEEPALIVE_TIMEOUT_MS,
+    "grpc.keepalive_permit_without_calls": N.CHANNEL_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+    "grpc.initial_reconnect_backoff_ms": N.CHANNEL_INITIAL_BACKOFF_MS,
+    "grpc.max_reconnect_backoff_ms": N.CHANNEL_MAX_BACKOFF_MS,
+    "grpc.min_reconnect_backoff_ms": N.CHANNEL_CONNECT_TIMEOUT_MS,
+    "swiftgrpc.default_timeout_ms": N.CHANNEL_DEFAULT_TIMEOUT_MS,
+}
+_STR_OPTIONS = {
+    "grpc.primary_user_agent": N.CHANNEL_USER_AGENT,
+    "grpc.default_authority": N.CHANNEL_AUTHORITY,
+}
+
+
+def channel_args(options: Optional[Sequence[Tuple[str, Any]]]) -> Tuple[Any, int]:
+    """swiftgrpc_channel_arg array from grpcio-style options; unknown keys are ignored."""
+    args = []
+    for key, value in options or ():
+        if key in _INT_OPTIONS:
+            v = int(value)
+            if key in ("grpc.max_receive_message_length", "grpc.max_send_message_length") and v < 0:
+                v = (1 << 32) - 1  # grpcio: -1 = unlimited
+            args.append((_INT_OPTIONS[key], v, None))
+        elif key in _STR_OPTIONS:
+            args.append((_STR_OPTIONS[key], 0, str(value).encode()))
+        elif key == "grpc.lb_policy_name":
+            policy = {"pick_first": N.LB_PICK_FIRST, "round_robin": N.LB_ROUND_ROBIN}.get(value)
+            if policy is None:
+                raise ValueError(f"unknown load-balancing policy {value!r}")
+            args.append((N.CHANNEL_LB_POLICY, policy, None))
+    arr = (N.ChannelArg * max(1, len(args)))()
+    for i, (k, iv, sv) in enumerate(args):
+        arr[i].key, arr[i].int_value, arr[i].string_value = k, iv, sv
+    return arr, len(args)
+
+
+class ChannelConnectivity:
+    """grpcio's ChannelConnectivity names for swiftgrpc_channel_state values."""
+    IDLE = N.STATE_IDLE
+    CONNECTING = N.STATE_CONNECTING
+    READY = N.STATE_READY
+    TRANSIENT_FAILURE = N.STATE_TRANSIENT_FAILURE
+    SHUTDOWN = N.STATE_SHUTDOWN
+
+
+def _destroy_channel(handle: int) -> None:
+    N.swiftgrpc_channel_destroy(handle)
+
+
+class Channel:
+    """A client channel to `target` (grpcio's target forms: "host:port", "dns:///host:port",
+    "unix:path", "ipv4:a:p,b:p", ...). Thread-safe; close() or use it as a context manager."""
+
+    def __init__(self, target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
+                 compression: Any = None) -> None:
+        if not isinstance(target, str):
+            raise TypeError(f"target must be str, got {type(target).__name__}")
+        self._rt = runtime()
+        arr, n = channel_args(options)
+        h = N.H()
+        try:
+            N.check(N.swiftgrpc_channel_create(self._rt.handle, target.encode(), arr, n, ctypes.byref(h)),
+                    "swiftgrpc_channel_create")
+        except N.NativeError as e:
+            raise_native(e)
+        self._handle = h.value
+        self.target = target
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _destroy_channel, self._handle)
+        self._rt.adopt(self)
+
+    # -- multi-callables
+    def unary_unary(self, method: str, request_serializer: Any = None,
+                    response_deserializer: Any = None, _registered_method: Any = False) -> "UnaryUnaryMultiCallable":
+        return UnaryUnaryMultiCallable(self, method, request_serializer, response_deserializer)
+
+    def unary_stream(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, _registered_method: Any = False) -> "UnaryStreamMultiCallable":
+        return UnaryStreamMultiCallable(self, method, request_serializer, response_deserializer)
+
+    def stream_unary(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, _registered_method: Any = False) -> "StreamUnaryMultiCallable":
+        return StreamUnaryMultiCallable(self, method, request_serializer, response_deserializer)
+
+    def stream_stream(self, method: str, request_serializer: Any = None,
+                      response_deserializer: Any = None, _registered_method: Any = False) -> "StreamStreamMultiCallable":
+        return StreamStreamMultiCallable(self, method, request_serializer, response_deserializer)
+
+    # -- connectivity
+    def get_state(self, try_to_connect: bool = False) -> int:
+        s = ctypes.c_int()
+        N.check(N.swiftgrpc_channel_state(self._handle, int(try_to_connect), ctypes.byref(s)),
+                "swiftgrpc_channel_state")
+        return s.value
+
+    def wait_for_state_change(self, last_state: int, timeout: Optional[float] = None) -> Optional[int]:
+        """The new state, or None if it did not change within `timeout` seconds."""
+        s = ctypes.c_int()
+        ms = -1 if timeout is None else int(timeout * 1000)
+        rc = N.swiftgrpc_channel_wait_state_change(self._handle, last_state, ms, ctypes.byref(s))
+        if rc == N.E_TIMEOUT:
+            return None
+        N.check(rc, "swiftgrpc_channel_wait_state_change")
+        return s.value
+
+    def wait_for_ready(self, timeout: Optional[float] = None) -> bool:
+        """Connects and waits until READY; False if `timeout` seconds passed first."""
+        deadline = None if timeout is None else N.now_ns() + int(timeout * 1e9)
+        state = self.get_state(True)
+        while state != N.STATE_READY:
+            if state == N.STATE_SHUTDOWN:
+                return False
+            left = None if deadline is None else (deadline - N.now_ns()) / 1e9
+            if left is not None and left <= 0:
+                return False
+            new = self.wait_for_state_change(state, left)
+            if new is None:
+                return False
+            state = new if new != N.STATE_IDLE else self.get_state(True)
+        return True
+
+    def subscribe(self, callback: Callable[[Any], None], try_to_connect: bool = False) -> None:
+        raise NotImplementedError("use get_state / wait_for_state_change / wait_for_ready")
+
+    # -- lifecycle
+    def close(self) -> None:
+        """Cancels every call in flight and closes the connections. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._finalizer()
+
+    def _close_at_exit(self) -> None:
+        self.close()
+
+    def __enter__(self) -> "Channel":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- starting calls
+    def _start(self, method: bytes, kind: int, metadata: Any, body: Optional[bytes],
+               timeout: Optional[float], wait_for_ready: Optional[bool], queue: int) -> int:
+        if self._closed:
+            raise UsageError("the channel is closed")
+        arr, n = build_metadata(metadata)
+        deadline = deadline_from_timeout(timeout) if timeout is not None else N.DEADLINE_DEFAULT
+        h = N.H()
+        rc = _start(self._handle, method, kind, arr, n, body, len(body) if body else 0, deadline,
+                    N.CALL_WAIT_FOR_READY if wait_for_ready else 0, queue, _NULL_FN, None,
+                    ctypes.byref(h))
+        if rc < 0:
+            msg = N.last_error() or N.errstr(rc)
+            if rc == N.E_WRONG_STATE or rc == N.E_BAD_HANDLE:
+                raise UsageError(f"the channel is closed ({msg})")
+            if rc in (N.E_INVALID_METADATA, N.E_INVALID_ARGUMENT, N.E_INVALID_UTF8, N.E_TOO_LARGE):
+                raise ValueError(msg)
+            N.check(rc, "swiftgrpc_client_call_start")
+        return h.value
+
+
+def _method_bytes(method: str) -> bytes:
+    if not isinstance(method, str):
+        raise TypeError(f"method must be str, got {type(method).__name__}")
+    return method.encode()
+
+
+def _serialize(serializer: Any, request: Any) -> bytes:
+    if serializer is not None:
+        return serializer(request)
+    return as_bytes(request, "request")
+
+
+class _Outcome:
+    """The end of a call, as grpcio's Call interface reports it."""
+
+    def __init__(self, ev: Event) -> None:
+        self._code = status_code(ev.status_code)
+        self._details = ev.status_message
+        self._initial = ev.metadata
+        self._trailing = ev.trailers
+
+    def code(self) -> StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def initial_metadata(self) -> Tuple[Metadatum, ...]:
+        return self._initial
+
+    def trailing_metadata(self) -> Tuple[Metadatum, ...]:
+        return self._trailing
+
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> Optional[float]:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: Callable[[], Any]) -> bool:
+        return False
+
+
+def _error(ev: Event) -> RpcError:
+    return RpcError(status_code(ev.status_code), ev.status_message, ev.metadata, ev.trailers)
+
+
+def _wait_status(ch: Channel, call: int, q: int) -> Event:
+    """Waits on `q` for the STATUS of a unary-response call. Ctrl-C cancels the call."""
+    try:
+        while True:
+            ev = next_event(q, 1000)
+            if isinstance(ev, int):
+                if ev == N.E_TIMEOUT:
+                    continue
+                raise UsageError(f"event queue failed: {N.errstr(ev)}")
+            if ev.type == N.EVENT_CLIENT_STATUS:
+                return ev
+    except BaseException:
+        N.swiftgrpc_client_cancel(ch._handle, call)
+        while True:  # the STATUS follows the cancel; then the queue is clean again
+            ev = next_event(q, 5000)
+            if isinstance(ev, int) or ev.type == N.EVENT_CLIENT_STATUS:
+                break
+        raise
+
+
+class _MultiCallable:
+    def __init__(self, channel: Channel, method: str, serializer: Any, deserializer: Any) -> None:
+        self._channel = channel
+        self._method = _method_bytes(method)
+        self._name = method
+        self._ser = serializer
+        self._deser = deserializer
+
+    def _response(self, body: Optional[bytes]) -> Any:
+        d = self._deser
+        return d(body) if d is not None else body
+
+
+class UnaryUnaryMultiCallable(_MultiCallable):
+    def _blocking(self, request: Any, timeout: Optional[float], metadata: Any,
+                  wait_for_ready: Optional[bool]) -> Tuple[Any, Event]:
+        body = _serialize(self._ser, request)
+        ch = self._channel
+        rt = ch._rt
+        q = rt.take_queue()
+        try:
+            call = ch._start(self._method, N.KIND_UNARY, metadata, body, timeout, wait_for_ready, q)
+        except BaseException:
+            rt.give_queue(q)
+            raise
+        ev = _wait_status(ch, call, q)
+        rt.give_queue(q)
+        if ev.status_code != 0:
+            raise _error(ev)
+        return self._response(ev.message or b""), ev
+
+    def __call__(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
+                 credentials: Any = None, wait_for_ready: Optional[bool] = None,
+                 compression: Any = None) -> Any:
+        return self._blocking(request, timeout, metadata, wait_for_ready)[0]
+
+    def with_call(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
+                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
+                  compression: Any = None) -> Tuple[Any, _Outcome]:
+        response, ev = self._blocking(request, timeout, metadata, wait_for_ready)
+        return response, _Outcome(ev)
+
+    def future(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
+               credentials: Any = None, wait_for_ready: Optional[bool] = None,
+               compression: Any = None) -> "CallFuture":
+        body = _serialize(self._ser, request)
+        return CallFuture(self._channel, self._method, N.KIND_UNARY, body, None, timeout,
+                          metadata, wait_for_ready, self._ser, self._deser)
+
+
+class StreamUnaryMultiCallable(_MultiCallable):
+    def _blocking(self, request_iterator: Any, timeout: Optional[float], metadata: Any,
+                  wait_for_ready: Optional[bool]) -> Tuple[Any, _Outcome]:
+        call = _StreamCall(self._channel, self._method, N.KIND_CLIENT_STREAMING, None,
+                           request_iterator, timeout, metadata, wait_for_ready, self._ser,
+                           self._deser, send_inline=True)
+        ev = call._final()
+        if ev.status_code != 0:
+            raise _error(ev)
+        return self._response(ev.message or b""), _Outcome(ev)
+
+    def __call__(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
+                 credentials: Any = None, wait_for_ready: Optional[bool] = None,
+                 compression: Any = None) -> Any:
+        return self._blocking(request_iterator, timeout, metadata, wait_for_ready)[0]
+
+    def with_call(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
+                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
+                  compression: Any = None) -> Tuple[Any, _Outcome]:
+        return self._blocking(request_iterator, timeout, metadata, wait_for_ready)
+
+    def future(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
+               credentials: Any = None, wait_for_ready: Optional[bool] = None,
+               compression: Any = None) -> "CallFuture":
+        return CallFuture(self._channel, self._method, N.KIND_CLIENT_STREAMING, None,
+                          request_iterator, timeout, metadata, wait_for_ready, self._ser,
+                          self._deser)
+
+
+class UnaryStreamMultiCallable(_MultiCallable):
+    def __call__(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
+                 credentials: Any = None, wait_for_ready: Optional[bool] = None,
+                 compression: Any = None) -> "_StreamCall":
+        body = _serialize(self._ser, request)
+        return _StreamCall(self._channel, self._method, N.KIND_SERVER_STREAMING, body, None,
+                           timeout, metadata, wait_for_ready, self._ser, self._deser)
+
+
+class StreamStreamMultiCallable(_MultiCallable):
+    def __call__(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
+                 credentials: Any = None, wait_for_ready: Optional[bool] = None,
+                 compression: Any = None) -> "_StreamCall":
+        return _StreamCall(self._channel, self._method, N.KIND_BIDI_STREAMING, None,
+                           request_iterator, timeout, metadata, wait_for_ready, self._ser,
+                           self._deser)
+
+
+class _StreamCall(RpcError):
+    """A call in progress: an iterator of responses (streaming responses), grpcio's Call
+    interface, and — once it failed — the RpcError raised from iteration."""
+
+    def __init__(self, channel: Channel, method: bytes, kind: int, body: Optional[bytes],
+                 requests: Any, timeout: Optional[float], metadata: Any,
+                 wait_for_ready: Optional[bool], ser: Any, deser: Any,
+                 send_inline: bool = False) -> None:
+        Exception.__init__(self, "RPC in progress")
+        if requests is not None:
+            try:
+                requests = iter(requests)
+            except TypeError:
+                raise TypeError(f"request_iterator must be iterable, got "
+                                f"{type(requests).__name__}") from None
+        self._channel = channel
+        self._ser = ser
+        self._deser = deser
+        self._cv = threading.Condition(threading.Lock())
+        self._pumping = False
+        self._messages: "collections.deque[bytes]" = collections.deque()
+        self._stream_end = False
+        self._read_pending = False
+        self._send_pending = False
+        self._initial: Optional[Tuple[Metadatum, ...]] = None
+        self._status: Optional[Event] = None
+        self._callbacks: List[Callable[[], Any]] = []
+        self._deadline = N.now_ns() + int(timeout * 1e9) if timeout else None
+        rt = channel._rt
+        self._q = rt.take_queue()
+        try:
+            self._call = channel._start(method, kind, metadata, body, timeout, wait_for_ready, self._q)
+        except BaseException:
+            rt.give_queue(self._q)
+            raise
+        if requests is not None:
+            if send_inline:
+                self._send_all(requests)
+            else:
+                threading.Thread(target=self._send_all, args=(requests,),
+                                 name="swiftgrpc-request-sender", daemon=True).start()
+
+    # -- event plumbing
+    def _apply(self, ev: Event) -> None:
+        t = ev.type
+        if t == N.EVENT_CLIENT_MESSAGE:
+            self._read_pending = False
+            if ev.message is None:
+                self._stream_end = True
+            else:
+                self._messages.append(ev.message)
+        elif t == N.EVENT_CLIENT_SEND_DONE:
+            self._send_pending = False
+        elif t == N.EVENT_CLIENT_INITIAL_METADATA:
+            self._initial = ev.metadata
+        elif t == N.EVENT_CLIENT_STATUS:
+            if self._initial is None:
+                self._initial = ev.metadata
+            self._status = ev
+            self._channel._rt.give_queue(self._q)  # STATUS is the call's last event
+            self._q = 0
+
+    def _await(self, ready: Callable[[], Any], timeout: Optional[float] = None) -> bool:
+        """Waits until ready() (or the STATUS); pulls events itself unless another thread is."""
+        end = None if timeout is None else N.now_ns() + int(timeout * 1e9)
+        cv = self._cv
+        with cv:
+            while not ready() and self._status is None:
+                left_ms = -1 if end is None else max(0, (end - N.now_ns()) // 1_000_000)
+                if end is not None and left_ms == 0:
+                    return False
+                if self._pumping:
+                    cv.wait(None if left_ms < 0 else left_ms / 1000)
+                    continue
+                self._pumping = True
+                q = self._q
+                cv.release()
+                try:
+                    ev = next_event(q, 1000 if left_ms < 0 else min(left_ms, 1000))
+                finally:
+                    cv.acquire()
+                    self._pumping = False
+                if not isinstance(ev, int):
+                    self._apply(ev)
+                elif ev not in (N.E_TIMEOUT,):
+                    raise UsageError(f"event queue failed: {N.errstr(ev)}")
+                cv.notify_all()
+            done = self._status is not None
+        if done:
+            self._run_callbacks()
+        return True
+
+    def _final(self) -> Event:
+        try:
+            self._await(lambda: False)
+        except BaseException:
+            self.cancel()
+            self._await(lambda: False)
+            raise
+        return self._status  # type: ignore[return-value]
+
+    def _run_callbacks(self) -> None:
+        with self._cv:
+            cbs, self._callbacks = self._callbacks, []
+        for cb in cbs:
+            try:
+                cb()
+            except Exception:
+                pass
+
+    def _send_all(self, requests: Iterator[Any]) -> None:
+        ch = self._channel._handle
+        call = self._call
+        try:
+            for req in requests:
+                if self._status is not None:
+                    return
+                body = _serialize(self._ser, req)
+                with self._cv:
+                    self._send_pending = True
+                rc = N.swiftgrpc_client_send_message(ch, call, body, len(body))
+                if rc < 0:
+                    with self._cv:
+                        self._send_pending = False
+                    if rc == N.E_TOO_LARGE:
+                        N.swiftgrpc_client_cancel(ch, call)
+                    return
+                self._await(lambda: not self._send_pending)
+            N.swiftgrpc_client_half_close(ch, call)
+        except BaseException:
+            N.swiftgrpc_client_cancel(ch, call)  # grpcio: a failing request iterator cancels
+            raise
+
+    # -- iteration
+    def __iter__(self) -> "_StreamCall":
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            if self._messages:
+                body = self._messages.popleft()
+                d = self._deser
+                return d(body) if d is not None else body
+            if self._stream_end or self._status is not None:
+                ev = self._final()
+                if ev.status_code == 0:
+                    raise StopIteration
+                raise self
+            with self._cv:
+                ask = not self._read_pending and self._status is None
+                if ask:
+                    self._read_pending = True
+            if ask and N.swiftgrpc_client_read(self._channel._handle, self._call) < 0:
+                with self._cv:
+                    self._read_pending = False
+                self._final()
+                continue
+            try:
+                self._await(lambda: bool(self._messages) or self._stream_end)
+            except BaseException:
+                self.cancel()
+                raise
+
+    next = __next__
+
+    # -- grpcio's Call / RpcError interface
+    def cancel(self) -> bool:
+        if self._status is not None:
+            return False
+        N.swiftgrpc_client_cancel(self._channel._handle, self._call)
+        return True
+
+    def is_active(self) -> bool:
+        return self._status is None
+
+    def done(self) -> bool:
+        return self._status is not None
+
+    def time_remaining(self) -> Optional[float]:
+        if self._deadline is None:
+            return None
+        return max(0.0, (self._deadline - N.now_ns()) / 1e9)
+
+    def add_callback(self, callback: Callable[[], Any]) -> bool:
+        with self._cv:
+            if self._status is None:
+                self._callbacks.append(callback)
+                return True
+        return False
+
+    def initial_metadata(self) -> Tuple[Metadatum, ...]:
+        self._await(lambda: self._initial is not None)
+        return self._initial or ()
+
+    def trailing_metadata(self) -> Tuple[Metadatum, ...]:
+        return self._final().trailers
+
+    def code(self) -> StatusCode:
+        return status_code(self._final().status_code)
+
+    def details(self) -> str:
+        return self._final().status_message
+
+    def debug_error_string(self) -> str:
+        return f"{self.code().name}: {self.details()}"
+
+    def __str__(self) -> str:
+        if self._status is None:
+            return "<_StreamCall in progress>"
+        return (f"<RpcError of RPC that terminated with:\n\tstatus = {self.code()}\n"
+                f"\tdetails = \"{self.details()}\"\n>")
+
+    __repr__ = __str__
+
+    def __del__(self) -> None:
+        # An abandoned call (iterator dropped early) is cancelled; its queue is not reused.
+        try:
+            if self._status is None and self._q:
+                N.swiftgrpc_client_cancel(self._channel._handle, self._call)
+                N.swiftgrpc_queue_destroy(self._q)  # drops the STATUS still to come
+        except Exception:
+            pass
+
+
+class CallFuture(_StreamCall):
+    """grpcio's future for a unary-response call: ``result()``, ``exception()``,
+    ``add_done_callback()`` plus the Call interface. A helper thread waits for the outcome."""
+
+    def __init__(self, channel: Channel, method: bytes, kind: int, body: Optional[bytes],
+                 requests: Any, timeout: Optional[float], metadata: Any,
+                 wait_for_ready: Optional[bool], ser: Any, deser: Any) -> None:
+        self._done_callbacks: List[Callable[[Any], Any]] = []
+        self._finished = threading.Event()
+        self._cancelled_by_user = False
+        super().__init__(channel, method, kind, body, requests, timeout, metadata,
+                         wait_for_ready, ser, deser)
+        threading.Thread(target=self._wait, name="swiftgrpc-future", daemon=True).start()
+
+    def _wait(self) -> None:
+        self._final()
+        self._finished.set()
+        with self._cv:
+            cbs, self._done_callbacks = self._done_callbacks, []
+        for cb in cbs:
+            try:
+                cb(self)
+            except Exception:
+                pass
+
+    def cancel(self) -> bool:
+        if super().cancel():
+            self._cancelled_by_user = True
+            return True
+        return False
+
+    def cancelled(self) -> bool:
+        return self._finished.is_set() and self._status is not None and \
+            self._status.status_code == StatusCode.CANCELLED.value[0] and self._cancelled_by_user
+
+    def running(self) -> bool:
+        return not self._finished.is_set()
+
+    def done(self) -> bool:
+        return self._finished.is_set()
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        if not self._finished.wait(timeout):
+            raise FutureTimeoutError()
+        ev = self._status
+        assert ev is not None
+        if ev.status_code != 0:
+            if self.cancelled():
+                raise FutureCancelledError()
+            raise self
+        d = self._deser
+        body = ev.message or b""
+        return d(body) if d is not None else body
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        if not self._finished.wait(timeout):
+            raise FutureTimeoutError()
+        ev = self._status
+        if ev is None or ev.status_code == 0:
+            return None
+        if self.cancelled():
+            raise FutureCancelledError()
+        return self
+
+    def traceback(self, timeout: Optional[float] = None) -> None:
+        self.exception(timeout)
+        return None
+
+    def add_done_callback(self, fn: Callable[[Any], Any]) -> None:
+        with self._cv:
+            if not self._finished.is_set():
+                self._done_callbacks.append(fn)
+                return
+        fn(self)
+
+
+def insecure_channel(target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
+                     compression: Any = None) -> Channel:
+    """grpcio's ``grpc.insecure_channel``."""
+    return Channel(target, options, compression)

@@ -1,0 +1,374 @@
+"""Shared pieces of the idiomatic layer: status codes, RpcError, metadata conversion, event
+decoding, the process-wide runtime and its clean teardown at interpreter exit."""
+from __future__ import annotations
+
+import atexit
+import collections
+import ctypes
+import enum
+import os
+import threading
+import weakref
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+
+from . import _native as N
+
+try:  # optional: with grpcio installed, `except grpc.RpcError` also catches our errors
+    from grpc import RpcError as _GrpcRpcError  # type: ignore
+    _RPC_ERROR_BASES: Tuple[type, ...] = (_GrpcRpcError,)
+except ImportError:  # the native API never needs grpcio
+    _RPC_ERROR_BASES = (Exception,)
+
+
+class StatusCode(enum.Enum):
+    """gRPC status codes, equal in names and values to grpcio's ``grpc.StatusCode`` (and
+    comparing equal to its members)."""
+    OK = (0, "ok")
+    CANCELLED = (1, "cancelled")
+    UNKNOWN = (2, "unknown")
+    INVALID_ARGUMENT = (3, "invalid argument")
+    DEADLINE_EXCEEDED = (4, "deadline exceeded")
+    NOT_FOUND = (5, "not found")
+    ALREADY_EXISTS = (6, "already exists")
+    PERMISSION_DENIED = (7, "permission denied")
+    RESOURCE_EXHAUSTED = (8, "resource exhausted")
+    FAILED_PRECONDITION = (9, "failed precondition")
+    ABORTED = (10, "aborted")
+    OUT_OF_RANGE = (11, "out of range")
+    UNIMPLEMENTED = (12, "unimplemented")
+    INTERNAL = (13, "internal")
+    UNAVAILABLE = (14, "unavailable")
+    DATA_LOSS = (15, "data loss")
+    UNAUTHENTICATED = (16, "unauthenticated")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StatusCode):
+            return self is other
+        value = getattr(other, "value", None)  # grpc.StatusCode members
+        return isinstance(value, tuple) and value == self.value and \
+            type(other).__name__ == "StatusCode"
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+_CODES = {c.value[0]: c for c in StatusCode}
+
+
+def status_code(code: int) -> StatusCode:
+    return _CODES.get(code, StatusCode.UNKNOWN)
+
+
+def code_int(code: Any) -> int:
+    """An int from a StatusCode (ours or grpcio's) or an int 0-16."""
+    if isinstance(code, StatusCode):
+        return code.value[0]
+    if isinstance(code, int) and not isinstance(code, bool):
+        if 0 <= code <= 16:
+            return code
+        raise ValueError(f"status code {code} is outside 0-16")
+    value = getattr(code, "value", None)
+    if isinstance(value, tuple) and value and isinstance(value[0], int):
+        return value[0]
+    raise TypeError(f"expected a StatusCode, got {type(code).__name__}")
+
+
+class Metadatum(collections.namedtuple("Metadatum", ("key", "value"))):
+    """One metadata entry: ``key`` str; ``value`` str, or bytes for keys ending in ``-bin``."""
+    __slots__ = ()
+
+
+MetadataType = Sequence[Tuple[str, Union[str, bytes]]]
+
+
+class RpcError(*_RPC_ERROR_BASES):  # type: ignore[misc]
+    """A call ended with a non-OK status. Like grpcio's RpcError (and, when grpcio is
+    installed, a subclass of it): ``code()``, ``details()``, ``initial_metadata()``,
+    ``trailing_metadata()``."""
+
+    def __init__(self, code: StatusCode, details: str = "",
+                 initial_metadata: Tuple[Metadatum, ...] = (),
+                 trailing_metadata: Tuple[Metadatum, ...] = ()) -> None:
+        super().__init__(f"<RpcError {code.name}: {details!r}>")
+        self._code = code
+        self._details = details
+        self._initial = initial_metadata
+        self._trailing = trailing_metadata
+
+    def code(self) -> StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+    def initial_metadata(self) -> Tuple[Metadatum, ...]:
+        return self._initial
+
+    def trailing_metadata(self) -> Tuple[Metadatum, ...]:
+        return self._trailing
+
+    def debug_error_string(self) -> str:
+        return f"{self._code.name}: {self._details}"
+
+    def __str__(self) -> str:
+        return (f"<RpcError of RPC that terminated with:\n\tstatus = {self._code}\n"
+                f"\tdetails = \"{self._details}\"\n>")
+
+
+class UsageError(Exception):
+    """The object is closed or stopped, or it was used out of order."""
+
+
+def raise_native(e: N.NativeError) -> None:
+    """Re-raises a NativeError as the Python exception a user expects for it."""
+    if e.code in (N.E_INVALID_METADATA, N.E_INVALID_UTF8, N.E_INVALID_ARGUMENT, N.E_TOO_LARGE):
+        raise ValueError(e.message) from None
+    if e.code in (N.E_BAD_HANDLE, N.E_WRONG_STATE, N.E_SHUTDOWN):
+        raise UsageError(e.message) from None
+    raise e
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata
+
+_string_at = ctypes.string_at
+_MD_SIZE = N.METADATA_LAYOUT.size
+_md_iter = N.METADATA_LAYOUT.iter_unpack
+
+
+def read_metadata(ptr: int, count: int) -> Tuple[Metadatum, ...]:
+    if not count:
+        return ()
+    out = []
+    for kp, kl, vp, vl in _md_iter(_string_at(ptr, _MD_SIZE * count)):
+        k = _string_at(kp, kl).decode("ascii")
+        v = _string_at(vp, vl)
+        out.append(Metadatum(k, v if k.endswith("-bin") else v.decode("ascii")))
+    return tuple(out)
+
+
+def build_metadata(md: Optional[Any], what: str = "metadata") -> Tuple[Any, int]:
+    """(swiftgrpc_metadata array or None, count) from a sequence of (key, value) pairs or a
+    mapping. Keys are str; values str, or bytes under keys ending in -bin."""
+    if not md:
+        return None, 0
+    if hasattr(md, "items"):
+        md = list(md.items())
+    try:
+        md = list(md)
+    except TypeError:
+        raise TypeError(f"{what} must be a sequence of (key, value) pairs, "
+                        f"got {type(md).__name__}") from None
+    arr = (N.Metadata * len(md))()
+    for i, pair in enumerate(md):
+        try:
+            key, value = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} entry {i} is not a (key, value) pair: {pair!r}") from None
+        if isinstance(key, bytes):
+            kb = key
+        elif isinstance(key, str):
+            try:
+                kb = key.encode("ascii")
+            except UnicodeEncodeError:
+                raise ValueError(f"{what} key {key!r} is not ASCII") from None
+        else:
+            raise TypeError(f"{what} key must be str, got {type(key).__name__}")
+        if isinstance(value, str):
+            if kb.endswith(b"-bin"):
+                vb = value.encode("utf-8")
+            else:
+                try:
+                    vb = value.encode("ascii")
+                except UnicodeEncodeError:
+                    raise ValueError(f"{what} value of {key!r} is not printable ASCII "
+                                     f"(use a -bin key for binary values)") from None
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            vb = bytes(value)
+        else:
+            raise TypeError(f"{what} value of {key!r} must be str or bytes, "
+                            f"got {type(value).__name__}")
+        e = arr[i]
+        e.key = kb
+        e.key_len = len(kb)
+        e.value = vb
+        e.value_len = len(vb)
+    return arr, len(md)
+
+
+def as_bytes(data: Any, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{what} must be bytes (or give a serializer), got {type(data).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+
+_EV_SIZE = N.EVENT_LAYOUT.size
+_ev_unpack = N.EVENT_LAYOUT.unpack
+_queue_next = N.swiftgrpc_queue_next
+_event_free = N.swiftgrpc_event_free
+
+
+class Event:
+    """A decoded swiftgrpc_event (copied out of library memory, which is freed at once)."""
+    __slots__ = ("type", "kind", "token", "server", "method", "peer", "metadata", "deadline_ns",
+                 "message", "status_code", "channel", "tag", "status_message", "trailers")
+
+    def __init__(self, ptr: int) -> None:
+        (t, kind, token, server, mp, ml, _ap, _al, pp, pl, mdp, mdc, deadline, msgp, msgl,
+         has_msg, code, channel, tag, smp, sml, trp, trc) = _ev_unpack(_string_at(ptr, _EV_SIZE))
+        self.type = t
+        self.kind = kind
+        self.token = token
+        self.server = server
+        self.channel = channel
+        self.tag = tag
+        self.deadline_ns = deadline
+        self.status_code = code
+        self.message = _string_at(msgp, msgl) if has_msg else None
+        if t == N.EVENT_CALL:
+            self.method = _string_at(mp, ml).decode("utf-8", "replace")
+            self.peer = _string_at(pp, pl).decode("utf-8", "replace")
+            self.metadata = read_metadata(mdp, mdc)
+        elif t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA:
+            self.metadata = read_metadata(mdp, mdc)
+            self.trailers = read_metadata(trp, trc)
+            self.status_message = _string_at(smp, sml).decode("utf-8", "replace")
+
+
+def next_event(queue: int, timeout_ms: int) -> Union[Event, int]:
+    """The next event of `queue`, or the negative result (E_TIMEOUT, E_SHUTDOWN, ...)."""
+    p = ctypes.c_void_p()
+    rc = _queue_next(queue, timeout_ms, ctypes.byref(p))
+    if rc < 0:
+        return rc
+    try:
+        return Event(p.value)  # type: ignore[arg-type]
+    finally:
+        _event_free(p)
+
+
+# --------------------------------------------------------------------------------------------
+# The process-wide runtime
+
+class Runtime:
+    """One libswiftgrpc runtime (its event-loop threads) shared by every server and channel of
+    the process; destroyed at interpreter exit after them."""
+
+    def __init__(self, loop_threads: int = 0) -> None:
+        h = N.H()
+        N.check(N.swiftgrpc_runtime_create(loop_threads, ctypes.byref(h)), "swiftgrpc_runtime_create")
+        self.handle = h.value
+        self._queues: List[int] = []
+        self._owners: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def new_queue(self) -> int:
+        h = N.H()
+        N.check(N.swiftgrpc_queue_create(self.handle, ctypes.byref(h)), "swiftgrpc_queue_create")
+        return h.value
+
+    def take_queue(self) -> int:
+        """A drained event queue from the pool (for one client call at a time)."""
+        try:
+            return self._queues.pop()
+        except IndexError:
+            return self.new_queue()
+
+    def give_queue(self, q: int) -> None:
+        if len(self._queues) < 256 and not self.closed:
+            self._queues.append(q)
+        else:
+            N.swiftgrpc_queue_destroy(q)
+
+    def adopt(self, owner: Any) -> None:
+        """Registers a server or channel to close (its `_close_at_exit`) before the runtime."""
+        with self._lock:
+            self._owners.add(owner)
+
+    def destroy(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            owners = list(self._owners)
+        for o in owners:
+            try:
+                o._close_at_exit()
+            except Exception:  # exit must go on
+                pass
+        N.swiftgrpc_runtime_destroy(self.handle)
+        for q in self._queues:
+            N.swiftgrpc_queue_destroy(q)
+        self._queues.clear()
+
+
+_runtime: Optional[Runtime] = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime
+    r = _runtime
+    if r is not None:
+        return r
+    with _runtime_lock:
+        if _runtime is None:
+            threads = int(os.environ.get("SWIFTGRPC_LOOP_THREADS", "0"))
+            _runtime = Runtime(threads)
+        return _runtime
+
+
+@atexit.register
+def _destroy_runtime() -> None:
+    r = _runtime
+    if r is not None:
+        r.destroy()
+
+
+def deadline_from_timeout(timeout: Optional[float]) -> int:
+    """An absolute swiftgrpc_now_ns() deadline from a timeout in seconds (None: none)."""
+    if timeout is None:
+        return N.DEADLINE_NONE
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+    return N.now_ns() + int(timeout * 1e9)
+
+
+class Pump:
+    """A daemon thread that drains `queue` in batches and hands each batch (a list of Event) to
+    `on_batch` — the bridge from the library's pull queue to threads or asyncio loops."""
+
+    def __init__(self, queue: int, on_batch: Any, name: str) -> None:
+        self.queue = queue
+        self.on_batch = on_batch
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        q = self.queue
+        on_batch = self.on_batch
+        while True:
+            ev = next_event(q, -1)
+            if isinstance(ev, int):
+                if ev == N.E_TIMEOUT:
+                    continue
+                return  # shut down (or destroyed)
+            batch = [ev]
+            while len(batch) < 256:
+                more = next_event(q, 0)
+                if isinstance(more, int):
+                    break
+                batch.append(more)
+            try:
+                on_batch(batch)
+            except Exception:  # a broken consumer must not kill the pump
+                import traceback
+                traceback.print_exc()

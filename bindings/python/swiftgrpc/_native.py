@@ -1,0 +1,314 @@
+"""The raw layer: libswiftgrpc.so loaded with ctypes, every C function of include/swiftgrpc.h
+declared once (its prototype in the comment above it), argtypes and restype set once.
+
+Nothing here knows gRPC; the idiomatic API lives in the other modules. Library discovery:
+the SWIFTGRPC_LIBRARY environment variable, then the copy bundled inside this package, then the
+build tree of a source checkout (build/ by CMake, .build/release by SwiftPM). The library's
+version must equal the one this binding was written for.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int32, c_int64, c_size_t,
+                    c_uint32, c_uint64, c_void_p)
+from typing import List, Optional
+
+# The ABI version this binding speaks (SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h).
+VERSION_NUMBER = 2000
+VERSION_STRING = "0.2.0"
+
+OK = 0
+E_NULL_ARGUMENT = -1
+E_BAD_HANDLE = -2
+E_INVALID_ARGUMENT = -3
+E_INVALID_METADATA = -4
+E_INVALID_UTF8 = -5
+E_WRONG_STATE = -6
+E_UNKNOWN_TOKEN = -7
+E_TOKEN_CLOSED = -8
+E_ALREADY_COMPLETED = -9
+E_ALREADY_EXISTS = -10
+E_SYSTEM = -11
+E_TOO_LARGE = -12
+E_RECURSIVE_CALL = -13
+E_TIMEOUT = -14
+E_SHUTDOWN = -15
+E_NO_MEMORY = -16
+
+KIND_UNARY = 0
+KIND_SERVER_STREAMING = 1
+KIND_CLIENT_STREAMING = 2
+KIND_BIDI_STREAMING = 3
+
+EVENT_CALL = 1
+EVENT_MESSAGE = 2
+EVENT_HALF_CLOSE = 3
+EVENT_CANCELLED = 4
+EVENT_CLIENT_INITIAL_METADATA = 5
+EVENT_CLIENT_MESSAGE = 6
+EVENT_CLIENT_SEND_DONE = 7
+EVENT_CLIENT_STATUS = 8
+
+OPT_MAX_RECV_MESSAGE_SIZE = 1
+OPT_MAX_SEND_MESSAGE_SIZE = 2
+OPT_MAX_CONCURRENT_STREAMS = 3
+
+CHANNEL_CONNECT_TIMEOUT_MS = 1
+CHANNEL_INITIAL_BACKOFF_MS = 2
+CHANNEL_MAX_BACKOFF_MS = 3
+CHANNEL_KEEPALIVE_TIME_MS = 4
+CHANNEL_KEEPALIVE_TIMEOUT_MS = 5
+CHANNEL_KEEPALIVE_PERMIT_WITHOUT_CALLS = 6
+CHANNEL_MAX_SEND_MESSAGE_SIZE = 7
+CHANNEL_MAX_RECV_MESSAGE_SIZE = 8
+CHANNEL_DEFAULT_TIMEOUT_MS = 9
+CHANNEL_USER_AGENT = 10
+CHANNEL_LB_POLICY = 11
+CHANNEL_AUTHORITY = 12
+LB_PICK_FIRST = 0
+LB_ROUND_ROBIN = 1
+
+STATE_IDLE = 0
+STATE_CONNECTING = 1
+STATE_READY = 2
+STATE_TRANSIENT_FAILURE = 3
+STATE_SHUTDOWN = 4
+
+CALL_WAIT_FOR_READY = 1
+DEADLINE_DEFAULT = 0
+DEADLINE_NONE = (1 << 63) - 1
+
+
+class Metadata(Structure):
+    # typedef struct swiftgrpc_metadata { const char *key; size_t key_len;
+    #                                     const char *value; size_t value_len; }
+    _fields_ = [("key", c_char_p), ("key_len", c_size_t),
+                ("value", c_char_p), ("value_len", c_size_t)]
+
+
+class ChannelArg(Structure):
+    # typedef struct swiftgrpc_channel_arg { int32_t key; int64_t int_value;
+    #                                        const char *string_value; }
+    _fields_ = [("key", c_int32), ("int_value", c_int64), ("string_value", c_char_p)]
+
+
+class Event(Structure):
+    # typedef struct swiftgrpc_event { ... } — see include/swiftgrpc.h. Char pointers are
+    # c_void_p so that ctypes never converts them implicitly; read them with string_at.
+    _fields_ = [
+        ("type", c_int32), ("kind", c_int32), ("token", c_uint64), ("server", c_uint64),
+        ("method", c_void_p), ("method_len", c_size_t),
+        ("authority", c_void_p), ("authority_len", c_size_t),
+        ("peer", c_void_p), ("peer_len", c_size_t),
+        ("metadata", c_void_p), ("metadata_count", c_size_t),
+        ("deadline_ns", c_int64),
+        ("message", c_void_p), ("message_len", c_size_t),
+        ("has_message", c_int32), ("status_code", c_int32),
+        ("channel", c_uint64), ("tag", c_void_p),
+        ("status_message", c_void_p), ("status_message_len", c_size_t),
+        ("trailers", c_void_p), ("trailer_count", c_size_t),
+    ]
+
+
+# The same layout for struct.unpack_from: one C call copies an event, one unpack reads it all.
+EVENT_LAYOUT = struct.Struct("@iiQQPNPNPNPNqPNiiQPPNPN")
+METADATA_LAYOUT = struct.Struct("@PNPN")
+assert EVENT_LAYOUT.size == ctypes.sizeof(Event), "swiftgrpc_event layout mismatch"
+assert METADATA_LAYOUT.size == ctypes.sizeof(Metadata)
+
+# typedef void (*swiftgrpc_host_fn)(const swiftgrpc_event *event, void *user_data);
+HOST_FN = CFUNCTYPE(None, POINTER(Event), c_void_p)
+
+
+class LibraryNotFound(ImportError):
+    """libswiftgrpc.so could not be found or loaded, or its version does not match."""
+
+
+def _candidates() -> List[str]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = []
+    env = os.environ.get("SWIFTGRPC_LIBRARY")
+    if env:
+        return [env]  # an explicit choice is not second-guessed
+    out.append(os.path.join(here, "libswiftgrpc.so"))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(here)))  # bindings/python/swiftgrpc
+    out.append(os.path.join(root, "build", "libswiftgrpc.so"))
+    out.append(os.path.join(root, ".build", "release", "libswiftgrpc.so"))
+    return out
+
+
+def _load() -> ctypes.CDLL:
+    tried = []
+    for path in _candidates():
+        if not os.path.exists(path):
+            tried.append(f"{path} (missing)")
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            raise LibraryNotFound(f"cannot load {path}: {e}") from e
+        lib.swiftgrpc_version_number.restype = c_int
+        lib.swiftgrpc_version_number.argtypes = []
+        found = lib.swiftgrpc_version_number()
+        if found != VERSION_NUMBER:
+            raise LibraryNotFound(
+                f"{path} is libswiftgrpc version number {found}, but this binding needs "
+                f"{VERSION_NUMBER} ({VERSION_STRING}); rebuild the library or reinstall the binding")
+        lib._swiftgrpc_path = path  # type: ignore[attr-defined]
+        return lib
+    raise LibraryNotFound("libswiftgrpc.so not found; set SWIFTGRPC_LIBRARY. Tried: "
+                          + "; ".join(tried))
+
+
+lib = _load()
+library_path: str = lib._swiftgrpc_path  # type: ignore[attr-defined]
+# The same library through PyDLL: calls keep the GIL. Used for the functions that never wait
+# (they enqueue and return in microseconds): releasing and re-taking the GIL around each of them
+# costs more than the call, and hands the interpreter to another thread on every answer.
+# Functions that can wait (queue_next, shutdown, destroy, wait_state_change) use `lib`, which
+# releases the GIL. No Python callback is ever run by the library while the GIL is held here:
+# the idiomatic layer pulls events from queues and registers no host functions.
+_gil_lib = ctypes.PyDLL(library_path)
+
+
+def _fn(name: str, restype, *argtypes, waits: bool = False):
+    f = getattr(lib if waits else _gil_lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+H = c_uint64  # every handle type (runtime, server, queue, channel, call) is a uint64_t
+
+# const char *swiftgrpc_version_string(void);
+swiftgrpc_version_string = _fn("swiftgrpc_version_string", c_char_p)
+# int swiftgrpc_version_number(void);
+swiftgrpc_version_number = _fn("swiftgrpc_version_number", c_int)
+# const char *swiftgrpc_errstr(int code);
+swiftgrpc_errstr = _fn("swiftgrpc_errstr", c_char_p, c_int)
+# const char *swiftgrpc_last_error(void);
+swiftgrpc_last_error = _fn("swiftgrpc_last_error", c_char_p)
+# int swiftgrpc_runtime_create(uint32_t loop_threads, swiftgrpc_runtime *out);
+swiftgrpc_runtime_create = _fn("swiftgrpc_runtime_create", c_int, c_uint32, POINTER(H), waits=True)
+# int swiftgrpc_runtime_destroy(swiftgrpc_runtime runtime);
+swiftgrpc_runtime_destroy = _fn("swiftgrpc_runtime_destroy", c_int, H, waits=True)
+# int64_t swiftgrpc_now_ns(void);
+swiftgrpc_now_ns = _fn("swiftgrpc_now_ns", c_int64)
+# int swiftgrpc_queue_create(swiftgrpc_runtime runtime, swiftgrpc_queue *out);
+swiftgrpc_queue_create = _fn("swiftgrpc_queue_create", c_int, H, POINTER(H))
+# int swiftgrpc_queue_next(swiftgrpc_queue queue, int64_t timeout_ms, swiftgrpc_event **out);
+swiftgrpc_queue_next = _fn("swiftgrpc_queue_next", c_int, H, c_int64, POINTER(c_void_p), waits=True)
+# int swiftgrpc_queue_shutdown(swiftgrpc_queue queue);
+swiftgrpc_queue_shutdown = _fn("swiftgrpc_queue_shutdown", c_int, H)
+# int swiftgrpc_queue_destroy(swiftgrpc_queue queue);
+swiftgrpc_queue_destroy = _fn("swiftgrpc_queue_destroy", c_int, H, waits=True)
+# void swiftgrpc_event_free(swiftgrpc_event *event);
+swiftgrpc_event_free = _fn("swiftgrpc_event_free", None, c_void_p)
+# int swiftgrpc_server_create(swiftgrpc_runtime runtime, swiftgrpc_server *out);
+swiftgrpc_server_create = _fn("swiftgrpc_server_create", c_int, H, POINTER(H))
+# int swiftgrpc_server_set_option(swiftgrpc_server server, int option, int64_t value);
+swiftgrpc_server_set_option = _fn("swiftgrpc_server_set_option", c_int, H, c_int, c_int64)
+# int swiftgrpc_register_host_fn(swiftgrpc_server server, const char *method, int kind,
+#                                swiftgrpc_host_fn fn, void *user_data);
+swiftgrpc_register_host_fn = _fn("swiftgrpc_register_host_fn", c_int, H, c_char_p, c_int,
+                                 HOST_FN, c_void_p, waits=True)
+# int swiftgrpc_register_host_queue(swiftgrpc_server server, const char *method, int kind,
+#                                   swiftgrpc_queue queue);
+swiftgrpc_register_host_queue = _fn("swiftgrpc_register_host_queue", c_int, H, c_char_p, c_int, H)
+# int swiftgrpc_server_listen(swiftgrpc_server server, const char *address, int *bound_port);
+swiftgrpc_server_listen = _fn("swiftgrpc_server_listen", c_int, H, c_char_p, POINTER(c_int))
+# int swiftgrpc_server_start(swiftgrpc_server server);
+swiftgrpc_server_start = _fn("swiftgrpc_server_start", c_int, H)
+# int swiftgrpc_server_shutdown(swiftgrpc_server server, int64_t grace_ms);
+swiftgrpc_server_shutdown = _fn("swiftgrpc_server_shutdown", c_int, H, c_int64, waits=True)
+# int swiftgrpc_server_destroy(swiftgrpc_server server);
+swiftgrpc_server_destroy = _fn("swiftgrpc_server_destroy", c_int, H, waits=True)
+# int swiftgrpc_call_send_initial_metadata(swiftgrpc_server server, uint64_t token,
+#                                          const swiftgrpc_metadata *metadata, size_t count);
+swiftgrpc_call_send_initial_metadata = _fn("swiftgrpc_call_send_initial_metadata", c_int, H,
+                                           c_uint64, POINTER(Metadata), c_size_t)
+# int swiftgrpc_call_send_message(swiftgrpc_server server, uint64_t token, const void *data,
+#                                 size_t len);
+swiftgrpc_call_send_message = _fn("swiftgrpc_call_send_message", c_int, H, c_uint64, c_char_p,
+                                  c_size_t)
+# int swiftgrpc_call_read(swiftgrpc_server server, uint64_t token);
+swiftgrpc_call_read = _fn("swiftgrpc_call_read", c_int, H, c_uint64)
+# int swiftgrpc_host_complete(swiftgrpc_server server, uint64_t token, const void *message,
+#                             size_t message_len, int status_code, const char *status_message,
+#                             const swiftgrpc_metadata *trailers, size_t trailer_count);
+swiftgrpc_host_complete = _fn("swiftgrpc_host_complete", c_int, H, c_uint64, c_char_p, c_size_t,
+                              c_int, c_char_p, POINTER(Metadata), c_size_t)
+# int swiftgrpc_channel_create(swiftgrpc_runtime runtime, const char *target,
+#                              const swiftgrpc_channel_arg *args, size_t arg_count,
+#                              swiftgrpc_channel *out);
+swiftgrpc_channel_create = _fn("swiftgrpc_channel_create", c_int, H, c_char_p, POINTER(ChannelArg),
+                               c_size_t, POINTER(H))
+# int swiftgrpc_channel_state(swiftgrpc_channel channel, int try_to_connect, int *out_state);
+swiftgrpc_channel_state = _fn("swiftgrpc_channel_state", c_int, H, c_int, POINTER(c_int))
+# int swiftgrpc_channel_wait_state_change(swiftgrpc_channel channel, int last_state,
+#                                         int64_t timeout_ms, int *out_state);
+swiftgrpc_channel_wait_state_change = _fn("swiftgrpc_channel_wait_state_change", c_int, H, c_int,
+                                          c_int64, POINTER(c_int), waits=True)
+# int swiftgrpc_channel_close(swiftgrpc_channel channel);
+swiftgrpc_channel_close = _fn("swiftgrpc_channel_close", c_int, H)
+# int swiftgrpc_channel_destroy(swiftgrpc_channel channel);
+swiftgrpc_channel_destroy = _fn("swiftgrpc_channel_destroy", c_int, H, waits=True)
+# int swiftgrpc_client_call_start(swiftgrpc_channel channel, const char *method, int kind,
+#                                 const swiftgrpc_metadata *metadata, size_t metadata_count,
+#                                 const void *message, size_t message_len, int64_t deadline_ns,
+#                                 uint32_t flags, swiftgrpc_queue queue, swiftgrpc_host_fn fn,
+#                                 void *tag, swiftgrpc_call *out);
+swiftgrpc_client_call_start = _fn("swiftgrpc_client_call_start", c_int, H, c_char_p, c_int,
+                                  POINTER(Metadata), c_size_t, c_char_p, c_size_t, c_int64,
+                                  c_uint32, H, HOST_FN, c_void_p, POINTER(H))
+# int swiftgrpc_client_send_message(swiftgrpc_channel channel, swiftgrpc_call call,
+#                                   const void *data, size_t len);
+swiftgrpc_client_send_message = _fn("swiftgrpc_client_send_message", c_int, H, H, c_char_p,
+                                    c_size_t)
+# int swiftgrpc_client_half_close(swiftgrpc_channel channel, swiftgrpc_call call);
+swiftgrpc_client_half_close = _fn("swiftgrpc_client_half_close", c_int, H, H)
+# int swiftgrpc_client_read(swiftgrpc_channel channel, swiftgrpc_call call);
+swiftgrpc_client_read = _fn("swiftgrpc_client_read", c_int, H, H)
+# int swiftgrpc_client_cancel(swiftgrpc_channel channel, swiftgrpc_call call);
+swiftgrpc_client_cancel = _fn("swiftgrpc_client_cancel", c_int, H, H)
+
+NULL_HOST_FN = ctypes.cast(None, HOST_FN)
+
+
+class NativeError(Exception):
+    """A swiftgrpc_* function returned a negative result code. `code` is the SWIFTGRPC_E_*
+    value, `message` the library's explanation (swiftgrpc_last_error)."""
+
+    def __init__(self, function: str, code: int, message: str) -> None:
+        super().__init__(f"{function}: {message} ({errstr(code)}, {code})")
+        self.function = function
+        self.code = code
+        self.message = message
+
+
+def errstr(code: int) -> str:
+    return (swiftgrpc_errstr(code) or b"").decode("utf-8", "replace")
+
+
+def check(rc: int, function: str) -> int:
+    """Turns a negative result into NativeError carrying the thread's last error message."""
+    if rc < 0:
+        msg = (swiftgrpc_last_error() or b"").decode("utf-8", "replace")
+        raise NativeError(function, rc, msg or errstr(rc))
+    return rc
+
+
+def version() -> str:
+    """The loaded library's version string."""
+    return (swiftgrpc_version_string() or b"").decode()
+
+
+def now_ns() -> int:
+    return int(swiftgrpc_now_ns())
+
+
+def last_error() -> Optional[str]:
+    m = swiftgrpc_last_error()
+    return m.decode("utf-8", "replace") if m else None

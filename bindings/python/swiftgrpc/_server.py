@@ -1,0 +1,681 @@
+"""The synchronous server: grpcio's ``grpc.Server`` API on libswiftgrpc.
+
+Events of every method go to one pull queue. Python worker threads take them and run handlers
+inline (no hand-off between threads on the hot path). At most two threads wait on the queue at
+a time (more would fight over the GIL); when a handler runs long and nobody is left waiting,
+a parked or new worker takes over, up to ``max_workers`` handlers at once — grpcio's thread-pool
+limit. Calls beyond that wait in a backlog, while one thread keeps routing request messages and
+cancellations, so ``is_active()`` and ``add_callback`` always learn of a cancelled call.
+"""
+from __future__ import annotations
+
+import collections
+import ctypes
+import logging
+import threading
+import weakref
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple)
+
+from . import _native as N
+from ._common import (Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
+                      build_metadata, code_int, next_event, raise_native, runtime, status_code)
+
+_LOG = logging.getLogger("swiftgrpc")
+
+_complete = N.swiftgrpc_host_complete
+_send_message = N.swiftgrpc_call_send_message
+_call_read = N.swiftgrpc_call_read
+
+
+# --------------------------------------------------------------------------------------------
+# Method handlers (grpcio's shapes, so generated add_*Servicer_to_server code works)
+
+class RpcMethodHandler(NamedTuple):
+    """How to serve one method; the fields of ``grpc.RpcMethodHandler``."""
+    request_streaming: bool
+    response_streaming: bool
+    request_deserializer: Optional[Callable[[bytes], Any]]
+    response_serializer: Optional[Callable[[Any], bytes]]
+    unary_unary: Optional[Callable[..., Any]]
+    unary_stream: Optional[Callable[..., Any]]
+    stream_unary: Optional[Callable[..., Any]]
+    stream_stream: Optional[Callable[..., Any]]
+
+
+def unary_unary_rpc_method_handler(behavior, request_deserializer=None, response_serializer=None):
+    return RpcMethodHandler(False, False, request_deserializer, response_serializer,
+                            behavior, None, None, None)
+
+
+def unary_stream_rpc_method_handler(behavior, request_deserializer=None, response_serializer=None):
+    return RpcMethodHandler(False, True, request_deserializer, response_serializer,
+                            None, behavior, None, None)
+
+
+def stream_unary_rpc_method_handler(behavior, request_deserializer=None, response_serializer=None):
+    return RpcMethodHandler(True, False, request_deserializer, response_serializer,
+                            None, None, behavior, None)
+
+
+def stream_stream_rpc_method_handler(behavior, request_deserializer=None, response_serializer=None):
+    return RpcMethodHandler(True, True, request_deserializer, response_serializer,
+                            None, None, None, behavior)
+
+
+class GenericRpcHandler:
+    """A service's methods by full name ("/pkg.Service/Method")."""
+
+    def __init__(self, service: str, method_handlers: Dict[str, Any]) -> None:
+        self._name = service
+        self._method_handlers = {f"/{service}/{m}": h for m, h in method_handlers.items()}
+
+    def service_name(self) -> str:
+        return self._name
+
+    def service(self, handler_call_details: Any) -> Any:
+        return self._method_handlers.get(handler_call_details.method)
+
+
+def method_handlers_generic_handler(service: str, method_handlers: Dict[str, Any]):
+    return GenericRpcHandler(service, method_handlers)
+
+
+def kind_of(handler: Any) -> int:
+    if handler.request_streaming:
+        return N.KIND_BIDI_STREAMING if handler.response_streaming else N.KIND_CLIENT_STREAMING
+    return N.KIND_SERVER_STREAMING if handler.response_streaming else N.KIND_UNARY
+
+
+def methods_of(generic_handler: Any) -> Dict[str, Any]:
+    """The {full method name: handler} of a generic handler made by
+    method_handlers_generic_handler (ours or grpcio's)."""
+    table = getattr(generic_handler, "_method_handlers", None)
+    if not isinstance(table, dict):
+        raise TypeError(
+            f"{type(generic_handler).__name__} does not list its methods: swiftgrpc registers "
+            "every method when the server starts, so give handlers made by "
+            "method_handlers_generic_handler() or use add_registered_method_handlers()")
+    return dict(table)
+
+
+# --------------------------------------------------------------------------------------------
+# Status of a handler's outcome
+
+_EXCEPTION_CODES: Sequence[Tuple[type, StatusCode]] = (
+    (NotImplementedError, StatusCode.UNIMPLEMENTED),
+    (PermissionError, StatusCode.PERMISSION_DENIED),
+    (FileNotFoundError, StatusCode.NOT_FOUND),
+    (KeyError, StatusCode.NOT_FOUND),
+    (TimeoutError, StatusCode.DEADLINE_EXCEEDED),
+    (ValueError, StatusCode.INVALID_ARGUMENT),
+)
+
+
+def status_for_exception(e: BaseException) -> Tuple[int, str]:
+    """The status a handler's exception maps to (the Spikard ADR's table; else INTERNAL)."""
+    for cls, code in _EXCEPTION_CODES:
+        if isinstance(e, cls):
+            return code.value[0], str(e) or type(e).__name__
+    return StatusCode.INTERNAL.value[0], f"Exception calling application: {type(e).__name__}: {e}"
+
+
+class _Abort(Exception):
+    """Raised by ServicerContext.abort to unwind the handler."""
+
+
+class _Cancelled(Exception):
+    """Raised inside a handler reading requests of a call that has ended."""
+
+
+def encode_details(details: Optional[str]) -> Optional[bytes]:
+    if not details:
+        return None
+    if not isinstance(details, str):
+        details = str(details)
+    # The ABI takes a C string: a NUL cannot travel; it becomes U+FFFD.
+    return details.replace("\0", "\ufffd").encode("utf-8", "replace")
+
+
+class ServicerContext:
+    """The context handed to a handler; grpcio's ``grpc.ServicerContext``."""
+
+    __slots__ = ("_state", "_token", "_method", "_peer", "_metadata", "_deadline_ns", "_active",
+                 "_done", "_callbacks", "_code", "_details", "_trailing", "_inbox",
+                 "_initial_sent", "__weakref__")
+
+    def __init__(self, state: "_ServerState", ev: Event) -> None:
+        self._state = state
+        self._token = ev.token
+        self._method = ev.method
+        self._peer = ev.peer
+        self._metadata = ev.metadata
+        self._deadline_ns = ev.deadline_ns
+        self._active = True
+        self._done = False
+        self._callbacks: Optional[List[Callable[[], Any]]] = None
+        self._code: Optional[int] = None
+        self._details: Optional[str] = None
+        self._trailing: Any = None
+        self._inbox: Any = None
+        self._initial_sent = False
+
+    # -- what the call is
+    def invocation_metadata(self) -> Tuple[Metadatum, ...]:
+        return self._metadata
+
+    def peer(self) -> str:
+        return self._peer
+
+    def method(self) -> str:
+        return self._method
+
+    def peer_identities(self) -> None:
+        return None
+
+    def peer_identity_key(self) -> None:
+        return None
+
+    def auth_context(self) -> Dict[str, Any]:
+        return {}
+
+    def time_remaining(self) -> Optional[float]:
+        if self._deadline_ns >= N.DEADLINE_NONE:
+            return None
+        return max(0.0, (self._deadline_ns - N.now_ns()) / 1e9)
+
+    def is_active(self) -> bool:
+        if self._active and self._deadline_ns < N.DEADLINE_NONE and N.now_ns() >= self._deadline_ns:
+            return False
+        return self._active
+
+    def add_callback(self, callback: Callable[[], Any]) -> bool:
+        """Runs `callback` once when the call ends (completed or cancelled). False if it has."""
+        if self._done:
+            return False
+        if self._callbacks is None:
+            self._callbacks = []
+        self._callbacks.append(callback)
+        return True
+
+    def cancel(self) -> None:
+        """Ends the call with CANCELLED."""
+        self._state.finish(self, None, StatusCode.CANCELLED.value[0], "Cancelled by the server")
+
+    # -- what the response carries
+    def send_initial_metadata(self, initial_metadata: Any) -> None:
+        if self._initial_sent:
+            raise ValueError("initial metadata was already sent")
+        arr, n = build_metadata(initial_metadata, "initial metadata")
+        rc = N.swiftgrpc_call_send_initial_metadata(self._state.handle, self._token, arr, n)
+        if rc == N.E_INVALID_METADATA:
+            raise ValueError(N.last_error())
+        self._initial_sent = True
+
+    def set_trailing_metadata(self, trailing_metadata: Any) -> None:
+        build_metadata(trailing_metadata, "trailing metadata")  # type errors now, not later
+        self._trailing = trailing_metadata
+
+    def trailing_metadata(self) -> Any:
+        return self._trailing
+
+    def set_code(self, code: Any) -> None:
+        self._code = code_int(code)
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def code(self) -> Optional[StatusCode]:
+        return None if self._code is None else status_code(self._code)
+
+    def details(self) -> Optional[str]:
+        return self._details
+
+    def abort(self, code: Any, details: str = "") -> None:
+        c = code_int(code)
+        if c == 0:
+            raise ValueError("abort() needs a non-OK status code")
+        self._code = c
+        self._details = details
+        raise _Abort()
+
+    def abort_with_status(self, status: Any) -> None:
+        if getattr(status, "trailing_metadata", None):
+            self._trailing = status.trailing_metadata
+        self.abort(status.code, status.details)
+
+    def set_compression(self, compression: Any) -> None:
+        pass  # responses are not compressed yet
+
+    def disable_next_message_compression(self) -> None:
+        pass
+
+    # -- library side
+    def _terminated(self) -> None:
+        self._active = False
+        self._done = True
+        cbs = self._callbacks
+        self._callbacks = None
+        if cbs:
+            for cb in cbs:
+                try:
+                    cb()
+                except Exception:
+                    _LOG.exception("swiftgrpc: a callback of %s raised", self._method)
+
+
+class _RequestIterator:
+    """The request stream of a client-streaming or bidi call: reads one message at a time."""
+
+    def __init__(self, state: "_ServerState", ctx: ServicerContext, deserializer: Any) -> None:
+        self._state = state
+        self._ctx = ctx
+        self._deserializer = deserializer
+        self._ended = False
+        import queue
+        ctx._inbox = queue.SimpleQueue()
+
+    def __iter__(self) -> "_RequestIterator":
+        return self
+
+    def __next__(self) -> Any:
+        if self._ended:
+            raise StopIteration
+        ctx = self._ctx
+        if not ctx._active:
+            raise _Cancelled()
+        rc = _call_read(self._state.handle, ctx._token)
+        if rc < 0:
+            self._ended = True
+            raise _Cancelled()
+        ev = ctx._inbox.get()
+        if ev is None:  # cancelled
+            self._ended = True
+            raise _Cancelled()
+        if ev.type == N.EVENT_HALF_CLOSE:
+            self._ended = True
+            raise StopIteration
+        d = self._deserializer
+        return d(ev.message) if d is not None else ev.message
+
+    next = __next__
+
+
+# --------------------------------------------------------------------------------------------
+# Serving
+
+class _ServerState:
+    """Everything the worker threads need; the Server object only points at it, so that a
+    server dropped without stop() is collected and stopped."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.rt = runtime()
+        h = N.H()
+        N.check(N.swiftgrpc_server_create(self.rt.handle, ctypes.byref(h)), "swiftgrpc_server_create")
+        self.handle = h.value
+        self.queue = 0
+        self.methods: Dict[str, Any] = {}
+        self.calls: Dict[int, ServicerContext] = {}
+        self.early_cancels: Dict[int, int] = {}
+        self.max_workers = max(1, max_workers)
+        self.lock = threading.Lock()
+        self.listening = 0
+        self.threads = 0
+        self.parked = 0
+        self.wake = threading.Semaphore(0)
+        self.backlog: "collections.deque[Event]" = collections.deque()
+        self.started = False
+        self.stopping = False
+        self.stopped = threading.Event()
+        self.all_exited = threading.Event()
+        self.stream_workers: List[threading.Thread] = []
+
+    # -- answering
+    def finish(self, ctx: ServicerContext, message: Optional[bytes], code: int,
+               details: Optional[str]) -> None:
+        if ctx._done:
+            return
+        arr, n = (None, 0)
+        if ctx._trailing:
+            arr, n = build_metadata(ctx._trailing, "trailing metadata")
+        rc = _complete(self.handle, ctx._token, message, len(message) if message is not None else 0,
+                       code, encode_details(details), arr, n)
+        if rc == N.E_INVALID_METADATA:  # bad trailers: the client still gets an answer
+            _LOG.error("swiftgrpc: %s: %s", ctx._method, N.last_error())
+            rc = _complete(self.handle, ctx._token, None, 0, StatusCode.INTERNAL.value[0],
+                           b"invalid trailing metadata", None, 0)
+        if rc == 0:
+            self.calls.pop(ctx._token, None)
+            ctx._terminated()
+        elif rc == N.E_TOKEN_CLOSED:  # cancelled first: the CANCELLED event does the rest
+            ctx._done = True
+        else:
+            ctx._done = True
+            _LOG.error("swiftgrpc: completing %s failed: %s", ctx._method, N.last_error())
+
+    def run_call(self, ev: Event) -> None:
+        handler = self.methods.get(ev.method)
+        ctx = ServicerContext(self, ev)
+        token = ev.token
+        self.calls[token] = ctx
+        if self.early_cancels.pop(token, None) is not None:
+            self.calls.pop(token, None)
+            ctx._terminated()
+            return
+        if handler is None:  # registered methods only reach us; defensive
+            self.finish(ctx, None, StatusCode.UNIMPLEMENTED.value[0], "Method not found")
+            return
+        ser = handler.response_serializer
+        try:
+            if handler.request_streaming:
+                request: Any = _RequestIterator(self, ctx, handler.request_deserializer)
+            else:
+                d = handler.request_deserializer
+                try:
+                    request = d(ev.message) if d is not None else ev.message
+                except Exception as e:
+                    self.finish(ctx, None, StatusCode.INTERNAL.value[0],
+                                f"Exception deserializing request: {e}")
+                    return
+            if not handler.response_streaming:
+                behavior = handler.unary_unary if not handler.request_streaming else handler.stream_unary
+                response = behavior(request, ctx)
+                code = 0 if ctx._code is None else ctx._code
+                if code != 0:
+                    self.finish(ctx, None, code, ctx._details)
+                    return
+                try:
+                    body = ser(response) if ser is not None else as_bytes(response, "response")
+                except Exception as e:
+                    self.finish(ctx, None, StatusCode.INTERNAL.value[0],
+                                f"Failed to serialize response: {e}")
+                    return
+                self.finish(ctx, body, 0, ctx._details)
+            else:
+                behavior = handler.unary_stream if not handler.request_streaming else handler.stream_stream
+                responses = behavior(request, ctx)
+                if responses is not None:
+                    handle = self.handle
+                    for item in responses:
+                        if ctx._done:
+                            break
+                        body = ser(item) if ser is not None else as_bytes(item, "response")
+                        rc = _send_message(handle, token, body, len(body))
+                        if rc == N.E_TOO_LARGE:
+                            self.finish(ctx, None, StatusCode.RESOURCE_EXHAUSTED.value[0],
+                                        N.last_error())
+                            return
+                        if rc < 0:
+                            break  # the call ended (cancelled, deadline): nobody to send to
+                code = 0 if ctx._code is None else ctx._code
+                self.finish(ctx, None, code, ctx._details)
+        except _Abort:
+            self.finish(ctx, None, ctx._code or StatusCode.UNKNOWN.value[0], ctx._details)
+        except _Cancelled:
+            ctx._done = True
+        except Exception as e:
+            if ctx._done:
+                return
+            if ctx._code not in (None, 0):  # the handler chose a status, then raised
+                self.finish(ctx, None, ctx._code, ctx._details)  # type: ignore[arg-type]
+                return
+            code, details = status_for_exception(e)
+            if code == StatusCode.INTERNAL.value[0]:
+                _LOG.exception("swiftgrpc: handler of %s raised", ev.method)
+            self.finish(ctx, None, code, details)
+
+    def route(self, ev: Event) -> None:
+        """A MESSAGE, HALF_CLOSE or CANCELLED event: to the call it belongs to."""
+        ctx = self.calls.get(ev.token)
+        if ev.type == N.EVENT_CANCELLED:
+            if ctx is None:
+                self.early_cancels[ev.token] = ev.status_code
+                return
+            del self.calls[ev.token]
+            if ctx._inbox is not None:
+                ctx._inbox.put(None)
+            ctx._terminated()
+        elif ctx is not None and ctx._inbox is not None:
+            ctx._inbox.put(ev)
+
+    # -- the workers
+    def spawn(self) -> None:
+        t = threading.Thread(target=self.work, name="swiftgrpc-server-worker", daemon=True)
+        t.start()
+
+    def work(self) -> None:
+        q = self.queue
+        lock = self.lock
+        try:
+            while True:
+                with lock:
+                    self.listening += 1
+                ev = next_event(q, -1)
+                with lock:
+                    self.listening -= 1
+                if isinstance(ev, int):
+                    if ev == N.E_TIMEOUT:
+                        continue
+                    return
+                if ev.type != N.EVENT_CALL:
+                    self.route(ev)
+                    continue
+                spawn = False
+                with lock:
+                    if self.listening == 0:  # nobody else waits on the queue: get someone
+                        if self.parked:
+                            self.parked -= 1
+                            self.wake.release()
+                        elif self.threads < self.max_workers + 1:
+                            self.threads += 1
+                            spawn = True
+                        else:  # every worker is busy: queue it and keep listening
+                            self.backlog.append(ev)
+                            continue
+                if spawn:
+                    self.spawn()
+                self.run_call(ev)
+                while True:
+                    with lock:
+                        if self.backlog:
+                            ev = self.backlog.popleft()
+                            park = None
+                        elif self.listening >= 2 and not self.stopping:
+                            self.parked += 1
+                            park = True
+                        else:
+                            park = False
+                    if park is None:
+                        self.run_call(ev)
+                        continue
+                    if park:
+                        self.wake.acquire()
+                        if self.stopping:
+                            return
+                    break
+        finally:
+            with lock:
+                self.threads -= 1
+                last = self.threads == 0
+            if last:
+                self.all_exited.set()
+
+    def start(self) -> None:
+        q = self.rt.new_queue()
+        self.queue = q
+        for name, handler in self.methods.items():
+            try:
+                N.check(N.swiftgrpc_register_host_queue(self.handle, name.encode(), kind_of(handler), q),
+                        "swiftgrpc_register_host_queue")
+            except N.NativeError as e:
+                raise_native(e)
+        N.check(N.swiftgrpc_server_start(self.handle), "swiftgrpc_server_start")
+        self.started = True
+        with self.lock:
+            self.threads = 2
+        self.spawn()
+        self.spawn()
+
+    def stop(self, grace_ms: int) -> None:
+        """Blocks: graceful shutdown, then the queue and the workers end."""
+        N.swiftgrpc_server_shutdown(self.handle, grace_ms)
+        self.stopping = True
+        if self.queue:
+            N.swiftgrpc_queue_shutdown(self.queue)
+            if self.started:
+                with self.lock:
+                    n = self.threads
+                for _ in range(n):
+                    self.wake.release()
+                self.all_exited.wait(timeout=5)
+        N.swiftgrpc_server_destroy(self.handle)
+        if self.queue:
+            N.swiftgrpc_queue_destroy(self.queue)
+        self.stopped.set()
+
+
+def _stop_state(state: _ServerState) -> None:
+    if not state.stopping and not state.stopped.is_set():
+        try:
+            state.stop(0)
+        except Exception:
+            pass
+
+
+_OPTION_MAP = {
+    "grpc.max_receive_message_length": N.OPT_MAX_RECV_MESSAGE_SIZE,
+    "grpc.max_send_message_length": N.OPT_MAX_SEND_MESSAGE_SIZE,
+    "grpc.max_concurrent_streams": N.OPT_MAX_CONCURRENT_STREAMS,
+}
+
+
+class Server:
+    """A gRPC server with grpcio's ``grpc.Server`` API.
+
+    ``thread_pool`` (a ``concurrent.futures.ThreadPoolExecutor``) or ``max_workers`` bounds how
+    many handlers run at once (default 32); swiftgrpc runs handlers on its own worker threads
+    rather than submitting each call to the pool. Options: ``grpc.max_receive_message_length``,
+    ``grpc.max_send_message_length``, ``grpc.max_concurrent_streams``; others are ignored."""
+
+    def __init__(self, thread_pool: Any = None, handlers: Optional[Iterable[Any]] = None,
+                 interceptors: Optional[Sequence[Any]] = None,
+                 options: Optional[Sequence[Tuple[str, Any]]] = None,
+                 maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None,
+                 xds: bool = False, *, max_workers: Optional[int] = None) -> None:
+        if interceptors:
+            raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
+        if max_workers is None:
+            max_workers = getattr(thread_pool, "_max_workers", None) or 32
+        if maximum_concurrent_rpcs:
+            max_workers = min(max_workers, maximum_concurrent_rpcs)
+        self._state = _ServerState(max_workers)
+        self._finalizer = weakref.finalize(self, _stop_state, self._state)
+        self._state.rt.adopt(self)
+        for key, value in options or ():
+            opt = _OPTION_MAP.get(key)
+            if opt is not None:
+                try:
+                    N.check(N.swiftgrpc_server_set_option(self._state.handle, opt, int(value)),
+                            "swiftgrpc_server_set_option")
+                except N.NativeError as e:
+                    raise_native(e)
+        if handlers:
+            self.add_generic_rpc_handlers(handlers)
+
+    # -- registration
+    def _add(self, name: str, handler: Any) -> None:
+        if self._state.started:
+            raise UsageError("methods must be added before start()")
+        if name in self._state.methods:
+            raise ValueError(f"method {name} is already registered")
+        for field in ("request_streaming", "response_streaming"):
+            if not hasattr(handler, field):
+                raise TypeError(f"handler for {name} is not an RpcMethodHandler")
+        self._state.methods[name] = handler
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
+        for g in generic_rpc_handlers:
+            for name, h in methods_of(g).items():
+                if name not in self._state.methods:  # generated code adds both ways
+                    self._add(name, h)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: Dict[str, Any]) -> None:
+        for m, h in method_handlers.items():
+            name = f"/{service_name}/{m}"
+            if name not in self._state.methods:
+                self._add(name, h)
+
+    def add_method(self, name: str, handler: Any) -> None:
+        """Native registration: `name` "/pkg.Service/Method", `handler` from one of the
+        *_rpc_method_handler functions."""
+        self._add(name, handler)
+
+    # -- ports
+    def add_insecure_port(self, address: str) -> int:
+        if not isinstance(address, str):
+            raise TypeError(f"address must be str, got {type(address).__name__}")
+        if self._state.started:
+            raise UsageError("ports must be added before start()")
+        if address.startswith("unix://"):
+            address = "unix:" + address[len("unix://"):]
+        port = ctypes.c_int()
+        try:
+            N.check(N.swiftgrpc_server_listen(self._state.handle, address.encode(), ctypes.byref(port)),
+                    "swiftgrpc_server_listen")
+        except N.NativeError as e:
+            if e.code == N.E_SYSTEM:
+                raise RuntimeError(f"cannot listen on {address}: {e.message}") from None
+            raise_native(e)
+        return port.value
+
+    def add_secure_port(self, address: str, server_credentials: Any) -> int:
+        raise NotImplementedError("TLS is not supported by swiftgrpc yet; use add_insecure_port")
+
+    # -- lifecycle
+    def start(self) -> None:
+        if self._state.started:
+            raise UsageError("the server was already started")
+        if self._state.stopping or self._state.stopped.is_set():
+            raise UsageError("the server was stopped")
+        try:
+            self._state.start()
+        except N.NativeError as e:
+            raise_native(e)
+
+    def stop(self, grace: Optional[float]) -> threading.Event:
+        """Stops serving: no new calls; calls in flight get `grace` seconds (None: none), then are
+        cancelled. Returns an Event set once everything has ended. Idempotent."""
+        state = self._state
+        if grace is not None and grace < 0:
+            raise ValueError("grace must be >= 0 seconds or None")
+        with state.lock:
+            begin = not state.stopping and not getattr(state, "_stop_begun", False)
+            state._stop_begun = True  # type: ignore[attr-defined]
+        if begin:
+            grace_ms = 0 if grace is None else int(grace * 1000)
+            threading.Thread(target=state.stop, args=(grace_ms,), name="swiftgrpc-server-stop",
+                             daemon=True).start()
+        return state.stopped
+
+    def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
+        """Blocks until the server stopped; True if `timeout` passed first."""
+        return not self._state.stopped.wait(timeout)
+
+    def _close_at_exit(self) -> None:
+        _stop_state(self._state)
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop(None).wait()
+
+
+def server(thread_pool: Any = None, handlers: Optional[Iterable[Any]] = None,
+           interceptors: Optional[Sequence[Any]] = None,
+           options: Optional[Sequence[Tuple[str, Any]]] = None,
+           maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None,
+           xds: bool = False, *, max_workers: Optional[int] = None) -> Server:
+    """grpcio's ``grpc.server(...)``; see Server."""
+    return Server(thread_pool, handlers, interceptors, options, maximum_concurrent_rpcs,
+                  compression, xds, max_workers=max_workers)
