@@ -1,0 +1,735 @@
+"""asyncio flavour: ``swiftgrpc.aio.Server`` and ``swiftgrpc.aio.Channel``, grpcio.aio's API.
+
+Events reach the event loop through one pump thread per server or channel: it waits on the
+library's pull queue with the GIL released, drains what is ready (up to 256 events) and hands
+the batch to the loop with a single ``call_soon_threadsafe``. Handlers and calls run as asyncio
+tasks; a cancelled client call cancels the handler's task, a cancelled task cancels its call."""
+from __future__ import annotations
+
+import asyncio
+import collections
+import ctypes
+import inspect
+import logging
+import threading
+import weakref
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import _native as N
+from ._channel import Channel as _SyncChannel, channel_args
+from ._common import (Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
+                      build_metadata, code_int, deadline_from_timeout, raise_native, runtime,
+                      status_code)
+from ._server import (_OPTION_MAP, encode_details, kind_of, methods_of, status_for_exception)
+from ._server import (GenericRpcHandler, RpcMethodHandler, method_handlers_generic_handler,  # noqa: F401
+                      stream_stream_rpc_method_handler, stream_unary_rpc_method_handler,
+                      unary_stream_rpc_method_handler, unary_unary_rpc_method_handler)
+
+_LOG = logging.getLogger("swiftgrpc")
+_complete = N.swiftgrpc_host_complete
+_send_message = N.swiftgrpc_call_send_message
+
+
+class _EOFType:
+    def __repr__(self) -> str:
+        return "<swiftgrpc.aio.EOF>"
+
+
+EOF = _EOFType()  # what read() returns at the end of a stream (grpc.aio.EOF)
+
+
+class AioRpcError(RpcError):
+    """A call ended with a non-OK status (grpc.aio.AioRpcError)."""
+
+
+class _Abort(Exception):
+    pass
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _batch_to_loop(loop: asyncio.AbstractEventLoop, on_events: Callable[[List[Event]], None]):
+    def on_batch(batch: List[Event]) -> None:
+        try:
+            loop.call_soon_threadsafe(on_events, batch)
+        except RuntimeError:  # loop closed: nobody left to tell
+            pass
+    return on_batch
+
+
+# --------------------------------------------------------------------------------------------
+# Server
+
+class ServicerContext:
+    """The context of an async handler (grpc.aio.ServicerContext)."""
+
+    def __init__(self, server: "Server", ev: Event) -> None:
+        self._server = server
+        self._token = ev.token
+        self._method = ev.method
+        self._peer = ev.peer
+        self._metadata = ev.metadata
+        self._deadline_ns = ev.deadline_ns
+        self._active = True
+        self._done = False
+        self._callbacks: List[Callable[[Any], Any]] = []
+        self._code: Optional[int] = None
+        self._details: Optional[str] = None
+        self._trailing: Any = None
+        self._initial_sent = False
+        self._task: Optional[asyncio.Task] = None
+        self._waiter: Optional[asyncio.Future] = None
+        self._handler: Any = None
+
+    def invocation_metadata(self) -> Tuple[Metadatum, ...]:
+        return self._metadata
+
+    def peer(self) -> str:
+        return self._peer
+
+    def time_remaining(self) -> Optional[float]:
+        if self._deadline_ns >= N.DEADLINE_NONE:
+            return None
+        return max(0.0, (self._deadline_ns - N.now_ns()) / 1e9)
+
+    def cancelled(self) -> bool:
+        return self._done and not self._active
+
+    def done(self) -> bool:
+        return self._done
+
+    def add_done_callback(self, callback: Callable[[Any], Any]) -> None:
+        if self._done:
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    async def send_initial_metadata(self, initial_metadata: Any) -> None:
+        if self._initial_sent:
+            raise ValueError("initial metadata was already sent")
+        arr, n = build_metadata(initial_metadata, "initial metadata")
+        if N.swiftgrpc_call_send_initial_metadata(self._server._handle, self._token, arr, n) == N.E_INVALID_METADATA:
+            raise ValueError(N.last_error())
+        self._initial_sent = True
+
+    def set_trailing_metadata(self, trailing_metadata: Any) -> None:
+        build_metadata(trailing_metadata, "trailing metadata")
+        self._trailing = trailing_metadata
+
+    def set_code(self, code: Any) -> None:
+        self._code = code_int(code)
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def code(self) -> Optional[StatusCode]:
+        return None if self._code is None else status_code(self._code)
+
+    def details(self) -> Optional[str]:
+        return self._details
+
+    async def abort(self, code: Any, details: str = "", trailing_metadata: Any = ()) -> None:
+        c = code_int(code)
+        if c == 0:
+            raise ValueError("abort() needs a non-OK status code")
+        self._code, self._details = c, details
+        if trailing_metadata:
+            self.set_trailing_metadata(trailing_metadata)
+        raise _Abort()
+
+    async def read(self) -> Any:
+        """The next request message, or EOF (streaming-request methods)."""
+        if not self._active:
+            raise _Cancelled()
+        if N.swiftgrpc_call_read(self._server._handle, self._token) < 0:
+            raise _Cancelled()
+        fut = asyncio.get_running_loop().create_future()
+        self._waiter = fut
+        ev = await fut
+        if ev is None:
+            raise _Cancelled()
+        if ev.type == N.EVENT_HALF_CLOSE:
+            return EOF
+        d = self._handler.request_deserializer
+        return d(ev.message) if d is not None else ev.message
+
+    async def write(self, message: Any) -> None:
+        """Sends one response message (streaming-response methods)."""
+        ser = self._handler.response_serializer
+        body = ser(message) if ser is not None else as_bytes(message, "response")
+        rc = _send_message(self._server._handle, self._token, body, len(body))
+        if rc == N.E_TOO_LARGE:
+            raise ValueError(N.last_error())
+        if rc < 0:
+            raise _Cancelled()
+
+    def set_compression(self, compression: Any) -> None:
+        pass
+
+    def disable_next_message_compression(self) -> None:
+        pass
+
+    def _terminated(self, cancelled: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        if cancelled:
+            self._active = False
+        w, self._waiter = self._waiter, None
+        if w is not None and not w.done():
+            w.set_result(None)
+        for cb in self._callbacks:
+            try:
+                cb(self)
+            except Exception:
+                _LOG.exception("swiftgrpc: a done callback of %s raised", self._method)
+        self._callbacks = []
+
+
+class _Requests:
+    """The async iterator of request messages handed to streaming-request handlers."""
+
+    def __init__(self, ctx: ServicerContext) -> None:
+        self._ctx = ctx
+
+    def __aiter__(self) -> "_Requests":
+        return self
+
+    async def __anext__(self) -> Any:
+        m = await self._ctx.read()
+        if m is EOF:
+            raise StopAsyncIteration
+        return m
+
+
+class Server:
+    """An asyncio gRPC server (grpc.aio.Server): handlers are coroutines (or async generators
+    for streaming responses); plain functions work too."""
+
+    def __init__(self, migration_thread_pool: Any = None, handlers: Optional[Iterable[Any]] = None,
+                 interceptors: Optional[Sequence[Any]] = None,
+                 options: Optional[Sequence[Tuple[str, Any]]] = None,
+                 maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None) -> None:
+        if interceptors:
+            raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
+        self._rt = runtime()
+        h = N.H()
+        N.check(N.swiftgrpc_server_create(self._rt.handle, ctypes.byref(h)), "swiftgrpc_server_create")
+        self._handle = h.value
+        self._methods: Dict[str, Any] = {}
+        self._calls: Dict[int, ServicerContext] = {}
+        self._early: Dict[int, int] = {}
+        self._queue = 0
+        self._started = False
+        self._stopped = False
+        self._terminated: Optional[asyncio.Event] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._rt.adopt(self)
+        for key, value in options or ():
+            opt = _OPTION_MAP.get(key)
+            if opt is not None:
+                try:
+                    N.check(N.swiftgrpc_server_set_option(self._handle, opt, int(value)),
+                            "swiftgrpc_server_set_option")
+                except N.NativeError as e:
+                    raise_native(e)
+        if handlers:
+            self.add_generic_rpc_handlers(handlers)
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
+        for g in generic_rpc_handlers:
+            for name, h in methods_of(g).items():
+                self._methods.setdefault(name, h)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: Dict[str, Any]) -> None:
+        for m, h in method_handlers.items():
+            self._methods.setdefault(f"/{service_name}/{m}", h)
+
+    def add_insecure_port(self, address: str) -> int:
+        if not isinstance(address, str):
+            raise TypeError(f"address must be str, got {type(address).__name__}")
+        if self._started:
+            raise UsageError("ports must be added before start()")
+        port = ctypes.c_int()
+        try:
+            N.check(N.swiftgrpc_server_listen(self._handle, address.encode(), ctypes.byref(port)),
+                    "swiftgrpc_server_listen")
+        except N.NativeError as e:
+            if e.code == N.E_SYSTEM:
+                raise RuntimeError(f"cannot listen on {address}: {e.message}") from None
+            raise_native(e)
+        return port.value
+
+    def add_secure_port(self, address: str, server_credentials: Any) -> int:
+        raise NotImplementedError("TLS is not supported by swiftgrpc yet; use add_insecure_port")
+
+    async def start(self) -> None:
+        if self._started or self._stopped:
+            raise UsageError("the server was already started" if self._started else "the server was stopped")
+        self._loop = asyncio.get_running_loop()
+        self._terminated = asyncio.Event()
+        self._queue = self._rt.new_queue()
+        for name, handler in self._methods.items():
+            try:
+                N.check(N.swiftgrpc_register_host_queue(self._handle, name.encode(), kind_of(handler),
+                                                        self._queue), "swiftgrpc_register_host_queue")
+            except N.NativeError as e:
+                raise_native(e)
+        N.check(N.swiftgrpc_server_start(self._handle), "swiftgrpc_server_start")
+        self._started = True
+        self._pump = Pump(self._queue, _batch_to_loop(self._loop, self._on_events),
+                          "swiftgrpc-aio-server-pump")
+
+    def _on_events(self, batch: List[Event]) -> None:
+        calls = self._calls
+        for ev in batch:
+            t = ev.type
+            if t == N.EVENT_CALL:
+                ctx = ServicerContext(self, ev)
+                if self._early.pop(ev.token, None) is not None:
+                    ctx._terminated(True)
+                    continue
+                calls[ev.token] = ctx
+                ctx._task = self._loop.create_task(self._serve(ctx, ev))  # type: ignore[union-attr]
+                continue
+            ctx = calls.get(ev.token)
+            if t == N.EVENT_CANCELLED:
+                if ctx is None:
+                    self._early[ev.token] = ev.status_code
+                    continue
+                del calls[ev.token]
+                ctx._terminated(True)
+                if ctx._task is not None:
+                    ctx._task.cancel()
+            elif ctx is not None:
+                w, ctx._waiter = ctx._waiter, None
+                if w is not None and not w.done():
+                    w.set_result(ev)
+
+    def _finish(self, ctx: ServicerContext, message: Optional[bytes], code: int,
+                details: Optional[str]) -> None:
+        if ctx._done:
+            return
+        arr, n = build_metadata(ctx._trailing, "trailing metadata") if ctx._trailing else (None, 0)
+        rc = _complete(self._handle, ctx._token, message, len(message) if message is not None else 0,
+                       code, encode_details(details), arr, n)
+        if rc == 0:
+            self._calls.pop(ctx._token, None)
+            ctx._terminated(False)
+        elif rc != N.E_TOKEN_CLOSED:
+            _LOG.error("swiftgrpc: completing %s failed: %s", ctx._method, N.last_error())
+
+    async def _serve(self, ctx: ServicerContext, ev: Event) -> None:
+        handler = self._methods.get(ctx._method)
+        if handler is None:
+            self._finish(ctx, None, StatusCode.UNIMPLEMENTED.value[0], "Method not found")
+            return
+        ctx._handler = handler
+        ser = handler.response_serializer
+        try:
+            if handler.request_streaming:
+                request: Any = _Requests(ctx)
+            else:
+                d = handler.request_deserializer
+                try:
+                    request = d(ev.message) if d is not None else ev.message
+                except Exception as e:
+                    self._finish(ctx, None, StatusCode.INTERNAL.value[0],
+                                 f"Exception deserializing request: {e}")
+                    return
+            if not handler.response_streaming:
+                behavior = handler.stream_unary if handler.request_streaming else handler.unary_unary
+                response = behavior(request, ctx)
+                if inspect.isawaitable(response):
+                    response = await response
+                code = 0 if ctx._code is None else ctx._code
+                if code != 0:
+                    self._finish(ctx, None, code, ctx._details)
+                    return
+                try:
+                    body = ser(response) if ser is not None else as_bytes(response, "response")
+                except Exception as e:
+                    self._finish(ctx, None, StatusCode.INTERNAL.value[0],
+                                 f"Failed to serialize response: {e}")
+                    return
+                self._finish(ctx, body, 0, ctx._details)
+            else:
+                behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
+                responses = behavior(request, ctx)
+                if inspect.isawaitable(responses):  # a coroutine using context.write()
+                    responses = await responses
+                if responses is not None:
+                    if hasattr(responses, "__aiter__"):
+                        async for item in responses:
+                            await ctx.write(item)
+                    else:
+                        for item in responses:
+                            await ctx.write(item)
+                code = 0 if ctx._code is None else ctx._code
+                self._finish(ctx, None, code, ctx._details)
+        except _Abort:
+            self._finish(ctx, None, ctx._code or StatusCode.UNKNOWN.value[0], ctx._details)
+        except (_Cancelled, asyncio.CancelledError):
+            pass
+        except Exception as e:
+            if ctx._done:
+                return
+            if ctx._code not in (None, 0):
+                self._finish(ctx, None, ctx._code, ctx._details)  # type: ignore[arg-type]
+                return
+            code, details = status_for_exception(e)
+            if code == StatusCode.INTERNAL.value[0]:
+                _LOG.exception("swiftgrpc: handler of %s raised", ctx._method)
+            self._finish(ctx, None, code, details)
+
+    async def stop(self, grace: Optional[float]) -> None:
+        """Stops serving; calls in flight get `grace` seconds (None: none), then are cancelled."""
+        if self._stopped:
+            if self._terminated is not None:
+                await self._terminated.wait()
+            return
+        self._stopped = True
+        if not self._started:
+            N.swiftgrpc_server_destroy(self._handle)
+            return
+        grace_ms = 0 if grace is None else int(grace * 1000)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, N.swiftgrpc_server_shutdown, self._handle, grace_ms)
+        N.swiftgrpc_queue_shutdown(self._queue)
+        await loop.run_in_executor(None, self._pump.thread.join, 5)
+        # the pump's last batch is on the loop now; let it run before destroying
+        await asyncio.sleep(0)
+        N.swiftgrpc_server_destroy(self._handle)
+        N.swiftgrpc_queue_destroy(self._queue)
+        assert self._terminated is not None
+        self._terminated.set()
+
+    async def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
+        """Waits until the server stopped; True if `timeout` passed first."""
+        if self._terminated is None:
+            return False
+        try:
+            await asyncio.wait_for(self._terminated.wait(), timeout)
+            return False
+        except asyncio.TimeoutError:
+            return True
+
+    def _close_at_exit(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            N.swiftgrpc_server_destroy(self._handle)
+            if self._queue:
+                N.swiftgrpc_queue_destroy(self._queue)
+
+    def __del__(self) -> None:
+        try:
+            self._close_at_exit()
+        except Exception:
+            pass
+
+
+def server(migration_thread_pool: Any = None, handlers: Optional[Iterable[Any]] = None,
+           interceptors: Optional[Sequence[Any]] = None,
+           options: Optional[Sequence[Tuple[str, Any]]] = None,
+           maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None) -> Server:
+    """grpc.aio.server(...)."""
+    return Server(migration_thread_pool, handlers, interceptors, options,
+                  maximum_concurrent_rpcs, compression)
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+
+class Channel:
+    """An asyncio client channel (grpc.aio.Channel). Use ``async with`` or ``await close()``."""
+
+    def __init__(self, target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
+                 compression: Any = None) -> None:
+        self._sync = _SyncChannel(target, options, compression)
+        self._handle = self._sync._handle
+        self._calls: Dict[int, "_Call"] = {}
+        self._queue = 0
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._pump: Optional[Pump] = None
+
+    def _ensure_pump(self) -> int:
+        if self._queue == 0:
+            self._loop = asyncio.get_running_loop()
+            self._queue = self._sync._rt.new_queue()
+            self._pump = Pump(self._queue, _batch_to_loop(self._loop, self._on_events),
+                              "swiftgrpc-aio-channel-pump")
+        return self._queue
+
+    def _on_events(self, batch: List[Event]) -> None:
+        calls = self._calls
+        for ev in batch:
+            call = calls.get(ev.token)
+            if call is not None:
+                if ev.type == N.EVENT_CLIENT_STATUS:
+                    del calls[ev.token]
+                call._on_event(ev)
+
+    def unary_unary(self, method: str, request_serializer: Any = None,
+                    response_deserializer: Any = None, _registered_method: Any = False) -> "_MultiCallable":
+        return _MultiCallable(self, method, N.KIND_UNARY, request_serializer, response_deserializer)
+
+    def unary_stream(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, _registered_method: Any = False) -> "_MultiCallable":
+        return _MultiCallable(self, method, N.KIND_SERVER_STREAMING, request_serializer, response_deserializer)
+
+    def stream_unary(self, method: str, request_serializer: Any = None,
+                     response_deserializer: Any = None, _registered_method: Any = False) -> "_MultiCallable":
+        return _MultiCallable(self, method, N.KIND_CLIENT_STREAMING, request_serializer, response_deserializer)
+
+    def stream_stream(self, method: str, request_serializer: Any = None,
+                      response_deserializer: Any = None, _registered_method: Any = False) -> "_MultiCallable":
+        return _MultiCallable(self, method, N.KIND_BIDI_STREAMING, request_serializer, response_deserializer)
+
+    def get_state(self, try_to_connect: bool = False) -> int:
+        return self._sync.get_state(try_to_connect)
+
+    async def channel_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._sync.wait_for_ready, None)
+
+    async def close(self, grace: Optional[float] = None) -> None:
+        """Cancels the calls in flight and closes the channel."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._sync.close)  # destroy delivers every STATUS
+        if self._queue:
+            N.swiftgrpc_queue_shutdown(self._queue)
+            if self._pump is not None:
+                await loop.run_in_executor(None, self._pump.thread.join, 5)
+            await asyncio.sleep(0)
+            N.swiftgrpc_queue_destroy(self._queue)
+            self._queue = 0
+
+    async def __aenter__(self) -> "Channel":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+def insecure_channel(target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
+                     compression: Any = None) -> Channel:
+    """grpc.aio.insecure_channel."""
+    return Channel(target, options, compression)
+
+
+class _MultiCallable:
+    def __init__(self, channel: Channel, method: str, kind: int, ser: Any, deser: Any) -> None:
+        if not isinstance(method, str):
+            raise TypeError(f"method must be str, got {type(method).__name__}")
+        self._channel = channel
+        self._method = method.encode()
+        self._kind = kind
+        self._ser = ser
+        self._deser = deser
+
+    def __call__(self, request: Any = None, timeout: Optional[float] = None, metadata: Any = None,
+                 credentials: Any = None, wait_for_ready: Optional[bool] = None,
+                 compression: Any = None) -> "_Call":
+        return _Call(self, request, timeout, metadata, wait_for_ready)
+
+
+class _Call:
+    """An async call: awaitable (unary responses), async iterable (streaming responses),
+    ``read()`` / ``write()`` / ``done_writing()``, grpc.aio's Call interface."""
+
+    def __init__(self, mc: _MultiCallable, request: Any, timeout: Optional[float], metadata: Any,
+                 wait_for_ready: Optional[bool]) -> None:
+        ch = mc._channel
+        self._ch = ch
+        self._mc = mc
+        kind = mc._kind
+        body = None
+        requests = None
+        if kind in (N.KIND_UNARY, N.KIND_SERVER_STREAMING):
+            body = mc._ser(request) if mc._ser is not None else as_bytes(request, "request")
+        elif request is not None:
+            if not (hasattr(request, "__aiter__") or hasattr(request, "__iter__")):
+                raise TypeError(f"request_iterator must be an iterable or async iterable, got "
+                                f"{type(request).__name__}")
+            requests = request
+        loop = asyncio.get_running_loop()
+        self._status: asyncio.Future = loop.create_future()
+        self._initial: asyncio.Future = loop.create_future()
+        self._read_waiter: Optional[asyncio.Future] = None
+        self._send_waiter: Optional[asyncio.Future] = None
+        self._done_callbacks: List[Callable[[Any], Any]] = []
+        self._deadline = None if timeout is None else N.now_ns() + int(timeout * 1e9)
+        q = ch._ensure_pump()
+        self._call = ch._sync._start(mc._method, kind, metadata, body, timeout, wait_for_ready, q)
+        ch._calls[self._call] = self
+        self._sender: Optional[asyncio.Task] = None
+        if requests is not None:
+            self._sender = loop.create_task(self._send_all(requests))
+
+    # -- events
+    def _on_event(self, ev: Event) -> None:
+        t = ev.type
+        if t == N.EVENT_CLIENT_MESSAGE:
+            w, self._read_waiter = self._read_waiter, None
+            if w is not None and not w.done():
+                w.set_result(ev.message)
+        elif t == N.EVENT_CLIENT_SEND_DONE:
+            w, self._send_waiter = self._send_waiter, None
+            if w is not None and not w.done():
+                w.set_result(ev.status_code)
+        elif t == N.EVENT_CLIENT_INITIAL_METADATA:
+            if not self._initial.done():
+                self._initial.set_result(ev.metadata)
+        elif t == N.EVENT_CLIENT_STATUS:
+            if not self._initial.done():
+                self._initial.set_result(ev.metadata)
+            for w in (self._read_waiter, self._send_waiter):
+                if w is not None and not w.done():
+                    w.set_result(None)
+            self._status.set_result(ev)
+            for cb in self._done_callbacks:
+                try:
+                    cb(self)
+                except Exception:
+                    pass
+
+    def _error(self, ev: Event) -> AioRpcError:
+        return AioRpcError(status_code(ev.status_code), ev.status_message, ev.metadata, ev.trailers)
+
+    async def _wait_status(self) -> Event:
+        try:
+            return await asyncio.shield(self._status)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+
+    # -- unary responses
+    def __await__(self):
+        ev = yield from self._wait_status().__await__()
+        if ev.status_code != 0:
+            raise self._error(ev)
+        if self._mc._kind in (N.KIND_SERVER_STREAMING, N.KIND_BIDI_STREAMING):
+            return None
+        d = self._mc._deser
+        body = ev.message or b""
+        return d(body) if d is not None else body
+
+    # -- streaming responses
+    async def read(self) -> Any:
+        if self._status.done():
+            ev = self._status.result()
+            if ev.status_code != 0:
+                raise self._error(ev)
+            return EOF
+        if self._read_waiter is not None:
+            raise UsageError("a read is already in progress")
+        fut = asyncio.get_running_loop().create_future()
+        self._read_waiter = fut
+        if N.swiftgrpc_client_read(self._ch._handle, self._call) < 0:
+            self._read_waiter = None
+            ev = await self._wait_status()
+            if ev.status_code != 0:
+                raise self._error(ev)
+            return EOF
+        try:
+            body = await fut
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+        if body is None:  # end of stream, or the call ended
+            ev = await self._wait_status()
+            if ev.status_code != 0:
+                raise self._error(ev)
+            return EOF
+        d = self._mc._deser
+        return d(body) if d is not None else body
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        while True:
+            m = await self.read()
+            if m is EOF:
+                return
+            yield m
+
+    # -- streaming requests
+    async def write(self, request: Any) -> None:
+        if self._status.done():
+            raise self._error(self._status.result()) if self._status.result().status_code else \
+                UsageError("the call is over")
+        ser = self._mc._ser
+        body = ser(request) if ser is not None else as_bytes(request, "request")
+        fut = asyncio.get_running_loop().create_future()
+        self._send_waiter = fut
+        rc = N.swiftgrpc_client_send_message(self._ch._handle, self._call, body, len(body))
+        if rc < 0:
+            self._send_waiter = None
+            if rc == N.E_TOO_LARGE:
+                raise ValueError(N.last_error())
+            raise UsageError(f"cannot write: {N.last_error()}")
+        await fut
+
+    async def done_writing(self) -> None:
+        N.swiftgrpc_client_half_close(self._ch._handle, self._call)
+
+    async def _send_all(self, requests: Any) -> None:
+        try:
+            if hasattr(requests, "__aiter__"):
+                async for r in requests:
+                    if self._status.done():
+                        return
+                    await self.write(r)
+            else:
+                for r in requests:
+                    if self._status.done():
+                        return
+                    await self.write(r)
+            await self.done_writing()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.cancel()
+            raise
+
+    # -- Call interface
+    def cancel(self) -> bool:
+        if self._status.done():
+            return False
+        N.swiftgrpc_client_cancel(self._ch._handle, self._call)
+        return True
+
+    def cancelled(self) -> bool:
+        return self._status.done() and self._status.result().status_code == 1
+
+    def done(self) -> bool:
+        return self._status.done()
+
+    def add_done_callback(self, callback: Callable[[Any], Any]) -> None:
+        if self._status.done():
+            callback(self)
+        else:
+            self._done_callbacks.append(callback)
+
+    def time_remaining(self) -> Optional[float]:
+        if self._deadline is None:
+            return None
+        return max(0.0, (self._deadline - N.now_ns()) / 1e9)
+
+    async def initial_metadata(self) -> Tuple[Metadatum, ...]:
+        return await asyncio.shield(self._initial)
+
+    async def trailing_metadata(self) -> Tuple[Metadatum, ...]:
+        return (await self._wait_status()).trailers
+
+    async def code(self) -> StatusCode:
+        return status_code((await self._wait_status()).status_code)
+
+    async def details(self) -> str:
+        return (await self._wait_status()).status_message
+
+    async def wait_for_connection(self) -> None:
+        await asyncio.shield(self._initial)
