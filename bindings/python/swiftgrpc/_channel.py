@@ -387,7 +387,7 @@ class _StreamCall(RpcError):
         self._initial: Optional[Tuple[Metadatum, ...]] = None
         self._status: Optional[Event] = None
         self._callbacks: List[Callable[[], Any]] = []
-        self._deadline = N.now_ns() + int(timeout * 1e9) if timeout else None
+        self._deadline = None if timeout is None else deadline_from_timeout(timeout)
         rt = channel._rt
         self._q = rt.take_queue()
         try:
@@ -539,7 +539,7 @@ class _StreamCall(RpcError):
         return self._status is not None
 
     def time_remaining(self) -> Optional[float]:
-        if self._deadline is None:
+        if self._deadline is None or self._deadline >= N.DEADLINE_NONE - 1:
             return None
         return max(0.0, (self._deadline - N.now_ns()) / 1e9)
 

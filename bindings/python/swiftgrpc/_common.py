@@ -333,13 +333,13 @@ def _destroy_runtime() -> None:
 
 def deadline_from_timeout(timeout: Optional[float]) -> int:
     """An absolute swiftgrpc_now_ns() deadline from a timeout in seconds (None: none)."""
-    if timeout is None:
+    if timeout is None or timeout == float("inf"):
         return N.DEADLINE_NONE
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    return N.now_ns() + int(timeout * 1e9)
+    return min(N.DEADLINE_NONE - 1, N.now_ns() + int(timeout * 1e9))
 
 
 class Pump:

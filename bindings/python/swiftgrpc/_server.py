@@ -179,9 +179,11 @@ class ServicerContext:
     def auth_context(self) -> Dict[str, Any]:
         return {}
 
-    def time_remaining(self) -> Optional[float]:
+    def time_remaining(self) -> float:
+        """Seconds left before the deadline; infinity when the client set none (grpcio
+        returns a huge number there; infinity compares the same way)."""
         if self._deadline_ns >= N.DEADLINE_NONE:
-            return None
+            return float("inf")
         return max(0.0, (self._deadline_ns - N.now_ns()) / 1e9)
 
     def is_active(self) -> bool:

@@ -62,6 +62,37 @@ def _batch_to_loop(loop: asyncio.AbstractEventLoop, on_events: Callable[[List[Ev
 # --------------------------------------------------------------------------------------------
 # Server
 
+class _Resumed:
+    """Continues a coroutine that was started by hand (coro.send) inside a Task: hands the
+    Task what the coroutine last yielded, then relays sends and throws, as ``yield from``."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self):
+        coro, value = self.coro, self.first
+        while True:
+            try:
+                sent = yield value
+            except BaseException as e:  # cancellation and friends: into the coroutine
+                try:
+                    value = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _resume(coro: Any, first: Any) -> Any:
+    return await _Resumed(coro, first)
+
+
 class ServicerContext:
     """The context of an async handler (grpc.aio.ServicerContext)."""
 
@@ -89,9 +120,11 @@ class ServicerContext:
     def peer(self) -> str:
         return self._peer
 
-    def time_remaining(self) -> Optional[float]:
+    def time_remaining(self) -> float:
+        """Seconds left before the deadline; infinity when the client set none (grpcio
+        returns a huge number there; infinity compares the same way)."""
         if self._deadline_ns >= N.DEADLINE_NONE:
-            return None
+            return float("inf")
         return max(0.0, (self._deadline_ns - N.now_ns()) / 1e9)
 
     def cancelled(self) -> bool:
@@ -292,7 +325,14 @@ class Server:
                     ctx._terminated(True)
                     continue
                 calls[ev.token] = ctx
-                ctx._task = self._loop.create_task(self._serve(ctx, ev))  # type: ignore[union-attr]
+                # Run the handler eagerly: most unary handlers finish without suspending, and
+                # then need no Task at all (a Task per call costs more than the call).
+                coro = self._serve(ctx, ev)
+                try:
+                    first = coro.send(None)
+                except StopIteration:
+                    continue
+                ctx._task = self._loop.create_task(_resume(coro, first))  # type: ignore[union-attr]
                 continue
             ctx = calls.get(ev.token)
             if t == N.EVENT_CANCELLED:
@@ -560,7 +600,7 @@ class _Call:
         self._read_waiter: Optional[asyncio.Future] = None
         self._send_waiter: Optional[asyncio.Future] = None
         self._done_callbacks: List[Callable[[Any], Any]] = []
-        self._deadline = None if timeout is None else N.now_ns() + int(timeout * 1e9)
+        self._deadline = None if timeout is None else deadline_from_timeout(timeout)
         q = ch._ensure_pump()
         self._call = ch._sync._start(mc._method, kind, metadata, body, timeout, wait_for_ready, q)
         ch._calls[self._call] = self
