@@ -115,6 +115,7 @@ class AsyncServicer(svc_pb2_grpc.SvcServicer):
             raise getattr(builtins, cmd.split(":", 1)[1])("raised on purpose")
         if cmd.startswith("sleep:"):
             _, secs, key = cmd.split(":", 2)
+            log_event(key + ":started").set()
             try:
                 await asyncio.sleep(float(secs))
                 LOG[key] = ("finished", None)

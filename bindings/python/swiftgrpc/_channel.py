@@ -369,7 +369,7 @@ class _StreamCall(RpcError):
                  wait_for_ready: Optional[bool], ser: Any, deser: Any,
                  send_inline: bool = False) -> None:
         Exception.__init__(self, "RPC in progress")
-        if requests is not None:
+        if kind in (N.KIND_CLIENT_STREAMING, N.KIND_BIDI_STREAMING):
             try:
                 requests = iter(requests)
             except TypeError:

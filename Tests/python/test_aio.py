@@ -1,0 +1,138 @@
+"""swiftgrpc.aio against grpc.aio, both directions (and with itself), through generated stubs:
+all four kinds, statuses, deadlines, cancellation propagating both ways."""
+import asyncio
+import time
+
+import grpc
+import grpc.aio
+import pytest
+
+import svc_pb2
+import svc_pb2_grpc
+import swiftgrpc.aio
+from servicer import LOG, AsyncServicer, log_event
+
+Msg = svc_pb2.Msg
+COMBOS = [("swiftgrpc", "grpcio"), ("grpcio", "swiftgrpc"), ("swiftgrpc", "swiftgrpc")]
+
+
+def aio_mod(impl):
+    return grpc.aio if impl == "grpcio" else swiftgrpc.aio
+
+
+def run(server_impl, client_impl, body):
+    async def main():
+        server = aio_mod(server_impl).server()
+        svc_pb2_grpc.add_SvcServicer_to_server(AsyncServicer(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with aio_mod(client_impl).insecure_channel(f"127.0.0.1:{port}") as ch:
+                await body(svc_pb2_grpc.SvcStub(ch))
+        finally:
+            await server.stop(None)
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("server_impl,client_impl", COMBOS)
+def test_four_kinds(server_impl, client_impl):
+    async def body(stub):
+        call = stub.Unary(Msg(text="echo", data=b"d"), metadata=[("x-a", "1"), ("x-b-bin", b"\x00")])
+        resp = await call
+        assert resp.data == b"d"
+        trailers = [tuple(m) for m in await call.trailing_metadata() if m[0].startswith("x-")]
+        assert trailers == [("x-a", "1"), ("x-b-bin", b"\x00")]
+        assert await call.code() == grpc.StatusCode.OK
+        assert [m.text async for m in stub.ServerStream(Msg(n=20))] == [str(i) for i in range(20)]
+
+        async def agen():
+            for t in "abc":
+                yield Msg(text=t)
+        assert (await stub.ClientStream(agen())).text == "a,b,c"
+        assert (await stub.ClientStream(iter([Msg(text="x"), Msg(text="y")]))).text == "x,y"
+        assert [m.text async for m in stub.Bidi(agen())] == ["A", "B", "C"]
+        results = await asyncio.gather(*[stub.Unary(Msg(text="echo", data=b"%d" % i)) for i in range(100)])
+        assert [r.data for r in results] == [b"%d" % i for i in range(100)]
+    run(server_impl, client_impl, body)
+
+
+@pytest.mark.parametrize("server_impl,client_impl", COMBOS)
+def test_read_write_api(server_impl, client_impl):
+    async def body(stub):
+        call = stub.Bidi()
+        for t in ("p", "q"):
+            await call.write(Msg(text=t))
+            assert (await call.read()).text == t.upper()
+        await call.done_writing()
+        assert await call.read() is (grpc.aio.EOF if client_impl == "grpcio" else swiftgrpc.aio.EOF)
+    run(server_impl, client_impl, body)
+
+
+@pytest.mark.parametrize("server_impl,client_impl", COMBOS)
+def test_statuses_and_exceptions(server_impl, client_impl):
+    async def body(stub):
+        with pytest.raises(grpc.RpcError) as e:
+            await stub.Unary(Msg(text="status:OUT_OF_RANGE:ünï ✓"))
+        assert e.value.code() == grpc.StatusCode.OUT_OF_RANGE and e.value.details() == "ünï ✓"
+        with pytest.raises(grpc.RpcError) as e:
+            await stub.Unary(Msg(text="raise:PermissionError"))
+        want = grpc.StatusCode.PERMISSION_DENIED if server_impl == "swiftgrpc" else grpc.StatusCode.UNKNOWN
+        assert e.value.code() == want
+    run(server_impl, client_impl, body)
+
+
+@pytest.mark.parametrize("server_impl,client_impl", COMBOS)
+def test_deadline_cancels_the_handler(server_impl, client_impl):
+    key = f"aio-deadline-{server_impl}-{client_impl}-{time.monotonic_ns()}"
+
+    async def body(stub):
+        with pytest.raises(grpc.RpcError) as e:
+            await stub.Unary(Msg(text=f"sleep:10:{key}"), timeout=0.3)
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, log_event(key).wait, 5)
+        assert LOG[key][0] == "cancelled"
+    run(server_impl, client_impl, body)
+
+
+@pytest.mark.parametrize("server_impl,client_impl", COMBOS)
+def test_task_cancellation_cancels_the_call_and_the_handler(server_impl, client_impl):
+    key = f"aio-cancel-{server_impl}-{client_impl}-{time.monotonic_ns()}"
+
+    async def body(stub):
+        task = asyncio.ensure_future(stub.Unary(Msg(text=f"sleep:10:{key}")))
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, log_event(key + ":started").wait, 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, log_event(key).wait, 5)
+        assert LOG[key][0] == "cancelled"
+    run(server_impl, client_impl, body)
+
+
+def test_call_cancel_on_stream():
+    async def body(stub):
+        call = stub.ServerStream(Msg(n=100000, data=b"x" * 1000))
+        assert (await call.read()).text == "0"
+        assert call.cancel()
+        with pytest.raises(grpc.RpcError) as e:
+            while True:
+                m = await call.read()
+                if m is swiftgrpc.aio.EOF:
+                    break
+        assert e.value.code() == grpc.StatusCode.CANCELLED
+        assert call.cancelled()
+    run("grpcio", "swiftgrpc", body)
+
+
+def test_aio_bad_input():
+    async def body(stub):
+        with pytest.raises(TypeError):
+            stub.ClientStream(42)
+        with pytest.raises(ValueError):
+            stub.Unary(Msg(), timeout=0)
+        with pytest.raises(ValueError):
+            stub.Unary(Msg(), metadata=[("Bad", "x")])
+    run("grpcio", "swiftgrpc", body)
