@@ -66,7 +66,7 @@ pid=$!
 for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 measure "nghttpd static 17-byte file" "http://127.0.0.1:$port/static.bin" 0 nghttpd
 stop_server
-start aio python3 "$root/Tests/bench/grpcio_echo_server.py" aio
+start aio python3 "$root/Tests/bench/py_echo_server.py" grpcio aio
 measure "grpcio aio server (Python)" "http://127.0.0.1:$port/swiftgrpc.examples.Echo/Get" 1 aio
 stop_server
 awk -v a="$result_cpush" -v b="$result_nghttpd" -v c="$result_aio" 'BEGIN{

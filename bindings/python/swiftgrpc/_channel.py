@@ -10,7 +10,7 @@ import collections
 import ctypes
 import threading
 import weakref
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from . import _native as N
 from ._common import (Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,

@@ -9,7 +9,7 @@ import enum
 import os
 import threading
 import weakref
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from . import _native as N
 

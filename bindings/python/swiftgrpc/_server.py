@@ -14,11 +14,11 @@ import ctypes
 import logging
 import threading
 import weakref
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional,
+from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
 from . import _native as N
-from ._common import (Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
+from ._common import (Event, Metadatum, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, next_event, raise_native, runtime, status_code)
 
 _LOG = logging.getLogger("swiftgrpc")
@@ -118,6 +118,45 @@ def status_for_exception(e: BaseException) -> Tuple[int, str]:
         if isinstance(e, cls):
             return code.value[0], str(e) or type(e).__name__
     return StatusCode.INTERNAL.value[0], f"Exception calling application: {type(e).__name__}: {e}"
+
+
+_INTERNAL = StatusCode.INTERNAL.value[0]
+
+
+def unary_outcome(ctx: Any, response: Any, ser: Any) -> Tuple[Optional[bytes], int, Optional[str]]:
+    """(response bytes, status code, details) once a unary-response handler returned: the code
+    the handler set wins; else the serialized response with OK."""
+    code = 0 if ctx._code is None else ctx._code
+    if code != 0:
+        return None, code, ctx._details
+    try:
+        return (ser(response) if ser is not None else as_bytes(response, "response")), 0, ctx._details
+    except Exception as e:
+        return None, _INTERNAL, f"Failed to serialize response: {e}"
+
+
+def failure_outcome(ctx: Any, e: BaseException) -> Tuple[int, Optional[str]]:
+    """(status code, details) for a handler that raised: the code it set first, else the
+    exception's mapping (unexpected exceptions are logged with their traceback)."""
+    if ctx._code not in (None, 0):
+        return ctx._code, ctx._details
+    code, details = status_for_exception(e)
+    if code == _INTERNAL:
+        _LOG.error("swiftgrpc: handler of %s raised", ctx._method, exc_info=e)
+    return code, details
+
+
+def decode_request(handler: Any, message: bytes) -> Any:
+    """The request of a unary-request call; raises _BadRequest if it does not deserialize."""
+    d = handler.request_deserializer
+    try:
+        return d(message) if d is not None else message
+    except Exception as e:
+        raise _BadRequest(f"Exception deserializing request: {e}") from None
+
+
+class _BadRequest(Exception):
+    pass
 
 
 class _Abort(Exception):
@@ -372,27 +411,10 @@ class _ServerState:
             if handler.request_streaming:
                 request: Any = _RequestIterator(self, ctx, handler.request_deserializer)
             else:
-                d = handler.request_deserializer
-                try:
-                    request = d(ev.message) if d is not None else ev.message
-                except Exception as e:
-                    self.finish(ctx, None, StatusCode.INTERNAL.value[0],
-                                f"Exception deserializing request: {e}")
-                    return
+                request = decode_request(handler, ev.message)
             if not handler.response_streaming:
                 behavior = handler.unary_unary if not handler.request_streaming else handler.stream_unary
-                response = behavior(request, ctx)
-                code = 0 if ctx._code is None else ctx._code
-                if code != 0:
-                    self.finish(ctx, None, code, ctx._details)
-                    return
-                try:
-                    body = ser(response) if ser is not None else as_bytes(response, "response")
-                except Exception as e:
-                    self.finish(ctx, None, StatusCode.INTERNAL.value[0],
-                                f"Failed to serialize response: {e}")
-                    return
-                self.finish(ctx, body, 0, ctx._details)
+                self.finish(ctx, *unary_outcome(ctx, behavior(request, ctx), ser))
             else:
                 behavior = handler.unary_stream if not handler.request_streaming else handler.stream_stream
                 responses = behavior(request, ctx)
@@ -413,18 +435,13 @@ class _ServerState:
                 self.finish(ctx, None, code, ctx._details)
         except _Abort:
             self.finish(ctx, None, ctx._code or StatusCode.UNKNOWN.value[0], ctx._details)
+        except _BadRequest as e:
+            self.finish(ctx, None, _INTERNAL, str(e))
         except _Cancelled:
             ctx._done = True
         except Exception as e:
-            if ctx._done:
-                return
-            if ctx._code not in (None, 0):  # the handler chose a status, then raised
-                self.finish(ctx, None, ctx._code, ctx._details)  # type: ignore[arg-type]
-                return
-            code, details = status_for_exception(e)
-            if code == StatusCode.INTERNAL.value[0]:
-                _LOG.exception("swiftgrpc: handler of %s raised", ev.method)
-            self.finish(ctx, None, code, details)
+            if not ctx._done:
+                self.finish(ctx, None, *failure_outcome(ctx, e))
 
     def route(self, ev: Event) -> None:
         """A MESSAGE, HALF_CLOSE or CANCELLED event: to the call it belongs to."""

@@ -7,23 +7,27 @@ tasks; a cancelled client call cancels the handler's task, a cancelled task canc
 from __future__ import annotations
 
 import asyncio
-import collections
 import ctypes
 import inspect
 import logging
-import threading
-import weakref
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _native as N
-from ._channel import Channel as _SyncChannel, channel_args
+from ._channel import Channel as _SyncChannel
 from ._common import (Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, deadline_from_timeout, raise_native, runtime,
                       status_code)
-from ._server import (_OPTION_MAP, encode_details, kind_of, methods_of, status_for_exception)
+from ._server import (_OPTION_MAP, _BadRequest, decode_request, encode_details, failure_outcome,
+                      kind_of, methods_of, unary_outcome)
+# Handler constructors, re-exported so that aio code needs one import.
 from ._server import (GenericRpcHandler, RpcMethodHandler, method_handlers_generic_handler,  # noqa: F401
                       stream_stream_rpc_method_handler, stream_unary_rpc_method_handler,
-                      unary_stream_rpc_method_handler, unary_unary_rpc_method_handler)
+                      unary_stream_rpc_method_handler, unary_unary_rpc_method_handler)  # noqa: F401
+
+__all__ = ["AioRpcError", "Channel", "EOF", "GenericRpcHandler", "RpcMethodHandler", "Server",
+           "ServicerContext", "insecure_channel", "method_handlers_generic_handler", "server",
+           "stream_stream_rpc_method_handler", "stream_unary_rpc_method_handler",
+           "unary_stream_rpc_method_handler", "unary_unary_rpc_method_handler"]
 
 _LOG = logging.getLogger("swiftgrpc")
 _complete = N.swiftgrpc_host_complete
@@ -372,29 +376,13 @@ class Server:
             if handler.request_streaming:
                 request: Any = _Requests(ctx)
             else:
-                d = handler.request_deserializer
-                try:
-                    request = d(ev.message) if d is not None else ev.message
-                except Exception as e:
-                    self._finish(ctx, None, StatusCode.INTERNAL.value[0],
-                                 f"Exception deserializing request: {e}")
-                    return
+                request = decode_request(handler, ev.message)
             if not handler.response_streaming:
                 behavior = handler.stream_unary if handler.request_streaming else handler.unary_unary
                 response = behavior(request, ctx)
                 if inspect.isawaitable(response):
                     response = await response
-                code = 0 if ctx._code is None else ctx._code
-                if code != 0:
-                    self._finish(ctx, None, code, ctx._details)
-                    return
-                try:
-                    body = ser(response) if ser is not None else as_bytes(response, "response")
-                except Exception as e:
-                    self._finish(ctx, None, StatusCode.INTERNAL.value[0],
-                                 f"Failed to serialize response: {e}")
-                    return
-                self._finish(ctx, body, 0, ctx._details)
+                self._finish(ctx, *unary_outcome(ctx, response, ser))
             else:
                 behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
                 responses = behavior(request, ctx)
@@ -411,18 +399,13 @@ class Server:
                 self._finish(ctx, None, code, ctx._details)
         except _Abort:
             self._finish(ctx, None, ctx._code or StatusCode.UNKNOWN.value[0], ctx._details)
+        except _BadRequest as e:
+            self._finish(ctx, None, StatusCode.INTERNAL.value[0], str(e))
         except (_Cancelled, asyncio.CancelledError):
             pass
         except Exception as e:
-            if ctx._done:
-                return
-            if ctx._code not in (None, 0):
-                self._finish(ctx, None, ctx._code, ctx._details)  # type: ignore[arg-type]
-                return
-            code, details = status_for_exception(e)
-            if code == StatusCode.INTERNAL.value[0]:
-                _LOG.exception("swiftgrpc: handler of %s raised", ctx._method)
-            self._finish(ctx, None, code, details)
+            if not ctx._done:
+                self._finish(ctx, None, *failure_outcome(ctx, e))
 
     async def stop(self, grace: Optional[float]) -> None:
         """Stops serving; calls in flight get `grace` seconds (None: none), then are cancelled."""
