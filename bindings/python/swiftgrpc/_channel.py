@@ -206,7 +206,7 @@ def _serialize(serializer: Any, request: Any) -> bytes:
 
 
 class _Outcome:
-    """The end of a call, as grpcio's Call interface reports it."""
+    """The end of a call, as grpcio's Call interface reports it (with_call's second value)."""
 
     def __init__(self, ev: Event) -> None:
         self._code = status_code(ev.status_code)
@@ -214,17 +214,10 @@ class _Outcome:
         self._initial = ev.metadata
         self._trailing = ev.trailers
 
-    def code(self) -> StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def initial_metadata(self) -> Tuple[Metadatum, ...]:
-        return self._initial
-
-    def trailing_metadata(self) -> Tuple[Metadatum, ...]:
-        return self._trailing
+    code = RpcError.code
+    details = RpcError.details
+    initial_metadata = RpcError.initial_metadata
+    trailing_metadata = RpcError.trailing_metadata
 
     def is_active(self) -> bool:
         return False

@@ -176,7 +176,58 @@ def encode_details(details: Optional[str]) -> Optional[bytes]:
     return details.replace("\0", "\ufffd").encode("utf-8", "replace")
 
 
-class ServicerContext:
+class ContextBase:
+    """What the sync and asyncio servicer contexts share: the call's facts and the status the
+    handler chooses."""
+
+    __slots__ = ()
+    _metadata: Tuple[Metadatum, ...]
+    _peer: str
+    _deadline_ns: int
+    _code: Optional[int]
+    _details: Optional[str]
+    _trailing: Any
+
+    def invocation_metadata(self) -> Tuple[Metadatum, ...]:
+        return self._metadata
+
+    def peer(self) -> str:
+        return self._peer
+
+    def time_remaining(self) -> float:
+        """Seconds left before the deadline; infinity when the client set none (grpcio
+        returns a huge number there; infinity compares the same way)."""
+        if self._deadline_ns >= N.DEADLINE_NONE:
+            return float("inf")
+        return max(0.0, (self._deadline_ns - N.now_ns()) / 1e9)
+
+    def set_trailing_metadata(self, trailing_metadata: Any) -> None:
+        build_metadata(trailing_metadata, "trailing metadata")  # type errors now, not later
+        self._trailing = trailing_metadata
+
+    def trailing_metadata(self) -> Any:
+        return self._trailing
+
+    def set_code(self, code: Any) -> None:
+        self._code = code_int(code)
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+
+    def code(self) -> Optional[StatusCode]:
+        return None if self._code is None else status_code(self._code)
+
+    def details(self) -> Optional[str]:
+        return self._details
+
+    def set_compression(self, compression: Any) -> None:
+        pass  # responses are not compressed yet
+
+    def disable_next_message_compression(self) -> None:
+        pass
+
+
+class ServicerContext(ContextBase):
     """The context handed to a handler; grpcio's ``grpc.ServicerContext``."""
 
     __slots__ = ("_state", "_token", "_method", "_peer", "_metadata", "_deadline_ns", "_active",
@@ -200,12 +251,6 @@ class ServicerContext:
         self._initial_sent = False
 
     # -- what the call is
-    def invocation_metadata(self) -> Tuple[Metadatum, ...]:
-        return self._metadata
-
-    def peer(self) -> str:
-        return self._peer
-
     def method(self) -> str:
         return self._method
 
@@ -217,13 +262,6 @@ class ServicerContext:
 
     def auth_context(self) -> Dict[str, Any]:
         return {}
-
-    def time_remaining(self) -> float:
-        """Seconds left before the deadline; infinity when the client set none (grpcio
-        returns a huge number there; infinity compares the same way)."""
-        if self._deadline_ns >= N.DEADLINE_NONE:
-            return float("inf")
-        return max(0.0, (self._deadline_ns - N.now_ns()) / 1e9)
 
     def is_active(self) -> bool:
         if self._active and self._deadline_ns < N.DEADLINE_NONE and N.now_ns() >= self._deadline_ns:
@@ -253,25 +291,6 @@ class ServicerContext:
             raise ValueError(N.last_error())
         self._initial_sent = True
 
-    def set_trailing_metadata(self, trailing_metadata: Any) -> None:
-        build_metadata(trailing_metadata, "trailing metadata")  # type errors now, not later
-        self._trailing = trailing_metadata
-
-    def trailing_metadata(self) -> Any:
-        return self._trailing
-
-    def set_code(self, code: Any) -> None:
-        self._code = code_int(code)
-
-    def set_details(self, details: str) -> None:
-        self._details = details
-
-    def code(self) -> Optional[StatusCode]:
-        return None if self._code is None else status_code(self._code)
-
-    def details(self) -> Optional[str]:
-        return self._details
-
     def abort(self, code: Any, details: str = "") -> None:
         c = code_int(code)
         if c == 0:
@@ -284,12 +303,6 @@ class ServicerContext:
         if getattr(status, "trailing_metadata", None):
             self._trailing = status.trailing_metadata
         self.abort(status.code, status.details)
-
-    def set_compression(self, compression: Any) -> None:
-        pass  # responses are not compressed yet
-
-    def disable_next_message_compression(self) -> None:
-        pass
 
     # -- library side
     def _terminated(self) -> None:

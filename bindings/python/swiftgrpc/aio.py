@@ -17,7 +17,7 @@ from ._channel import Channel as _SyncChannel
 from ._common import (Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, deadline_from_timeout, raise_native, runtime,
                       status_code)
-from ._server import (_OPTION_MAP, _BadRequest, decode_request, encode_details, failure_outcome,
+from ._server import (_OPTION_MAP, ContextBase, _BadRequest, decode_request, encode_details, failure_outcome,
                       kind_of, methods_of, unary_outcome)
 # Handler constructors, re-exported so that aio code needs one import.
 from ._server import (GenericRpcHandler, RpcMethodHandler, method_handlers_generic_handler,  # noqa: F401
@@ -97,7 +97,7 @@ async def _resume(coro: Any, first: Any) -> Any:
     return await _Resumed(coro, first)
 
 
-class ServicerContext:
+class ServicerContext(ContextBase):
     """The context of an async handler (grpc.aio.ServicerContext)."""
 
     def __init__(self, server: "Server", ev: Event) -> None:
@@ -118,19 +118,6 @@ class ServicerContext:
         self._waiter: Optional[asyncio.Future] = None
         self._handler: Any = None
 
-    def invocation_metadata(self) -> Tuple[Metadatum, ...]:
-        return self._metadata
-
-    def peer(self) -> str:
-        return self._peer
-
-    def time_remaining(self) -> float:
-        """Seconds left before the deadline; infinity when the client set none (grpcio
-        returns a huge number there; infinity compares the same way)."""
-        if self._deadline_ns >= N.DEADLINE_NONE:
-            return float("inf")
-        return max(0.0, (self._deadline_ns - N.now_ns()) / 1e9)
-
     def cancelled(self) -> bool:
         return self._done and not self._active
 
@@ -150,22 +137,6 @@ class ServicerContext:
         if N.swiftgrpc_call_send_initial_metadata(self._server._handle, self._token, arr, n) == N.E_INVALID_METADATA:
             raise ValueError(N.last_error())
         self._initial_sent = True
-
-    def set_trailing_metadata(self, trailing_metadata: Any) -> None:
-        build_metadata(trailing_metadata, "trailing metadata")
-        self._trailing = trailing_metadata
-
-    def set_code(self, code: Any) -> None:
-        self._code = code_int(code)
-
-    def set_details(self, details: str) -> None:
-        self._details = details
-
-    def code(self) -> Optional[StatusCode]:
-        return None if self._code is None else status_code(self._code)
-
-    def details(self) -> Optional[str]:
-        return self._details
 
     async def abort(self, code: Any, details: str = "", trailing_metadata: Any = ()) -> None:
         c = code_int(code)
@@ -201,12 +172,6 @@ class ServicerContext:
             raise ValueError(N.last_error())
         if rc < 0:
             raise _Cancelled()
-
-    def set_compression(self, compression: Any) -> None:
-        pass
-
-    def disable_next_message_compression(self) -> None:
-        pass
 
     def _terminated(self, cancelled: bool) -> None:
         if self._done:
