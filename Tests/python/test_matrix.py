@@ -104,7 +104,7 @@ def test_deadline_exceeded_and_server_sees_it(stub, server_impl):
 
 def test_deadline_propagates(stub):
     remaining = float(stub.Unary(Msg(text="deadline"), timeout=5).text)
-    assert 3.0 < remaining <= 5.0
+    assert 3.0 < remaining <= 5.1  # peers round grpc-timeout up to compact values
     assert float(stub.Unary(Msg(text="deadline")).text) > 1e9  # no deadline
 
 
