@@ -136,3 +136,25 @@ def test_aio_bad_input():
         with pytest.raises(ValueError):
             stub.Unary(Msg(), metadata=[("Bad", "x")])
     run("grpcio", "swiftgrpc", body)
+
+
+def test_invalid_trailing_metadata_still_answers():
+    """Trailers the library refuses must not leave the client waiting: INTERNAL, at once."""
+    async def bad(req, ctx):
+        ctx.set_trailing_metadata([("Bad Key", "v")])
+        return b"x"
+
+    async def main():
+        server = swiftgrpc.aio.server()
+        server.add_generic_rpc_handlers([swiftgrpc.aio.method_handlers_generic_handler(
+            "raw.S", {"Bad": swiftgrpc.aio.unary_unary_rpc_method_handler(bad)})])
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                with pytest.raises(grpc.RpcError) as e:
+                    await ch.unary_unary("/raw.S/Bad")(b"", timeout=5)
+                assert e.value.code() == grpc.StatusCode.INTERNAL
+        finally:
+            await server.stop(None)
+    asyncio.run(main())

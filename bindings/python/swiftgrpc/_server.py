@@ -358,17 +358,126 @@ class _RequestIterator:
 # --------------------------------------------------------------------------------------------
 # Serving
 
-class _ServerState:
-    """Everything the worker threads need; the Server object only points at it, so that a
-    server dropped without stop() is collected and stopped."""
+_OPTION_MAP = {
+    "grpc.max_receive_message_length": N.OPT_MAX_RECV_MESSAGE_SIZE,
+    "grpc.max_send_message_length": N.OPT_MAX_SEND_MESSAGE_SIZE,
+    "grpc.max_concurrent_streams": N.OPT_MAX_CONCURRENT_STREAMS,
+}
 
-    def __init__(self, max_workers: int) -> None:
+
+class NativeServer:
+    """The library server under both the sync and the asyncio Server: the handle, options, the
+    method table, listening ports, starting on one event queue, completing a call."""
+
+    def __init__(self, options: Optional[Sequence[Tuple[str, Any]]]) -> None:
         self.rt = runtime()
         h = N.H()
         N.check(N.swiftgrpc_server_create(self.rt.handle, ctypes.byref(h)), "swiftgrpc_server_create")
         self.handle = h.value
-        self.queue = 0
         self.methods: Dict[str, Any] = {}
+        self.started = False
+        for key, value in options or ():
+            opt = _OPTION_MAP.get(key)
+            if opt is not None:
+                try:
+                    N.check(N.swiftgrpc_server_set_option(self.handle, opt, int(value)),
+                            "swiftgrpc_server_set_option")
+                except N.NativeError as e:
+                    raise_native(e)
+
+    def add(self, name: str, handler: Any) -> None:
+        if self.started:
+            raise UsageError("methods must be added before start()")
+        if name in self.methods:
+            raise ValueError(f"method {name} is already registered")
+        for field in ("request_streaming", "response_streaming"):
+            if not hasattr(handler, field):
+                raise TypeError(f"handler for {name} is not an RpcMethodHandler")
+        self.methods[name] = handler
+
+    def listen(self, address: str) -> int:
+        if not isinstance(address, str):
+            raise TypeError(f"address must be str, got {type(address).__name__}")
+        if self.started:
+            raise UsageError("ports must be added before start()")
+        if address.startswith("unix://"):
+            address = "unix:" + address[len("unix://"):]
+        port = ctypes.c_int()
+        try:
+            N.check(N.swiftgrpc_server_listen(self.handle, address.encode(), ctypes.byref(port)),
+                    "swiftgrpc_server_listen")
+        except N.NativeError as e:
+            if e.code == N.E_SYSTEM:
+                raise RuntimeError(f"cannot listen on {address}: {e.message}") from None
+            raise_native(e)
+        return port.value
+
+    def start(self, queue: int) -> None:
+        """Registers every method on `queue` and starts serving."""
+        try:
+            for name, handler in self.methods.items():
+                N.check(N.swiftgrpc_register_host_queue(self.handle, name.encode(), kind_of(handler),
+                                                        queue), "swiftgrpc_register_host_queue")
+            N.check(N.swiftgrpc_server_start(self.handle), "swiftgrpc_server_start")
+        except N.NativeError as e:
+            raise_native(e)
+        self.started = True
+
+    def complete(self, ctx: Any, message: Optional[bytes], code: int, details: Optional[str]) -> int:
+        """swiftgrpc_host_complete for the call of `ctx` with its trailing metadata. Trailers the
+        library refuses still give the client an answer: INTERNAL, without them."""
+        arr, n = build_metadata(ctx._trailing, "trailing metadata") if ctx._trailing else (None, 0)
+        rc = _complete(self.handle, ctx._token, message, len(message) if message is not None else 0,
+                       code, encode_details(details), arr, n)
+        if rc == N.E_INVALID_METADATA:
+            _LOG.error("swiftgrpc: %s: %s", ctx._method, N.last_error())
+            rc = _complete(self.handle, ctx._token, None, 0, _INTERNAL,
+                           b"invalid trailing metadata", None, 0)
+        if rc < 0 and rc != N.E_TOKEN_CLOSED:  # E_TOKEN_CLOSED: cancelled first, not an error
+            _LOG.error("swiftgrpc: completing %s failed: %s", ctx._method, N.last_error())
+        return rc
+
+
+class ServerAPI:
+    """grpcio's registration and port methods, shared by the sync and asyncio servers."""
+
+    _native: NativeServer
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
+        for g in generic_rpc_handlers:
+            for name, h in methods_of(g).items():
+                if name not in self._native.methods:  # generated code adds both ways
+                    self._native.add(name, h)
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: Dict[str, Any]) -> None:
+        for m, h in method_handlers.items():
+            name = f"/{service_name}/{m}"
+            if name not in self._native.methods:
+                self._native.add(name, h)
+
+    def add_method(self, name: str, handler: Any) -> None:
+        """Native registration: `name` "/pkg.Service/Method", `handler` from one of the
+        *_rpc_method_handler functions."""
+        self._native.add(name, handler)
+
+    def add_insecure_port(self, address: str) -> int:
+        """Listens on `address` ("host:port", "[::]:port", "unix:path"); returns the port."""
+        return self._native.listen(address)
+
+    def add_secure_port(self, address: str, server_credentials: Any) -> int:
+        raise NotImplementedError("TLS is not supported by swiftgrpc yet; use add_insecure_port")
+
+
+class _ServerState:
+    """Everything the worker threads need; the Server object only points at it, so that a
+    server dropped without stop() is collected and stopped."""
+
+    def __init__(self, max_workers: int, options: Optional[Sequence[Tuple[str, Any]]]) -> None:
+        self.native = NativeServer(options)
+        self.rt = self.native.rt
+        self.handle = self.native.handle
+        self.methods = self.native.methods
+        self.queue = 0
         self.calls: Dict[int, ServicerContext] = {}
         self.early_cancels: Dict[int, int] = {}
         self.max_workers = max(1, max_workers)
@@ -379,33 +488,21 @@ class _ServerState:
         self.wake = threading.Semaphore(0)
         self.backlog: "collections.deque[Event]" = collections.deque()
         self.started = False
+        self.stop_begun = False
         self.stopping = False
         self.stopped = threading.Event()
         self.all_exited = threading.Event()
-        self.stream_workers: List[threading.Thread] = []
 
     # -- answering
     def finish(self, ctx: ServicerContext, message: Optional[bytes], code: int,
                details: Optional[str]) -> None:
         if ctx._done:
             return
-        arr, n = (None, 0)
-        if ctx._trailing:
-            arr, n = build_metadata(ctx._trailing, "trailing metadata")
-        rc = _complete(self.handle, ctx._token, message, len(message) if message is not None else 0,
-                       code, encode_details(details), arr, n)
-        if rc == N.E_INVALID_METADATA:  # bad trailers: the client still gets an answer
-            _LOG.error("swiftgrpc: %s: %s", ctx._method, N.last_error())
-            rc = _complete(self.handle, ctx._token, None, 0, StatusCode.INTERNAL.value[0],
-                           b"invalid trailing metadata", None, 0)
-        if rc == 0:
+        if self.native.complete(ctx, message, code, details) == 0:
             self.calls.pop(ctx._token, None)
             ctx._terminated()
-        elif rc == N.E_TOKEN_CLOSED:  # cancelled first: the CANCELLED event does the rest
+        else:  # cancelled first (the CANCELLED event does the rest) or refused
             ctx._done = True
-        else:
-            ctx._done = True
-            _LOG.error("swiftgrpc: completing %s failed: %s", ctx._method, N.last_error())
 
     def run_call(self, ev: Event) -> None:
         handler = self.methods.get(ev.method)
@@ -533,15 +630,8 @@ class _ServerState:
                 self.all_exited.set()
 
     def start(self) -> None:
-        q = self.rt.new_queue()
-        self.queue = q
-        for name, handler in self.methods.items():
-            try:
-                N.check(N.swiftgrpc_register_host_queue(self.handle, name.encode(), kind_of(handler), q),
-                        "swiftgrpc_register_host_queue")
-            except N.NativeError as e:
-                raise_native(e)
-        N.check(N.swiftgrpc_server_start(self.handle), "swiftgrpc_server_start")
+        self.queue = self.rt.new_queue()
+        self.native.start(self.queue)
         self.started = True
         with self.lock:
             self.threads = 2
@@ -574,14 +664,7 @@ def _stop_state(state: _ServerState) -> None:
             pass
 
 
-_OPTION_MAP = {
-    "grpc.max_receive_message_length": N.OPT_MAX_RECV_MESSAGE_SIZE,
-    "grpc.max_send_message_length": N.OPT_MAX_SEND_MESSAGE_SIZE,
-    "grpc.max_concurrent_streams": N.OPT_MAX_CONCURRENT_STREAMS,
-}
-
-
-class Server:
+class Server(ServerAPI):
     """A gRPC server with grpcio's ``grpc.Server`` API.
 
     ``thread_pool`` (a ``concurrent.futures.ThreadPoolExecutor``) or ``max_workers`` bounds how
@@ -600,68 +683,12 @@ class Server:
             max_workers = getattr(thread_pool, "_max_workers", None) or 32
         if maximum_concurrent_rpcs:
             max_workers = min(max_workers, maximum_concurrent_rpcs)
-        self._state = _ServerState(max_workers)
+        self._state = _ServerState(max_workers, options)
+        self._native = self._state.native
         self._finalizer = weakref.finalize(self, _stop_state, self._state)
         self._state.rt.adopt(self)
-        for key, value in options or ():
-            opt = _OPTION_MAP.get(key)
-            if opt is not None:
-                try:
-                    N.check(N.swiftgrpc_server_set_option(self._state.handle, opt, int(value)),
-                            "swiftgrpc_server_set_option")
-                except N.NativeError as e:
-                    raise_native(e)
         if handlers:
             self.add_generic_rpc_handlers(handlers)
-
-    # -- registration
-    def _add(self, name: str, handler: Any) -> None:
-        if self._state.started:
-            raise UsageError("methods must be added before start()")
-        if name in self._state.methods:
-            raise ValueError(f"method {name} is already registered")
-        for field in ("request_streaming", "response_streaming"):
-            if not hasattr(handler, field):
-                raise TypeError(f"handler for {name} is not an RpcMethodHandler")
-        self._state.methods[name] = handler
-
-    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
-        for g in generic_rpc_handlers:
-            for name, h in methods_of(g).items():
-                if name not in self._state.methods:  # generated code adds both ways
-                    self._add(name, h)
-
-    def add_registered_method_handlers(self, service_name: str, method_handlers: Dict[str, Any]) -> None:
-        for m, h in method_handlers.items():
-            name = f"/{service_name}/{m}"
-            if name not in self._state.methods:
-                self._add(name, h)
-
-    def add_method(self, name: str, handler: Any) -> None:
-        """Native registration: `name` "/pkg.Service/Method", `handler` from one of the
-        *_rpc_method_handler functions."""
-        self._add(name, handler)
-
-    # -- ports
-    def add_insecure_port(self, address: str) -> int:
-        if not isinstance(address, str):
-            raise TypeError(f"address must be str, got {type(address).__name__}")
-        if self._state.started:
-            raise UsageError("ports must be added before start()")
-        if address.startswith("unix://"):
-            address = "unix:" + address[len("unix://"):]
-        port = ctypes.c_int()
-        try:
-            N.check(N.swiftgrpc_server_listen(self._state.handle, address.encode(), ctypes.byref(port)),
-                    "swiftgrpc_server_listen")
-        except N.NativeError as e:
-            if e.code == N.E_SYSTEM:
-                raise RuntimeError(f"cannot listen on {address}: {e.message}") from None
-            raise_native(e)
-        return port.value
-
-    def add_secure_port(self, address: str, server_credentials: Any) -> int:
-        raise NotImplementedError("TLS is not supported by swiftgrpc yet; use add_insecure_port")
 
     # -- lifecycle
     def start(self) -> None:
@@ -669,10 +696,7 @@ class Server:
             raise UsageError("the server was already started")
         if self._state.stopping or self._state.stopped.is_set():
             raise UsageError("the server was stopped")
-        try:
-            self._state.start()
-        except N.NativeError as e:
-            raise_native(e)
+        self._state.start()
 
     def stop(self, grace: Optional[float]) -> threading.Event:
         """Stops serving: no new calls; calls in flight get `grace` seconds (None: none), then are
@@ -681,8 +705,8 @@ class Server:
         if grace is not None and grace < 0:
             raise ValueError("grace must be >= 0 seconds or None")
         with state.lock:
-            begin = not state.stopping and not getattr(state, "_stop_begun", False)
-            state._stop_begun = True  # type: ignore[attr-defined]
+            begin = not state.stop_begun
+            state.stop_begun = True
         if begin:
             grace_ms = 0 if grace is None else int(grace * 1000)
             threading.Thread(target=state.stop, args=(grace_ms,), name="swiftgrpc-server-stop",

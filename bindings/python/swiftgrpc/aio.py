@@ -7,7 +7,6 @@ tasks; a cancelled client call cancels the handler's task, a cancelled task canc
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import inspect
 import logging
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -15,10 +14,9 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional,
 from . import _native as N
 from ._channel import Channel as _SyncChannel
 from ._common import (Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
-                      build_metadata, code_int, deadline_from_timeout, raise_native, runtime,
-                      status_code)
-from ._server import (_OPTION_MAP, ContextBase, _BadRequest, decode_request, encode_details, failure_outcome,
-                      kind_of, methods_of, unary_outcome)
+                      build_metadata, code_int, deadline_from_timeout, status_code)
+from ._server import (ContextBase, NativeServer, ServerAPI, _Abort, _BadRequest, _Cancelled,
+                      decode_request, failure_outcome, unary_outcome)
 # Handler constructors, re-exported so that aio code needs one import.
 from ._server import (GenericRpcHandler, RpcMethodHandler, method_handlers_generic_handler,  # noqa: F401
                       stream_stream_rpc_method_handler, stream_unary_rpc_method_handler,
@@ -30,7 +28,6 @@ __all__ = ["AioRpcError", "Channel", "EOF", "GenericRpcHandler", "RpcMethodHandl
            "unary_stream_rpc_method_handler", "unary_unary_rpc_method_handler"]
 
 _LOG = logging.getLogger("swiftgrpc")
-_complete = N.swiftgrpc_host_complete
 _send_message = N.swiftgrpc_call_send_message
 
 
@@ -44,14 +41,6 @@ EOF = _EOFType()  # what read() returns at the end of a stream (grpc.aio.EOF)
 
 class AioRpcError(RpcError):
     """A call ended with a non-OK status (grpc.aio.AioRpcError)."""
-
-
-class _Abort(Exception):
-    pass
-
-
-class _Cancelled(Exception):
-    pass
 
 
 def _batch_to_loop(loop: asyncio.AbstractEventLoop, on_events: Callable[[List[Event]], None]):
@@ -206,7 +195,7 @@ class _Requests:
         return m
 
 
-class Server:
+class Server(ServerAPI):
     """An asyncio gRPC server (grpc.aio.Server): handlers are coroutines (or async generators
     for streaming responses); plain functions work too."""
 
@@ -216,11 +205,10 @@ class Server:
                  maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None) -> None:
         if interceptors:
             raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
-        self._rt = runtime()
-        h = N.H()
-        N.check(N.swiftgrpc_server_create(self._rt.handle, ctypes.byref(h)), "swiftgrpc_server_create")
-        self._handle = h.value
-        self._methods: Dict[str, Any] = {}
+        self._native = NativeServer(options)
+        self._rt = self._native.rt
+        self._handle = self._native.handle
+        self._methods = self._native.methods
         self._calls: Dict[int, ServicerContext] = {}
         self._early: Dict[int, int] = {}
         self._queue = 0
@@ -229,43 +217,8 @@ class Server:
         self._terminated: Optional[asyncio.Event] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._rt.adopt(self)
-        for key, value in options or ():
-            opt = _OPTION_MAP.get(key)
-            if opt is not None:
-                try:
-                    N.check(N.swiftgrpc_server_set_option(self._handle, opt, int(value)),
-                            "swiftgrpc_server_set_option")
-                except N.NativeError as e:
-                    raise_native(e)
         if handlers:
             self.add_generic_rpc_handlers(handlers)
-
-    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
-        for g in generic_rpc_handlers:
-            for name, h in methods_of(g).items():
-                self._methods.setdefault(name, h)
-
-    def add_registered_method_handlers(self, service_name: str, method_handlers: Dict[str, Any]) -> None:
-        for m, h in method_handlers.items():
-            self._methods.setdefault(f"/{service_name}/{m}", h)
-
-    def add_insecure_port(self, address: str) -> int:
-        if not isinstance(address, str):
-            raise TypeError(f"address must be str, got {type(address).__name__}")
-        if self._started:
-            raise UsageError("ports must be added before start()")
-        port = ctypes.c_int()
-        try:
-            N.check(N.swiftgrpc_server_listen(self._handle, address.encode(), ctypes.byref(port)),
-                    "swiftgrpc_server_listen")
-        except N.NativeError as e:
-            if e.code == N.E_SYSTEM:
-                raise RuntimeError(f"cannot listen on {address}: {e.message}") from None
-            raise_native(e)
-        return port.value
-
-    def add_secure_port(self, address: str, server_credentials: Any) -> int:
-        raise NotImplementedError("TLS is not supported by swiftgrpc yet; use add_insecure_port")
 
     async def start(self) -> None:
         if self._started or self._stopped:
@@ -273,13 +226,7 @@ class Server:
         self._loop = asyncio.get_running_loop()
         self._terminated = asyncio.Event()
         self._queue = self._rt.new_queue()
-        for name, handler in self._methods.items():
-            try:
-                N.check(N.swiftgrpc_register_host_queue(self._handle, name.encode(), kind_of(handler),
-                                                        self._queue), "swiftgrpc_register_host_queue")
-            except N.NativeError as e:
-                raise_native(e)
-        N.check(N.swiftgrpc_server_start(self._handle), "swiftgrpc_server_start")
+        self._native.start(self._queue)
         self._started = True
         self._pump = Pump(self._queue, _batch_to_loop(self._loop, self._on_events),
                           "swiftgrpc-aio-server-pump")
@@ -321,14 +268,9 @@ class Server:
                 details: Optional[str]) -> None:
         if ctx._done:
             return
-        arr, n = build_metadata(ctx._trailing, "trailing metadata") if ctx._trailing else (None, 0)
-        rc = _complete(self._handle, ctx._token, message, len(message) if message is not None else 0,
-                       code, encode_details(details), arr, n)
-        if rc == 0:
+        if self._native.complete(ctx, message, code, details) == 0:
             self._calls.pop(ctx._token, None)
             ctx._terminated(False)
-        elif rc != N.E_TOKEN_CLOSED:
-            _LOG.error("swiftgrpc: completing %s failed: %s", ctx._method, N.last_error())
 
     async def _serve(self, ctx: ServicerContext, ev: Event) -> None:
         handler = self._methods.get(ctx._method)
