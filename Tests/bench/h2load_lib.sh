@@ -1,0 +1,41 @@
+# Shared by the h2load benchmarks: a work directory with the 17-byte gRPC echo frame, starting a
+# server that prints "listening on PORT", and a verified, median-of-$runs h2load measurement.
+# The sourcing script sets $n (requests per run) and $runs first.
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+printf '\x00\x00\x00\x00\x0chello world!' > "$work/req.bin"   # 17-byte gRPC frame
+cp "$work/req.bin" "$work/static.bin"
+frame=17
+
+start() {  # start <name> <command...>: runs it, waits for "listening on PORT", sets $port
+  local name=$1; shift
+  "$@" > "$work/$name.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 400); do grep -q "listening on" "$work/$name.log" && break; sleep 0.05; done
+  port=$(awk '/listening on/{print $3; exit}' "$work/$name.log")
+}
+
+stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+
+measure() {  # measure <label> <url> <grpc?> [var]: prints the median req/s of $runs runs
+             # (and stores it in $result_<var>)
+  local label=$1 url=$2 grpc=$3 results=()
+  for _ in $(seq "$runs"); do
+    local args=(-n "$n" -c 2 -m 16)
+    [ "$grpc" = 1 ] && args+=(-d "$work/req.bin" -H "content-type: application/grpc" -H "te: trailers")
+    h2load "${args[@]}" "$url" > "$work/out.txt" 2>&1
+    local ok data rps
+    ok=$(awk '/^requests:/{print $8}' "$work/out.txt")
+    data=$(grep -oE '[0-9]+\) data' "$work/out.txt" | grep -oE '^[0-9]+')
+    rps=$(awk '/^finished in/{gsub(",","",$4); print $4}' "$work/out.txt")
+    if [ "$ok" != "$n" ] || [ "$data" != "$((n * frame))" ]; then
+      echo "$label: UNVERIFIED run (succeeded=$ok, data bytes=$data, want $n and $((n * frame)))"
+      cat "$work/out.txt"; exit 1
+    fi
+    results+=("$rps")
+  done
+  local median
+  median=$(printf '%s\n' "${results[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+  printf '%-40s %10.0f req/s   (runs: %s)\n' "$label" "$median" "${results[*]}"
+  [ -z "${4:-}" ] || eval "result_$4=$median"
+}
