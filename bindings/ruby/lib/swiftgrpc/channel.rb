@@ -1,0 +1,712 @@
+# frozen_string_literal: true
+
+module SwiftGRPC
+  # How a client call ended: its status code, message, and the metadata that came back.
+  Status = Struct.new(:code, :details, :metadata, :initial_metadata) do
+    def ok?
+      code == StatusCodes::OK
+    end
+  end
+
+  # A channel to one target ("host:port", "dns:///host:port", "ipv4:…", "unix:/path"). It
+  # connects on the first call and reconnects as needed. Its call methods have the names and
+  # arguments of the grpc gem's GRPC::ClientStub (`request_response`, `server_streamer`,
+  # `client_streamer`, `bidi_streamer`); generated stubs use them through {ClientStub}.
+  #
+  # Every call takes `metadata:` (Hash; binary values under "-bin" keys), `deadline:` (a Time)
+  # or `timeout:` (seconds), and `wait_for_ready:`. A status other than OK raises the
+  # {SwiftGRPC::Error} subclass of its code, carrying details and trailing metadata.
+  class Channel
+    POLL_MS = 250 # waits are bounded so that Thread#raise, Timeout and Ctrl-C reach them
+
+    ARGS = { connect_timeout: [Native::CHANNEL_CONNECT_TIMEOUT_MS, :ms],
+             initial_backoff: [Native::CHANNEL_INITIAL_BACKOFF_MS, :ms],
+             max_backoff: [Native::CHANNEL_MAX_BACKOFF_MS, :ms],
+             keepalive_time: [Native::CHANNEL_KEEPALIVE_TIME_MS, :ms],
+             keepalive_timeout: [Native::CHANNEL_KEEPALIVE_TIMEOUT_MS, :ms],
+             keepalive_permit_without_calls: [Native::CHANNEL_KEEPALIVE_PERMIT_WITHOUT_CALLS, :bool],
+             max_send_message_size: [Native::CHANNEL_MAX_SEND_MESSAGE_SIZE, :int],
+             max_receive_message_size: [Native::CHANNEL_MAX_RECV_MESSAGE_SIZE, :int],
+             timeout: [Native::CHANNEL_DEFAULT_TIMEOUT_MS, :ms],
+             user_agent: [Native::CHANNEL_USER_AGENT, :string],
+             lb_policy: [Native::CHANNEL_LB_POLICY, :lb],
+             authority: [Native::CHANNEL_AUTHORITY, :string] }.freeze
+
+    # @return [String]
+    attr_reader :target
+    # @api private
+    attr_reader :handle
+
+    # @param target [String]
+    # @param options durations in seconds (`connect_timeout`, `initial_backoff`, `max_backoff`,
+    #   `keepalive_time`, `keepalive_timeout`, `timeout`: the default per-call timeout), sizes
+    #   in bytes (`max_send_message_size`, `max_receive_message_size`), `user_agent`,
+    #   `authority`, `lb_policy` (:pick_first or :round_robin), `keepalive_permit_without_calls`
+    def initialize(target, **options)
+      raise TypeError, "target must be a String, not #{target.class}" unless target.is_a?(String)
+
+      @target = target
+      args, keep = Channel.encode_args(options)
+      out = FFI::MemoryPointer.new(:uint64)
+      rc = Native.swiftgrpc_channel_create(Runtime.handle, target, args, options.size, out)
+      keep.nil?
+      if rc == Native::E_INVALID_ARGUMENT
+        raise ArgumentError, "cannot create a channel to #{target.inspect}: #{Native.last_error}"
+      end
+
+      NativeError.check(rc, "swiftgrpc_channel_create")
+      @handle = out.read_uint64
+      @closed = false
+      @closer = Runtime.register { Native.swiftgrpc_channel_destroy(@handle) }
+      ObjectSpace.define_finalizer(self, Channel.finalizer(@handle, @closer))
+    end
+
+    # @api private
+    def self.finalizer(handle, closer)
+      proc do
+        Runtime.unregister(closer)
+        Native.swiftgrpc_channel_destroy(handle)
+      end
+    end
+
+    # @api private
+    def self.encode_args(options)
+      return [nil, nil] if options.empty?
+
+      keep = []
+      buf = FFI::MemoryPointer.new(:char, Native::CHANNEL_ARG_SIZE * options.size)
+      options.each_with_index do |(name, value), i|
+        key, type = ARGS.fetch(name) do
+          raise ArgumentError, "unknown channel option #{name.inspect}; known: #{ARGS.keys.join(', ')}"
+        end
+        int = 0
+        str = nil
+        case type
+        when :ms
+          raise TypeError, "#{name} must be Numeric seconds, not #{value.class}" unless value.is_a?(Numeric)
+
+          int = (value * 1000).round
+        when :int
+          raise TypeError, "#{name} must be an Integer, not #{value.class}" unless value.is_a?(Integer)
+
+          int = value
+        when :bool then int = value ? 1 : 0
+        when :lb
+          int = { pick_first: Native::LB_PICK_FIRST, round_robin: Native::LB_ROUND_ROBIN }.fetch(value.to_sym) do
+            raise ArgumentError, "lb_policy must be :pick_first or :round_robin"
+          end
+        when :string
+          raise TypeError, "#{name} must be a String, not #{value.class}" unless value.is_a?(String)
+
+          str = FFI::MemoryPointer.from_string(value)
+          keep << str
+        end
+        base = i * Native::CHANNEL_ARG_SIZE
+        buf.put_int32(base, key)
+        buf.put_int64(base + 8, int)
+        buf.put_pointer(base + 16, str)
+      end
+      [buf, keep]
+    end
+
+    # Refuses new calls; calls in flight run to their end, then the connections close.
+    def close
+      @closed = true
+      Native.swiftgrpc_channel_close(@handle)
+      nil
+    end
+
+    # @return [Boolean]
+    def closed?
+      @closed
+    end
+
+    # @return [Symbol] :idle, :connecting, :ready, :transient_failure or :shutdown
+    def connectivity_state(try_to_connect = false)
+      out = FFI::MemoryPointer.new(:int)
+      NativeError.check(Native.swiftgrpc_channel_state(@handle, try_to_connect ? 1 : 0, out),
+                        "swiftgrpc_channel_state")
+      STATES[out.read_int]
+    end
+
+    STATES = %i[idle connecting ready transient_failure shutdown].freeze
+
+    # Waits up to `timeout` seconds (nil: forever) for the state to differ from `last_state`.
+    # @return [Symbol, nil] the new state, nil on timeout
+    def wait_for_state_change(last_state, timeout = nil)
+      last = STATES.index(last_state) or raise ArgumentError, "unknown state #{last_state.inspect}"
+      out = FFI::MemoryPointer.new(:int)
+      deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      loop do
+        wait = POLL_MS
+        if deadline
+          left = ((deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)) * 1000).ceil
+          return nil if left <= 0
+
+          wait = [wait, left].min
+        end
+        rc = Native.swiftgrpc_channel_wait_state_change(@handle, last, wait, out)
+        next if rc == Native::E_TIMEOUT
+
+        NativeError.check(rc, "swiftgrpc_channel_wait_state_change")
+        return STATES[out.read_int]
+      end
+    end
+
+    # A unary call.
+    # @param marshal [Proc, nil] request -> bytes (nil: `request` is a String of bytes)
+    # @param unmarshal [Proc, nil] bytes -> response (nil: the bytes are returned)
+    # @param return_op [Boolean] return an {Operation} to #execute instead of calling now
+    # @return [Object] the response
+    # @raise [SwiftGRPC::Error] for a status other than OK
+    def request_response(path, request, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
+                         timeout: nil, wait_for_ready: false, return_op: false)
+      run = lambda do |op|
+        body = Channel.marshal(marshal, request)
+        st = unary(path, Native::KIND_UNARY, body, metadata, deadline, timeout, wait_for_ready, op)
+        Channel.unmarshal(unmarshal, st.last)
+      end
+      return_op ? Operation.new(run) : run.call(nil)
+    end
+
+    # A server-streaming call. With a block, yields each response and returns when the stream
+    # ends; without, returns a {ResponseStream} (Enumerable, with #cancel).
+    def server_streamer(path, request, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
+                        timeout: nil, wait_for_ready: false, return_op: false, &blk)
+      run = lambda do |op|
+        stream = ResponseStream.new(
+          ClientCall.new(self, path, Native::KIND_SERVER_STREAMING, metadata,
+                         Channel.marshal(marshal, request), deadline, timeout, wait_for_ready,
+                         unmarshal)
+        )
+        op&.attach(stream.call)
+        return stream unless blk
+
+        stream.each(&blk)
+        nil
+      end
+      return_op ? Operation.new(run) : run.call(nil)
+    end
+
+    # A client-streaming call: sends every element of `requests` (an Enumerable), then
+    # returns the response.
+    def client_streamer(path, requests, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
+                        timeout: nil, wait_for_ready: false, return_op: false)
+      run = lambda do |op|
+        call = ClientCall.new(self, path, Native::KIND_CLIENT_STREAMING, metadata, nil, deadline,
+                              timeout, wait_for_ready, unmarshal)
+        op&.attach(call)
+        call.send_all(requests, marshal)
+        call.response
+      end
+      return_op ? Operation.new(run) : run.call(nil)
+    end
+
+    # A bidi call: a thread sends every element of `requests` (then half-closes) while the
+    # responses are read. With a block, yields each response; without, returns a
+    # {ResponseStream}. For interleaved control, use {#bidi_call}.
+    def bidi_streamer(path, requests, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
+                      timeout: nil, wait_for_ready: false, return_op: false, &blk)
+      run = lambda do |op|
+        call = ClientCall.new(self, path, Native::KIND_BIDI_STREAMING, metadata, nil, deadline,
+                              timeout, wait_for_ready, unmarshal)
+        op&.attach(call)
+        call.start_writer(requests, marshal)
+        stream = ResponseStream.new(call)
+        return stream unless blk
+
+        stream.each(&blk)
+        nil
+      end
+      return_op ? Operation.new(run) : run.call(nil)
+    end
+
+    # A streaming call driven by hand: #write, #done_writing, #read, #each, #cancel.
+    # @param kind [Symbol] :bidi_streaming or :client_streaming
+    # @return [ClientCall]
+    def bidi_call(path, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil, timeout: nil,
+                  wait_for_ready: false, kind: :bidi_streaming)
+      k = MethodSpec.kind_value(kind)
+      unless k >= Native::KIND_CLIENT_STREAMING
+        raise ArgumentError, "bidi_call is for :bidi_streaming or :client_streaming"
+      end
+
+      ClientCall.new(self, path, k, metadata, nil, deadline, timeout, wait_for_ready, unmarshal,
+                     marshal: marshal)
+    end
+
+    # @api private
+    def self.marshal(marshal, message)
+      return marshal.call(message) if marshal
+      return message if message.is_a?(String)
+
+      raise TypeError, "a raw call sends Strings of bytes, not #{message.class} (or give marshal)"
+    end
+
+    # @api private
+    def self.unmarshal(unmarshal, bytes)
+      unmarshal ? unmarshal.call(bytes) : bytes
+    end
+
+    # @api private — starts a call; raises for bad arguments, a closed channel...
+    # @return [Integer] the call handle
+    def start_call(path, kind, metadata, body, deadline, timeout, wait_for_ready, queue)
+      raise ClosedError, "the channel to #{@target} is closed" if @closed
+      raise TypeError, "the method path must be a String, not #{path.class}" unless path.is_a?(String)
+
+      deadline_ns = Runtime.deadline_ns(deadline, timeout)
+      table, count, keep = Metadata.encode(metadata)
+      out = FFI::MemoryPointer.new(:uint64)
+      rc = Native.swiftgrpc_client_call_start(@handle, path, kind, table, count, body,
+                                              body ? body.bytesize : 0, deadline_ns,
+                                              wait_for_ready ? Native::CALL_WAIT_FOR_READY : 0,
+                                              queue, nil, nil, out)
+      keep.nil?
+      return out.read_uint64 if rc.zero?
+
+      case rc
+      when Native::E_INVALID_METADATA, Native::E_INVALID_UTF8, Native::E_INVALID_ARGUMENT
+        raise ArgumentError, Native.last_error.to_s
+      when Native::E_TOO_LARGE then raise ResourceExhausted, Native.last_error.to_s
+      when Native::E_WRONG_STATE
+        @closed = true
+        raise ClosedError, "the channel to #{@target} is closed"
+      when Native::E_BAD_HANDLE then raise ClosedError, "the channel to #{@target} is destroyed"
+      else NativeError.check(rc, "swiftgrpc_client_call_start")
+      end
+    end
+
+    private
+
+    # A unary or client-streaming-free call: one queue from the pool, waited on by this thread.
+    # @return [Array(Status, String)] the status and the response bytes
+    def unary(path, kind, body, metadata, deadline, timeout, wait_for_ready, op)
+      queue = Runtime.take_queue
+      call = start_call(path, kind, metadata, body, deadline, timeout, wait_for_ready, queue)
+      op&.attach_raw(self, call)
+      out = FFI::MemoryPointer.new(:pointer)
+      ev = nil
+      begin
+        loop do
+          ev = Runtime.next_event(queue, POLL_MS, out)
+          break if ev.is_a?(Event) && ev.type == Native::EVENT_CLIENT_STATUS
+          raise NativeError.new("swiftgrpc_queue_next", ev) if ev.is_a?(Integer) && ev != Native::E_TIMEOUT
+        end
+      ensure
+        if ev.is_a?(Event) && ev.type == Native::EVENT_CLIENT_STATUS
+          Runtime.give_queue(queue)
+        else # interrupted (Thread#raise, Timeout, exit): end the call, drop its queue
+          Native.swiftgrpc_client_cancel(@handle, call)
+          Native.swiftgrpc_queue_destroy(queue)
+        end
+      end
+      st = Status.new(ev.status_code, ev.status_message, ev.trailers, ev.metadata)
+      op&.finished(st)
+      raise Error.for(st.code, st.details, st.metadata) unless st.ok?
+
+      [st, ev.message || "".b]
+    end
+  end
+
+  # One streaming client call. Reads and writes may come from two threads (one each): the
+  # thread that needs an event and finds nobody waiting on the call's queue waits on it.
+  class ClientCall
+    # @return [Status, nil] set once the call is over
+    attr_reader :status
+    # @return [Integer] the library's call handle
+    attr_reader :handle
+
+    # @api private
+    def initialize(channel, path, kind, metadata, body, deadline, timeout, wait_for_ready,
+                   unmarshal, marshal: nil)
+      @channel = channel # referenced so that the channel outlives the call
+      @kind = kind
+      @unmarshal = unmarshal
+      @marshal = marshal
+      @lock = Mutex.new
+      @cv = ConditionVariable.new
+      @pulling = false
+      @messages = []
+      @eos = false
+      @read_pending = false
+      @send_pending = false
+      @send_code = 0
+      @half_closed = false
+      @status = nil
+      @initial_metadata = nil
+      @writer_error = nil
+      @out = FFI::MemoryPointer.new(:pointer)
+      @queue = Runtime.take_queue
+      begin
+        @handle = channel.start_call(path, kind, metadata, body, deadline, timeout,
+                                     wait_for_ready, @queue)
+      rescue StandardError
+        Runtime.give_queue(@queue)
+        raise
+      end
+      ObjectSpace.define_finalizer(self, ClientCall.finalizer(channel.handle, @handle, @queue))
+    end
+
+    # @api private — an abandoned call is cancelled and its queue destroyed
+    def self.finalizer(channel, call, queue)
+      proc do
+        Native.swiftgrpc_client_cancel(channel, call)
+        Native.swiftgrpc_queue_destroy(queue)
+      end
+    end
+
+    # @return [Hash] the response headers' metadata (waits for them)
+    def initial_metadata
+      await { @initial_metadata || @status }
+      @initial_metadata || {}
+    end
+    alias metadata initial_metadata
+
+    # @return [Hash, nil] the trailing metadata, once the call is over
+    def trailing_metadata
+      @status&.metadata
+    end
+
+    # Sends one request message; waits until HTTP/2 flow control let it out.
+    # @return [Boolean] false if the call already ended (its status tells why)
+    def write(message)
+      body = Channel.marshal(@marshal, message)
+      @lock.synchronize do
+        raise WrongState, "a write is already in progress on this call" if @send_pending
+        raise WrongState, "writes are done (done_writing was called)" if @half_closed
+        return false if @status
+
+        rc = Native.swiftgrpc_client_send_message(@channel.handle, @handle, body, body.bytesize)
+        if rc == Native::E_TOO_LARGE
+          raise ResourceExhausted, Native.last_error.to_s
+        elsif rc.negative?
+          return false if rc == Native::E_TOKEN_CLOSED
+
+          NativeError.check(rc, "swiftgrpc_client_send_message")
+        end
+        @send_pending = true
+      end
+      await { !@send_pending }
+      @send_code.zero?
+    end
+    alias << write
+
+    # Half-closes: no more request messages. Idempotent.
+    def done_writing
+      @lock.synchronize do
+        return if @half_closed || @status
+
+        @half_closed = true
+        Native.swiftgrpc_client_half_close(@channel.handle, @handle)
+      end
+      nil
+    end
+
+    # Reads the next response message.
+    # @return [Object, nil] the message, nil at the end of the stream
+    # @raise [SwiftGRPC::Error] at the end, if the status is not OK
+    def read
+      @lock.synchronize do
+        raise WrongState, "a read is already in progress on this call" if @read_pending
+
+        unless @eos || @status
+          rc = Native.swiftgrpc_client_read(@channel.handle, @handle)
+          @read_pending = true if rc.zero?
+        end
+      end
+      await { !@read_pending }
+      msg = @lock.synchronize { @messages.shift }
+      return Channel.unmarshal(@unmarshal, msg) if msg
+
+      await { @status }
+      raise @writer_error if @writer_error
+      raise Error.for(@status.code, @status.details, @status.metadata) unless @status.ok?
+
+      nil
+    end
+
+    # Yields every response message.
+    def each
+      return enum_for(:each) unless block_given?
+
+      while (m = read)
+        yield m
+      end
+      self
+    end
+
+    # The response of a client-streaming call (half-closes first).
+    def response
+      done_writing
+      await { @status }
+      raise @writer_error if @writer_error
+      raise Error.for(@status.code, @status.details, @status.metadata) unless @status.ok?
+
+      Channel.unmarshal(@unmarshal, @final_message || "".b)
+    end
+
+    # Cancels the call: the server sees it cancelled; reads end with SwiftGRPC::Cancelled.
+    def cancel
+      Native.swiftgrpc_client_cancel(@channel.handle, @handle) unless @status
+      nil
+    end
+
+    # @return [Boolean] whether the call ended with CANCELLED
+    def cancelled?
+      !@status.nil? && @status.code == StatusCodes::CANCELLED
+    end
+
+    # Waits for the end of the call. @return [Status]
+    def wait
+      await { @status }
+      @status
+    end
+
+    # @api private
+    def send_all(requests, marshal)
+      @marshal = marshal
+      requests.each { |r| break unless write(r) }
+      done_writing
+    rescue StandardError => e
+      cancel
+      @writer_error = e
+      raise
+    end
+
+    # @api private — a thread sends `requests`, then half-closes
+    def start_writer(requests, marshal)
+      @marshal = marshal
+      @writer = Thread.new do
+        requests.each { |r| break unless write(r) }
+        done_writing
+      rescue StandardError => e
+        @writer_error = e
+        cancel
+      end
+      @writer.report_on_exception = false
+      @writer.name = "swiftgrpc-bidi-writer"
+    end
+
+    private
+
+    # Waits until the block is true, taking events from the call's queue meanwhile.
+    def await
+      loop do
+        @lock.synchronize do
+          return if yield
+
+          if @pulling
+            @cv.wait(@lock, 0.25)
+            next
+          end
+          @pulling = true
+        end
+        ev = nil
+        begin
+          ev = Runtime.next_event(@queue, Channel::POLL_MS, @out)
+        ensure
+          @lock.synchronize do
+            @pulling = false
+            apply(ev) if ev.is_a?(Event)
+            @cv.broadcast
+          end
+        end
+        if ev.is_a?(Integer) && ev != Native::E_TIMEOUT
+          raise NativeError.new("swiftgrpc_queue_next", ev)
+        end
+      end
+    rescue Exception # rubocop:disable Lint/RescueException -- interrupted: end the call
+      cancel
+      raise
+    end
+
+    def apply(ev)
+      case ev.type
+      when Native::EVENT_CLIENT_INITIAL_METADATA
+        @initial_metadata = ev.metadata
+      when Native::EVENT_CLIENT_MESSAGE
+        @read_pending = false
+        if ev.message then @messages << ev.message else @eos = true end
+      when Native::EVENT_CLIENT_SEND_DONE
+        @send_pending = false
+        @send_code = ev.status_code
+      when Native::EVENT_CLIENT_STATUS
+        @initial_metadata ||= ev.metadata
+        @final_message = ev.message
+        @status = Status.new(ev.status_code, ev.status_message, ev.trailers, ev.metadata)
+        @read_pending = false
+        @send_pending = false
+        ObjectSpace.undefine_finalizer(self)
+        Runtime.give_queue(@queue) # the status is the call's last event: the queue is drained
+      end
+    end
+  end
+
+  # The responses of a server-streaming or bidi call: Enumerable (once), with #cancel and the
+  # call's metadata.
+  class ResponseStream
+    include Enumerable
+
+    # @api private
+    attr_reader :call
+
+    def initialize(call)
+      @call = call
+    end
+
+    # Yields each response; raises the call's {SwiftGRPC::Error} at the end if not OK.
+    def each(&blk)
+      return enum_for(:each) unless blk
+
+      @call.each(&blk)
+      self
+    end
+
+    # @return [Object] the next response
+    # @raise [StopIteration] at the end of the stream
+    def next
+      m = @call.read
+      raise StopIteration, "the response stream is over" if m.nil?
+
+      m
+    end
+
+    def cancel
+      @call.cancel
+    end
+
+    def cancelled?
+      @call.cancelled?
+    end
+
+    def initial_metadata
+      @call.initial_metadata
+    end
+    alias metadata initial_metadata
+
+    def trailing_metadata
+      @call.trailing_metadata
+    end
+
+    def status
+      @call.status
+    end
+  end
+
+  # A call prepared with `return_op: true`: #execute runs it; afterwards the metadata, the
+  # status and #cancel (from another thread, while #execute waits) are available.
+  class Operation
+    # @return [Status, nil]
+    attr_reader :status
+
+    def initialize(run)
+      @run = run
+      @call = nil
+      @raw = nil
+      @status = nil
+      @cancel_requested = false
+    end
+
+    # Runs the call. @return [Object] what the call method would have returned
+    def execute
+      raise WrongState, "this operation was already executed" if @run.nil?
+
+      run = @run
+      @run = nil
+      run.call(self)
+    end
+
+    # @return [Hash, nil] response headers' metadata
+    def metadata
+      @status&.initial_metadata || @call&.initial_metadata
+    end
+
+    # @return [Hash, nil]
+    def trailing_metadata
+      (@status || @call&.status)&.metadata
+    end
+
+    def cancel
+      @cancel_requested = true
+      if @call then @call.cancel
+      elsif @raw then Native.swiftgrpc_client_cancel(@raw[0].handle, @raw[1])
+      end
+    end
+
+    def cancelled?
+      s = @status || @call&.status
+      !s.nil? && s.code == StatusCodes::CANCELLED
+    end
+
+    # @api private
+    def attach(call)
+      @call = call
+      call.cancel if @cancel_requested
+    end
+
+    # @api private
+    def attach_raw(channel, call)
+      @raw = [channel, call]
+      Native.swiftgrpc_client_cancel(channel.handle, call) if @cancel_requested
+    end
+
+    # @api private
+    def finished(status)
+      @status = status
+    end
+  end
+
+  # A client stub: the methods of a service, called through a {Channel}. Like the grpc gem's
+  # GRPC::ClientStub, and built the same way from a service:
+  #
+  #   Stub = SwiftGRPC::ClientStub.for(Helloworld::Greeter::Service)
+  #   stub = Stub.new("localhost:50051")
+  #   reply = stub.say_hello(Helloworld::HelloRequest.new(name: "you"), timeout: 5)
+  class ClientStub
+    # @return [Channel]
+    attr_reader :channel
+
+    # @param target [String, Channel]
+    # @param credentials [Symbol] :this_channel_is_insecure (TLS is not supported yet)
+    # @param channel_override [Channel] a channel to use instead of a new one
+    # @param timeout [Numeric, nil] default per-call timeout in seconds
+    # @param options [Hash] {Channel} options
+    def initialize(target, credentials = :this_channel_is_insecure, channel_override: nil,
+                   timeout: nil, **options)
+      unless credentials == :this_channel_is_insecure
+        raise NotImplementedError, "TLS channel credentials are not supported yet; use " \
+                                   ":this_channel_is_insecure"
+      end
+      @channel = channel_override || (target.is_a?(Channel) ? target : nil)
+      options = options.merge(timeout: timeout) if timeout
+      @channel ||= Channel.new(target, **options)
+    end
+
+    %i[request_response server_streamer client_streamer bidi_streamer].each do |name|
+      define_method(name) { |*args, **kw, &blk| @channel.public_send(name, *args, **kw, &blk) }
+    end
+
+    # A stub class with one method per rpc of `service` (a class declared with
+    # SwiftGRPC::GenericService or GRPC::GenericService): `say_hello(request, metadata: {},
+    # deadline: nil, timeout: nil, wait_for_ready: false, return_op: false)`; streaming
+    # requests are Enumerables, streaming responses {ResponseStream}s (or yielded to a block).
+    # @return [Class]
+    def self.for(service)
+      specs = MethodSpec.from_service(service)
+      Class.new(ClientStub) do
+        specs.each do |spec|
+          path = spec.path
+          enc = spec.encode_request
+          dec = spec.decode_response
+          call = { Native::KIND_UNARY => :request_response,
+                   Native::KIND_SERVER_STREAMING => :server_streamer,
+                   Native::KIND_CLIENT_STREAMING => :client_streamer,
+                   Native::KIND_BIDI_STREAMING => :bidi_streamer }.fetch(spec.kind)
+          define_method(spec.handler_name) do |request, **kw, &blk|
+            @channel.public_send(call, path, request, enc, dec, **kw, &blk)
+          end
+        end
+      end
+    end
+  end
+end

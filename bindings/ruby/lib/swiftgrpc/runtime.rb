@@ -1,0 +1,245 @@
+# frozen_string_literal: true
+
+module SwiftGRPC
+  # One event taken from a queue, copied into Ruby objects (the C event is freed at once).
+  # Strings are frozen; `metadata` and `trailers` are Hashes (see {Metadata.decode}).
+  Event = Struct.new(:type, :kind, :token, :server, :method, :authority, :peer, :metadata,
+                     :deadline_ns, :message, :status_code, :channel, :status_message, :trailers)
+
+  # Request, response and trailing metadata: Hash{String => String or Array<String>}.
+  # Keys are lower-case ASCII; values under keys ending in "-bin" are binary strings, the others
+  # printable ASCII. Symbol keys are accepted; a repeated key gives an Array of values.
+  module Metadata
+    EMPTY = {}.freeze
+
+    # Reads `count` swiftgrpc_metadata entries at address `addr`.
+    # @return [Hash{String=>String,Array<String>}]
+    def self.decode(addr, count)
+      return {} if count.zero?
+
+      words = FFI::Pointer.new(addr).get_bytes(0, count * Native::METADATA_SIZE).unpack("Q*")
+      out = {}
+      i = 0
+      while i < words.size
+        key = FFI::Pointer.new(words[i]).get_bytes(0, words[i + 1])
+        value = FFI::Pointer.new(words[i + 2]).get_bytes(0, words[i + 3])
+        key.force_encoding(Encoding::UTF_8)
+        value.force_encoding(Encoding::UTF_8) unless key.end_with?("-bin")
+        prev = out[key]
+        out[key] = if prev.nil? then value
+                   elsif prev.is_a?(Array) then prev << value
+                   else [prev, value]
+                   end
+        i += 4
+      end
+      out
+    end
+
+    # Lays metadata out as a C array of swiftgrpc_metadata.
+    # @param md [Hash, Array<Array(String, String)>, nil]
+    # @return [Array(FFI::MemoryPointer, Integer, Object)] the array, its count, and the buffer
+    #   that must stay referenced while the library reads it; [nil, 0, nil] when empty
+    # @raise [TypeError] for a key or value that is not a String or Symbol
+    def self.encode(md)
+      return [nil, 0, nil] if md.nil? || md.empty?
+
+      pairs = []
+      each_pair(md) { |k, v| pairs << [k, v] }
+      return [nil, 0, nil] if pairs.empty?
+
+      blob = String.new(capacity: 64 * pairs.size, encoding: Encoding::BINARY)
+      offsets = pairs.map do |k, v|
+        ko = blob.bytesize
+        blob << k.b
+        vo = blob.bytesize
+        blob << v.b
+        [ko, k.bytesize, vo, v.bytesize]
+      end
+      buf = FFI::MemoryPointer.new(:char, [blob.bytesize, 1].max)
+      buf.put_bytes(0, blob)
+      base = buf.address
+      table = FFI::MemoryPointer.new(:char, Native::METADATA_SIZE * pairs.size)
+      table.put_bytes(0, offsets.flat_map { |ko, kl, vo, vl| [base + ko, kl, base + vo, vl] }
+                                .pack("Q*"))
+      [table, pairs.size, buf]
+    end
+
+    # Yields each (key, value) pair of `md` as Strings, flattening Array values.
+    def self.each_pair(md)
+      unless md.respond_to?(:each)
+        raise TypeError, "metadata must be a Hash or an Array of [key, value] pairs, not " \
+                         "#{md.class}"
+      end
+      md.each do |pair|
+        k, v = pair
+        k = string(k, "metadata key")
+        if v.is_a?(Array)
+          v.each { |x| yield k, string(x, "metadata value of #{k.inspect}") }
+        else
+          yield k, string(v, "metadata value of #{k.inspect}")
+        end
+      end
+    end
+
+    # @return [String]
+    def self.string(x, what)
+      return x if x.is_a?(String)
+      return x.to_s if x.is_a?(Symbol)
+
+      raise TypeError, "#{what} must be a String, not #{x.class}"
+    end
+  end
+
+  # The process-wide library runtime: created on first use, destroyed at exit after every
+  # server and channel it carries. Also a pool of drained event queues for client calls.
+  module Runtime
+    @lock = Mutex.new
+    @handle = nil
+    @pool = []
+    @closers = {}
+    @next_closer = 0
+    @loop_threads = Integer(ENV.fetch("SWIFTGRPC_LOOP_THREADS", "0"))
+
+    class << self
+      # Event-loop threads of the runtime (0 = one per core). Set before first use.
+      attr_accessor :loop_threads
+
+      # @return [Integer] the runtime handle, created on first use
+      def handle
+        @handle || @lock.synchronize do
+          @handle ||= begin
+            out = FFI::MemoryPointer.new(:uint64)
+            NativeError.check(Native.swiftgrpc_runtime_create(@loop_threads, out),
+                              "swiftgrpc_runtime_create")
+            # Registered on first use, so it runs before the exit handlers registered earlier
+            # (minitest/autorun's among them) are done... after those registered later.
+            at_exit { SwiftGRPC::Runtime.shutdown }
+            out.read_uint64
+          end
+        end
+      end
+
+      # @return [Integer] a new event queue
+      def new_queue
+        out = FFI::MemoryPointer.new(:uint64)
+        NativeError.check(Native.swiftgrpc_queue_create(handle, out), "swiftgrpc_queue_create")
+        out.read_uint64
+      end
+
+      # A drained queue from the pool (or a new one), for one client call at a time.
+      def take_queue
+        @lock.synchronize { @pool.pop } || new_queue
+      end
+
+      # Gives back a queue whose calls have all delivered their last event.
+      def give_queue(queue)
+        @lock.synchronize { @pool << queue if @handle && @pool.size < 64 }
+      end
+
+      # Registers a block run (once) by {shutdown} before the runtime is destroyed: servers
+      # stop and channels close there. @return [Integer] a key for {unregister}
+      def register(&blk)
+        @lock.synchronize do
+          @next_closer += 1
+          @closers[@next_closer] = blk
+          @next_closer
+        end
+      end
+
+      def unregister(key)
+        @lock.synchronize { @closers.delete(key) }
+      end
+
+      # Stops every server, closes every channel and destroys the runtime. Run at exit.
+      def shutdown
+        closers = @lock.synchronize do
+          c = @closers.values
+          @closers.clear
+          c
+        end
+        closers.each do |c|
+          c.call
+        rescue StandardError
+          nil
+        end
+        h = @lock.synchronize do
+          x = @handle
+          @handle = nil
+          @pool.clear
+          x
+        end
+        Native.swiftgrpc_runtime_destroy(h) if h
+      end
+
+      # Takes the next event of `queue`, waiting up to `timeout_ms` (< 0: forever).
+      # @return [Event, Integer] the event, or E_TIMEOUT / E_SHUTDOWN / another negative code
+      def next_event(queue, timeout_ms, out = FFI::MemoryPointer.new(:pointer))
+        rc = Native.swiftgrpc_queue_next(queue, timeout_ms, out)
+        return rc if rc.negative?
+
+        ptr = out.read_pointer
+        begin
+          decode(ptr)
+        ensure
+          Native.swiftgrpc_event_free(ptr)
+        end
+      end
+
+      # Copies a C event into an {Event}.
+      def decode(ptr)
+        f = ptr.get_bytes(0, Native::EVENT_SIZE).unpack(Native::EVENT_LAYOUT)
+        # f: 0 type, 1 kind, 2 token, 3 server, 4 method, 5 len, 6 authority, 7 len, 8 peer,
+        # 9 len, 10 metadata, 11 count, 12 deadline, 13 message, 14 len, 15 has_message,
+        # 16 status, 17 channel, 18 tag, 19 status_message, 20 len, 21 trailers, 22 count
+        type = f[0]
+        message = f[15].zero? ? nil : FFI::Pointer.new(f[13]).get_bytes(0, f[14])
+        if type == Native::EVENT_CALL || type >= Native::EVENT_CLIENT_INITIAL_METADATA
+          method = FFI::Pointer.new(f[4]).get_bytes(0, f[5]).force_encoding(Encoding::UTF_8)
+          metadata = f[11].zero? ? Metadata::EMPTY : Metadata.decode(f[10], f[11])
+        end
+        if type == Native::EVENT_CALL
+          authority = FFI::Pointer.new(f[6]).get_bytes(0, f[7]).force_encoding(Encoding::UTF_8)
+          peer = FFI::Pointer.new(f[8]).get_bytes(0, f[9]).force_encoding(Encoding::UTF_8)
+        elsif type == Native::EVENT_CLIENT_STATUS
+          status_message = FFI::Pointer.new(f[19]).get_bytes(0, f[20])
+                                      .force_encoding(Encoding::UTF_8)
+          trailers = f[22].zero? ? {} : Metadata.decode(f[21], f[22])
+        end
+        Event.new(type, f[1], f[2], f[3], method, authority, peer, metadata, f[12], message,
+                  f[16], f[17], status_message, trailers)
+      end
+
+      # @return [Integer] now, on the clock of event deadlines (CLOCK_MONOTONIC ns)
+      def now_ns
+        Native.swiftgrpc_now_ns
+      end
+
+      # An absolute library deadline from `deadline:` (Time or seconds since the epoch) or
+      # `timeout:` (seconds from now); DEADLINE_DEFAULT when neither is given.
+      def deadline_ns(deadline, timeout)
+        if timeout
+          raise TypeError, "timeout must be Numeric, not #{timeout.class}" unless timeout.is_a?(Numeric)
+
+          return clamp(now_ns + (timeout * 1e9).to_i)
+        end
+        return Native::DEADLINE_DEFAULT if deadline.nil?
+
+        secs = case deadline
+               when Time then deadline.to_f
+               when Numeric then deadline.to_f
+               else raise TypeError, "deadline must be a Time, not #{deadline.class}"
+               end
+        return Native::DEADLINE_NONE if secs.infinite?
+
+        clamp(now_ns + ((secs - Time.now.to_f) * 1e9).to_i)
+      end
+
+      # Keeps a computed deadline inside (0, DEADLINE_NONE]: 0 would mean "the default".
+      def clamp(ns)
+        return Native::DEADLINE_NONE if ns >= Native::DEADLINE_NONE
+
+        ns < 1 ? 1 : ns
+      end
+    end
+  end
+end

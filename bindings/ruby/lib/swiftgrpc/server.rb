@@ -1,0 +1,661 @@
+# frozen_string_literal: true
+
+module SwiftGRPC
+  # The call a server handler is given: what the client sent with it, and the ways to answer
+  # beyond the return value. Its methods and their names follow the grpc gem's call views
+  # (`metadata`, `deadline`, `peer`, `cancelled?`, `output_metadata`, `send_initial_metadata`,
+  # `each_remote_read`).
+  class ServerCall
+    # @return [String] the method path, "/package.Service/Method"
+    attr_reader :path
+    # @return [Hash{String=>String,Array<String>}] the request metadata (-bin values decoded)
+    attr_reader :metadata
+    # @return [String] the client's address: "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:…"
+    attr_reader :peer
+    # @return [String] the :authority the client called
+    attr_reader :authority
+    # @return [Hash] trailing metadata sent with the status; add to it (the grpc gem's name)
+    attr_reader :output_metadata
+    # @return [Hash] initial metadata sent with the response headers (see
+    #   {#merge_metadata_to_send})
+    attr_reader :metadata_to_send
+    # @return [Boolean] whether the response headers went out
+    attr_reader :metadata_sent
+
+    # @api private
+    def initialize(state, event, spec)
+      @state = state
+      @spec = spec
+      @token = event.token
+      @path = event.method
+      @metadata = event.metadata
+      @peer = event.peer
+      @authority = event.authority
+      @deadline_ns = event.deadline_ns
+      @output_metadata = {}
+      @metadata_to_send = {}
+      @metadata_sent = false
+      @ended = nil      # the status code the call ended with before we completed it
+      @done = false     # answered or ended
+      @inbox = nil
+      @half_closed = false
+      @callbacks = nil
+    end
+
+    # @api private
+    attr_reader :token, :state, :spec
+    # @api private
+    attr_accessor :inbox, :done
+
+    # @return [Time, nil] the call's deadline, nil if the client set none
+    def deadline
+      return nil if @deadline_ns == Native::DEADLINE_NONE
+
+      Time.now + ((@deadline_ns - Native.swiftgrpc_now_ns) / 1e9)
+    end
+
+    # @return [Float, nil] seconds left until the deadline (negative once past), nil if none
+    def time_remaining
+      return nil if @deadline_ns == Native::DEADLINE_NONE
+
+      (@deadline_ns - Native.swiftgrpc_now_ns) / 1e9
+    end
+
+    # @return [Boolean] true once the call ended without our answer: the client cancelled or
+    #   went away, the deadline passed, or the server stopped
+    def cancelled?
+      !@ended.nil?
+    end
+
+    # Runs `blk` (once, on a server thread; keep it short) when the call ends without our
+    # answer, or at once if it already did.
+    # @return [self]
+    def on_cancel(&blk)
+      run_now = @state.lock.synchronize do
+        next true if @ended
+
+        (@callbacks ||= []) << blk
+        false
+      end
+      blk.call if run_now
+      self
+    end
+
+    # Adds entries to the initial metadata, before it is sent.
+    def merge_metadata_to_send(md = {})
+      raise WrongState, "initial metadata was already sent" if @metadata_sent
+
+      @metadata_to_send.merge!(md)
+    end
+
+    # Sends the response headers now, with {#metadata_to_send} and `md`.
+    # @raise [SwiftGRPC::Error] when the call has ended
+    def send_initial_metadata(md = {})
+      merge_metadata_to_send(md) unless md.empty?
+      table, count, keep = Metadata.encode(@metadata_to_send)
+      rc = Native.swiftgrpc_call_send_initial_metadata(@state.handle, @token, table, count)
+      keep.nil? # keeps the buffer alive across the call
+      check_answer(rc, "swiftgrpc_call_send_initial_metadata")
+      @metadata_sent = true
+      nil
+    end
+
+    # Sends one response message (server-streaming and bidi handlers; returning or yielding
+    # messages does the same).
+    # @raise [SwiftGRPC::Cancelled, SwiftGRPC::DeadlineExceeded, SwiftGRPC::Unavailable] once
+    #   the call has ended: stop producing
+    def write(message)
+      body = @state.encode_response(self, message)
+      rc = Native.swiftgrpc_call_send_message(@state.handle, @token, body, body.bytesize)
+      @metadata_sent = true if rc.zero?
+      check_answer(rc, "swiftgrpc_call_send_message")
+      self
+    end
+    alias send_msg write
+    alias << write
+
+    # Reads the next request message of a client-streaming or bidi call.
+    # @return [Object, nil] the message, nil after the client's last one
+    # @raise [SwiftGRPC::Cancelled, SwiftGRPC::DeadlineExceeded, SwiftGRPC::Unavailable] once
+    #   the call has ended
+    def read
+      return nil if @half_closed
+      raise WrongState, "this call has a single request: it is the handler's argument" unless @inbox
+
+      raise_ended if @ended
+      rc = Native.swiftgrpc_call_read(@state.handle, @token)
+      check_answer(rc, "swiftgrpc_call_read")
+      ev = @inbox.pop
+      raise_ended if ev.nil?
+      if ev.type == Native::EVENT_HALF_CLOSE
+        @half_closed = true
+        return nil
+      end
+      @state.decode_request(self, ev.message)
+    end
+
+    # Yields each request message until the client's last (the grpc gem's name).
+    # @return [Enumerator] without a block
+    def each_remote_read
+      return enum_for(:each_remote_read) unless block_given?
+
+      while (m = read)
+        yield m
+      end
+    end
+    alias each each_remote_read
+    include Enumerable
+
+    # Ends the call now with CANCELLED (the client sees that status).
+    def cancel
+      @state.finish(self, nil, StatusCodes::CANCELLED, "Cancelled by the server", {})
+    end
+
+    # @api private — the library ended the call (CANCELLED event) with `code`.
+    def ended!(code)
+      callbacks = @state.lock.synchronize do
+        @ended = code
+        @done = true
+        c = @callbacks
+        @callbacks = nil
+        c
+      end
+      @inbox&.push(nil)
+      callbacks&.each do |c|
+        c.call
+      rescue StandardError => e
+        warn "swiftgrpc: on_cancel callback raised #{e.class}: #{e.message}"
+      end
+    end
+
+    # @api private
+    def raise_ended
+      code = @ended || StatusCodes::CANCELLED
+      text = { StatusCodes::DEADLINE_EXCEEDED => "the deadline passed",
+               StatusCodes::UNAVAILABLE => "the server is stopping" }
+             .fetch(code, "the client cancelled the call")
+      raise Error.for(code, text)
+    end
+
+    private
+
+    def check_answer(rc, function)
+      return if rc.zero?
+
+      case rc
+      when Native::E_TOKEN_CLOSED, Native::E_ALREADY_COMPLETED, Native::E_UNKNOWN_TOKEN
+        raise_ended if @ended
+        raise WrongState, "#{function}: the call is already answered"
+      when Native::E_TOO_LARGE
+        raise ResourceExhausted, Native.last_error.to_s
+      when Native::E_INVALID_METADATA, Native::E_INVALID_UTF8, Native::E_INVALID_ARGUMENT
+        raise ArgumentError, "#{function}: #{Native.last_error}"
+      when Native::E_WRONG_STATE
+        raise WrongState, "#{function}: #{Native.last_error}"
+      else
+        NativeError.check(rc, function)
+      end
+    end
+  end
+
+  # A server operation out of order (a second initial metadata, a read on a unary call...).
+  class WrongState < StandardError; end
+
+  # A gRPC server whose handlers run on Ruby threads.
+  #
+  #   server = SwiftGRPC::Server.new
+  #   server.handle(GreeterImpl)                       # a GenericService subclass (or instance)
+  #   server.handle("/echo.Echo/Echo", :unary) { |req, call| req }   # raw bytes
+  #   port = server.add_http2_port("127.0.0.1:50051")
+  #   server.start
+  #   server.run_till_terminated_or_interrupted(%w[INT TERM])
+  #
+  # Handlers, by kind (the grpc gem's conventions):
+  # - unary: `(request, call)` returns the response;
+  # - server streaming: `(request, call)` yields responses or returns an Enumerable of them;
+  # - client streaming: `(call)` reads with `call.each_remote_read`, or `(requests, call)`;
+  #   returns the response;
+  # - bidi: `(requests)` or `(requests, call)` yields responses or returns an Enumerable.
+  # Raising a {SwiftGRPC::Error} (or the grpc gem's GRPC::BadStatus) ends the call with its
+  # status; ArgumentError gives INVALID_ARGUMENT, NotImplementedError UNIMPLEMENTED, any other
+  # exception INTERNAL.
+  #
+  # Events are pulled from the library's completion queue by the pool's threads (the library
+  # never runs Ruby code on its own threads): at most two wait on the queue, and a thread that
+  # takes a new call runs its handler itself once another thread is waiting in its place.
+  class Server
+    # @param pool_size [Integer] most handlers running at once; more calls wait their turn
+    # @param max_receive_message_size [Integer, nil] bytes (default 4 MiB)
+    # @param max_send_message_size [Integer, nil] bytes (default unlimited)
+    # @param max_concurrent_streams [Integer, nil] HTTP/2 streams per connection
+    def initialize(pool_size: 32, max_receive_message_size: nil, max_send_message_size: nil,
+                   max_concurrent_streams: nil)
+      raise ArgumentError, "pool_size must be a positive Integer" unless pool_size.is_a?(Integer) && pool_size.positive?
+
+      @state = ServerState.new(pool_size)
+      { Native::OPT_MAX_RECV_MESSAGE_SIZE => max_receive_message_size,
+        Native::OPT_MAX_SEND_MESSAGE_SIZE => max_send_message_size,
+        Native::OPT_MAX_CONCURRENT_STREAMS => max_concurrent_streams }.each do |opt, v|
+        next if v.nil?
+        raise TypeError, "server size options must be Integers, not #{v.class}" unless v.is_a?(Integer)
+
+        @state.option(opt, v)
+      end
+      ObjectSpace.define_finalizer(self, ServerState.finalizer(@state))
+    end
+
+    # Serves a service, or one method.
+    #
+    # @overload handle(service)
+    #   @param service [Class, Object] a class including SwiftGRPC::GenericService or
+    #     GRPC::GenericService (instantiated with `new`), or an instance of one; its snake_case
+    #     methods serve its rpcs
+    # @overload handle(path, kind, &handler)
+    #   @param path [String] "/package.Service/Method"; messages are raw byte Strings
+    #   @param kind [Symbol] :unary, :server_streaming, :client_streaming, :bidi_streaming
+    # @return [self]
+    def handle(service_or_path, kind = nil, handler = nil, &block)
+      if service_or_path.is_a?(String)
+        fn = handler || block
+        raise ArgumentError, "handle(#{service_or_path.inspect}, kind) needs a block" unless fn
+
+        @state.add(MethodSpec.new(service_or_path, MethodSpec.kind_value(kind)), fn)
+      else
+        obj = service_or_path.is_a?(Class) ? service_or_path.new : service_or_path
+        MethodSpec.from_service(obj).each do |spec|
+          @state.add(spec, obj.method(spec.handler_name))
+        end
+      end
+      self
+    end
+
+    # Listens on `address` ("host:port", "[::1]:0", "unix:/path"); port 0 picks one.
+    # @param credentials [Symbol] :this_port_is_insecure (TLS is not supported yet)
+    # @return [Integer] the bound port (0 for Unix sockets)
+    def add_http2_port(address, credentials = :this_port_is_insecure)
+      unless credentials == :this_port_is_insecure
+        raise NotImplementedError, "TLS server credentials are not supported yet; use " \
+                                   ":this_port_is_insecure"
+      end
+      raise TypeError, "address must be a String, not #{address.class}" unless address.is_a?(String)
+
+      @state.listen(address)
+    end
+    alias listen add_http2_port
+
+    # Starts serving. Once only.
+    # @return [self]
+    def start
+      @state.start
+      self
+    end
+
+    # @return [Boolean] started and not stopped
+    def running?
+      @state.started && !@state.stopping
+    end
+
+    # Stops: no new calls, `grace` seconds for the calls in flight (nil: none; their clients
+    # get UNAVAILABLE, their handlers see `cancelled?`), then the pool's threads end.
+    # Idempotent; returns when the server is down.
+    def stop(grace = nil)
+      @state.stop(grace.nil? ? 0 : (grace * 1000).to_i)
+      self
+    end
+
+    # Blocks until the server is stopped (from another thread or by a signal).
+    def wait_till_terminated
+      @state.wait_stopped
+    end
+    alias run_till_terminated wait_till_terminated
+
+    # Starts if needed, then blocks until one of `signals` arrives (or {#stop}), then stops
+    # with `grace` seconds.
+    def run_till_terminated_or_interrupted(signals = %w[INT TERM], grace = 5)
+      start unless @state.started
+      r, w = IO.pipe
+      old = signals.to_h { |s| [s, Signal.trap(s) { w.write_nonblock(".", exception: false) }] }
+      waiter = Thread.new { @state.wait_stopped; w.write_nonblock(".", exception: false) }
+      r.read(1)
+      stop(grace)
+      waiter.join
+    ensure
+      old&.each { |s, h| Signal.trap(s, h || "DEFAULT") }
+      r&.close
+      w&.close
+    end
+  end
+
+  # Everything the pool's threads use; the Server only points at it, so that a server dropped
+  # without #stop is collected and stopped by its finalizer.
+  # @api private
+  class ServerState
+    INTERNAL = StatusCodes::INTERNAL
+    POLL_MS = 250 # waits on the queue are bounded, so threads stay killable (Thread#kill, exit)
+
+    attr_reader :handle, :lock, :started, :stopping
+
+    def initialize(pool_size)
+      out = FFI::MemoryPointer.new(:uint64)
+      NativeError.check(Native.swiftgrpc_server_create(Runtime.handle, out), "swiftgrpc_server_create")
+      @handle = out.read_uint64
+      @pool_size = pool_size
+      @methods = {}
+      @calls = {}
+      @early_cancels = {}
+      @lock = Mutex.new
+      @wake = ConditionVariable.new
+      @listening = 0
+      @threads = 0
+      @parked = 0
+      @wakeups = 0
+      @backlog = []
+      @queue = 0
+      @started = false
+      @stopping = false
+      @stopped = false
+      @stopped_cv = ConditionVariable.new
+      @exited_cv = ConditionVariable.new
+      @closer = Runtime.register { stop(0) }
+    end
+
+    def self.finalizer(state)
+      proc { state.stop(0, wait: false) rescue nil } # rubocop:disable Style/RescueModifier
+    end
+
+    def option(opt, value)
+      NativeError.check(Native.swiftgrpc_server_set_option(@handle, opt, value),
+                        "swiftgrpc_server_set_option")
+    end
+
+    def add(spec, fn)
+      raise ClosedError, "the server was started: add handlers before #start" if @started
+      raise ArgumentError, "#{spec.path} is already handled" if @methods.key?(spec.path)
+      raise TypeError, "the handler of #{spec.path} must respond to #call" unless fn.respond_to?(:call)
+
+      arity = fn.arity
+      return @methods[spec.path] = [spec, fn] if fn.is_a?(Proc) && !fn.lambda?
+
+      want = case spec.kind
+             when Native::KIND_UNARY, Native::KIND_SERVER_STREAMING then [2, -1, -2, -3]
+             else [1, 2, -1, -2, -3]
+             end
+      unless want.include?(arity)
+        raise ArgumentError, "the handler of #{spec.path} takes #{arity} arguments; see " \
+                             "SwiftGRPC::Server for the signature of each RPC kind"
+      end
+      @methods[spec.path] = [spec, fn]
+    end
+
+    def listen(address)
+      raise ClosedError, "the server was started: listen before #start" if @started
+
+      port = FFI::MemoryPointer.new(:int)
+      rc = Native.swiftgrpc_server_listen(@handle, address, port)
+      if rc == Native::E_INVALID_ARGUMENT
+        raise ArgumentError, "cannot listen on #{address.inspect}: #{Native.last_error}"
+      end
+
+      NativeError.check(rc, "swiftgrpc_server_listen")
+      port.read_int
+    end
+
+    def start
+      @lock.synchronize do
+        raise ClosedError, "the server was stopped" if @stopping
+        raise WrongState, "the server is already started" if @started
+
+        @started = true
+      end
+      @queue = Runtime.new_queue
+      @methods.each do |path, (spec, _)|
+        NativeError.check(Native.swiftgrpc_register_host_queue(@handle, path, spec.kind, @queue),
+                          "swiftgrpc_register_host_queue")
+      end
+      NativeError.check(Native.swiftgrpc_server_start(@handle), "swiftgrpc_server_start")
+      @lock.synchronize { @threads = 2 }
+      2.times { spawn }
+    end
+
+    # @param wait [Boolean] wait for the pool's threads (not from a finalizer)
+    def stop(grace_ms, wait: true)
+      first = @lock.synchronize do
+        next false if @stopping
+
+        @stopping = true
+      end
+      unless first
+        wait_stopped if wait
+        return
+      end
+      Runtime.unregister(@closer)
+      Native.swiftgrpc_server_shutdown(@handle, grace_ms) if @started
+      if @queue != 0
+        Native.swiftgrpc_queue_shutdown(@queue)
+        @lock.synchronize do
+          @wake.broadcast
+          deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
+          while wait && @threads.positive? && Thread.current[:swiftgrpc_server] != self
+            left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+            break if left <= 0
+
+            @exited_cv.wait(@lock, left)
+          end
+        end
+      end
+      Native.swiftgrpc_server_destroy(@handle)
+      Native.swiftgrpc_queue_destroy(@queue) if @queue != 0
+      @lock.synchronize do
+        @stopped = true
+        @stopped_cv.broadcast
+      end
+    end
+
+    def wait_stopped
+      @lock.synchronize { @stopped_cv.wait(@lock) until @stopped }
+    end
+
+    # -- messages
+    def decode_request(call, bytes)
+      dec = call.spec.decode_request
+      return bytes if dec.nil?
+
+      begin
+        dec.call(bytes)
+      rescue StandardError => e
+        raise Internal, "cannot decode the request: #{e.class}: #{e.message}"
+      end
+    end
+
+    def encode_response(call, message)
+      enc = call.spec.encode_response
+      if enc.nil?
+        return message if message.is_a?(String)
+
+        raise TypeError, "#{call.path} is served raw: responses must be Strings, not #{message.class}"
+      end
+      enc.call(message)
+    end
+
+    # -- answering
+    # Completes the call unless it already ended; never raises.
+    def finish(call, body, code, details, trailers)
+      return if call.done
+
+      table, count, keep = begin
+        Metadata.encode(trailers)
+      rescue TypeError => e
+        code = INTERNAL
+        details = "invalid trailing metadata: #{e.message}"
+        [nil, 0, nil]
+      end
+      details = details&.to_s&.encode(Encoding::UTF_8, invalid: :replace, undef: :replace)
+      details = details&.delete("\0")
+      rc = Native.swiftgrpc_host_complete(@handle, call.token, body, body ? body.bytesize : 0,
+                                          code, details, table, count)
+      keep.nil?
+      if [Native::E_INVALID_METADATA, Native::E_INVALID_UTF8, Native::E_TOO_LARGE].include?(rc)
+        why = Native.last_error
+        code = rc == Native::E_TOO_LARGE ? StatusCodes::RESOURCE_EXHAUSTED : INTERNAL
+        rc = Native.swiftgrpc_host_complete(@handle, call.token, nil, 0, code,
+                                            "the server could not send its answer: #{why}",
+                                            nil, 0)
+      end
+      call.done = true
+      @lock.synchronize { @calls.delete(call.token) } if rc.zero?
+    end
+
+    def run_call(ev)
+      spec, fn = @methods[ev.method]
+      call = ServerCall.new(self, ev, spec)
+      call.inbox = Thread::Queue.new if ev.kind >= Native::KIND_CLIENT_STREAMING
+      early = @lock.synchronize do
+        @calls[ev.token] = call
+        @early_cancels.delete(ev.token)
+      end
+      if early
+        @lock.synchronize { @calls.delete(ev.token) }
+        call.ended!(early)
+        return
+      end
+      Thread.current[:swiftgrpc_server] = self
+      invoke(call, spec, fn, ev)
+    ensure
+      Thread.current[:swiftgrpc_server] = nil
+    end
+
+    def invoke(call, spec, fn, ev)
+      case spec.kind
+      when Native::KIND_UNARY
+        resp = fn.call(decode_request(call, ev.message), call)
+        finish(call, encode_response(call, resp), StatusCodes::OK, nil, call.output_metadata)
+      when Native::KIND_CLIENT_STREAMING
+        resp = fn.arity == 1 ? fn.call(call) : fn.call(call.each_remote_read, call)
+        finish(call, encode_response(call, resp), StatusCodes::OK, nil, call.output_metadata)
+      else
+        yielded = false
+        writer = proc do |m|
+          yielded = true
+          call.write(m)
+        end
+        out = if spec.kind == Native::KIND_SERVER_STREAMING
+                fn.call(decode_request(call, ev.message), call, &writer)
+              elsif fn.arity == 1
+                fn.call(call.each_remote_read, &writer)
+              else
+                fn.call(call.each_remote_read, call, &writer)
+              end
+        out.each { |m| call.write(m) } if !yielded && !out.nil? && out.respond_to?(:each)
+        finish(call, nil, StatusCodes::OK, nil, call.output_metadata)
+      end
+    rescue Exception => e # rubocop:disable Lint/RescueException -- every call gets a status
+      fail_call(call, e)
+      raise unless e.is_a?(StandardError) || e.is_a?(ScriptError)
+    end
+
+    def fail_call(call, err)
+      return if call.done
+
+      code, details, md = status_for(err)
+      finish(call, nil, code, details, call.output_metadata.merge(md || {}))
+    end
+
+    # The status an exception raised by a handler ends its call with.
+    def status_for(err)
+      case err
+      when Error then [err.code, err.details, err.metadata]
+      when ArgumentError then [StatusCodes::INVALID_ARGUMENT, err.message, nil]
+      when NotImplementedError then [StatusCodes::UNIMPLEMENTED, err.message, nil]
+      else
+        if defined?(::GRPC::BadStatus) && err.is_a?(::GRPC::BadStatus)
+          [err.code, err.details, err.metadata]
+        else
+          [INTERNAL, "#{err.class}: #{err.message}", nil]
+        end
+      end
+    end
+
+    # A MESSAGE, HALF_CLOSE or CANCELLED event: to the call it belongs to.
+    def route(ev)
+      if ev.type == Native::EVENT_CANCELLED
+        call = @lock.synchronize do
+          c = @calls.delete(ev.token)
+          @early_cancels[ev.token] = ev.status_code if c.nil?
+          c
+        end
+        call&.ended!(ev.status_code)
+      else
+        call = @lock.synchronize { @calls[ev.token] }
+        call&.inbox&.push(ev)
+      end
+    end
+
+    # -- the pool
+    def spawn
+      Thread.new { work }.name = "swiftgrpc-server"
+    end
+
+    def work
+      q = @queue
+      out = FFI::MemoryPointer.new(:pointer)
+      loop do
+        @lock.synchronize { @listening += 1 }
+        ev = Runtime.next_event(q, POLL_MS, out)
+        @lock.synchronize { @listening -= 1 }
+        if ev.is_a?(Integer)
+          next if ev == Native::E_TIMEOUT && !@stopping
+
+          break
+        end
+        if ev.type != Native::EVENT_CALL
+          route(ev)
+          next
+        end
+        spawn_one = false
+        queued = @lock.synchronize do
+          next false unless @listening.zero? # someone else waits on the queue
+
+          if @parked.positive?
+            @parked -= 1
+            @wakeups += 1
+            @wake.signal
+          elsif @threads < @pool_size + 1
+            @threads += 1
+            spawn_one = true
+          else # every thread is busy: the call waits its turn, this one keeps listening
+            @backlog << ev
+            next true
+          end
+          false
+        end
+        next if queued
+
+        spawn if spawn_one
+        run_call(ev)
+        break unless after_call
+      end
+    ensure
+      @lock.synchronize do
+        @threads -= 1
+        @exited_cv.broadcast if @threads.zero?
+      end
+    end
+
+    # Runs backlogged calls, then parks if two threads already listen.
+    # @return [Boolean] false when this thread should end
+    def after_call
+      loop do
+        ev = @lock.synchronize do
+          next @backlog.shift unless @backlog.empty?
+          return true if @listening < 2 || @stopping
+
+          @parked += 1
+          @wake.wait(@lock) until @wakeups.positive? || @stopping
+          @wakeups -= 1 unless @stopping
+          return !@stopping
+        end
+        run_call(ev)
+      end
+    end
+  end
+end

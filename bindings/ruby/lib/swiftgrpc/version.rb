@@ -1,0 +1,8 @@
+# frozen_string_literal: true
+
+module SwiftGRPC
+  # The gem's version.
+  VERSION = "0.2.0"
+  # The ABI version this binding speaks: SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h.
+  ABI_VERSION_NUMBER = 2000
+end
