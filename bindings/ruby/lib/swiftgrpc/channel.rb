@@ -492,15 +492,16 @@ module SwiftGRPC
     # Waits until the block is true, taking events from the call's queue meanwhile.
     def await
       loop do
-        @lock.synchronize do
+        mine = @lock.synchronize do
           return if yield
-
-          if @pulling
+          if @pulling # another thread takes the events: wait for its news
             @cv.wait(@lock, 0.25)
-            next
+            next false
           end
           @pulling = true
         end
+        next unless mine
+
         ev = nil
         begin
           ev = Runtime.next_event(@queue, Channel::POLL_MS, @out)
