@@ -43,6 +43,10 @@ class TestServicer < Swiftgrpc::Pytest::Svc::Service
 
   # Waits until the call ends or secs pass; true if it ended.
   def self.wait_for_end(call, secs)
+    new.wait_for_end(call, secs)
+  end
+
+  def wait_for_end(call, secs)
     if call.respond_to?(:on_cancel) # swiftgrpc: an event
       q = Queue.new
       call.on_cancel { q << true }
@@ -52,7 +56,8 @@ class TestServicer < Swiftgrpc::Pytest::Svc::Service
       ended
     else # the grpc gem has no cancellation callback and does not flag deadlines: poll
       limit = Time.now + secs
-      deadline = call.deadline
+      left = remaining(call)
+      deadline = left ? Time.now + left : limit + 1
       sleep 0.01 until call.cancelled? || Time.now > deadline || Time.now > limit
       call.cancelled? || Time.now > deadline
     end
@@ -83,7 +88,7 @@ class TestServicer < Swiftgrpc::Pytest::Svc::Service
       key = Regexp.last_match(2)
       left = remaining(call)
       TestServicer.record("#{key}:started", true)
-      ended = TestServicer.wait_for_end(call, Float(Regexp.last_match(1)))
+      ended = wait_for_end(call, Float(Regexp.last_match(1)))
       TestServicer.record(key, [ended, left])
       Msg.new(text: "slept")
     when "deadline" then Msg.new(text: remaining(call).inspect)

@@ -1,0 +1,211 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "socket"
+
+# swiftgrpc's server specifics, called by the grpc gem's client (a foreign peer) unless the
+# test needs our own client's extras.
+class ServerTest < Minitest::Test
+  RAW = ->(x) { x }
+
+  def setup
+    @servers = []
+  end
+
+  def teardown
+    @servers.each { |s| s.stop }
+  end
+
+  def serve(**opts)
+    s = SwiftGRPC::Server.new(**opts)
+    yield s
+    port = s.add_http2_port("127.0.0.1:0")
+    s.start
+    @servers << s
+    port
+  end
+
+  def grpc_raw(port)
+    GRPC::ClientStub.new("127.0.0.1:#{port}", :this_channel_is_insecure)
+  end
+
+  def test_exceptions_map_to_statuses
+    port = serve { |s| s.handle(TestServicer) }
+    stub = Swiftgrpc::Pytest::Svc::Stub.new("127.0.0.1:#{port}", :this_channel_is_insecure)
+    { "ArgumentError" => 3, "NotImplementedError" => 12, "RuntimeError" => 13, "KeyError" => 13,
+      "ZeroDivisionError" => 13 }.each do |klass, code|
+      err = assert_raises(GRPC::BadStatus) { stub.unary(Msg.new(text: "raise:#{klass}")) }
+      assert_equal code, err.code, klass
+      assert_includes err.details, "raised on purpose"
+    end
+    err = assert_raises(GRPC::BadStatus) { stub.unary(Msg.new(text: "swift-status:7:nope")) }
+    assert_equal [7, "nope", "chosen"], [err.code, err.details, err.metadata["x-why"]]
+  end
+
+  def test_raw_handlers_of_every_kind_with_yield_and_return
+    port = serve do |s|
+      s.handle("/raw.R/U", :unary) { |req, _call| req.reverse }
+      s.handle("/raw.R/S", :server_streaming) { |req, _call, &out| req.each_char { |c| out.call(c) } }
+      s.handle("/raw.R/S2", :server_streaming) { |req, _call| [req, req] }
+      s.handle("/raw.R/C", :client_streaming) { |reqs, _call| reqs.to_a.join("+") }
+      s.handle("/raw.R/C1", :client_streaming) { |call| call.each_remote_read.to_a.join("-") }
+      s.handle("/raw.R/B", :bidi_streaming) { |reqs| reqs.map(&:upcase) }
+    end
+    c = grpc_raw(port)
+    assert_equal "cba", c.request_response("/raw.R/U", "abc", RAW, RAW)
+    assert_equal %w[a b c], c.server_streamer("/raw.R/S", "abc", RAW, RAW).to_a
+    assert_equal %w[xy xy], c.server_streamer("/raw.R/S2", "xy", RAW, RAW).to_a
+    assert_equal "1+2", c.client_streamer("/raw.R/C", %w[1 2], RAW, RAW)
+    assert_equal "1-2", c.client_streamer("/raw.R/C1", %w[1 2], RAW, RAW)
+    assert_equal %w[A B], c.bidi_streamer("/raw.R/B", %w[a b], RAW, RAW).to_a
+  end
+
+  def test_handler_returning_the_wrong_type_is_internal
+    port = serve { |s| s.handle("/raw.R/U", :unary) { |_req, _call| 42 } }
+    err = assert_raises(GRPC::BadStatus) { grpc_raw(port).request_response("/raw.R/U", "x", RAW, RAW) }
+    assert_equal 13, err.code
+    assert_includes err.details, "Integer"
+  end
+
+  def test_invalid_trailing_metadata_still_answers
+    port = serve do |s|
+      s.handle("/raw.R/U", :unary) do |req, call|
+        call.output_metadata["Bad Key"] = "v"
+        req
+      end
+    end
+    err = assert_raises(GRPC::BadStatus) { grpc_raw(port).request_response("/raw.R/U", "x", RAW, RAW) }
+    assert_equal 13, err.code
+  end
+
+  def test_pool_bound_queues_calls_and_routes_cancels_with_every_thread_busy
+    release = Queue.new
+    ended = Queue.new
+    running = Queue.new
+    port = serve(pool_size: 2) do |s|
+      s.handle("/raw.R/Block", :unary) do |req, call|
+        call.on_cancel { ended << req }
+        running << req
+        release.pop
+        req
+      end
+    end
+    ch = SwiftGRPC::Channel.new("127.0.0.1:#{port}")
+    ops = 4.times.map { |i| ch.request_response("/raw.R/Block", "c#{i}", return_op: true) }
+    threads = ops.each_with_index.map { |op, i| Thread.new { op.execute rescue $! } } # rubocop:disable Style/RescueModifier
+    first = [running.pop, running.pop].sort
+    assert_equal 2, first.size
+    # Both pool threads are busy: cancelling a waiting call and a running one still reaches them.
+    running_idx = Integer(first[0][1])
+    ops[running_idx].cancel
+    assert_equal first[0], ended.pop
+    4.times { release << true }
+    results = threads.map(&:value)
+    assert_kind_of SwiftGRPC::Cancelled, results[running_idx]
+    others = results.each_with_index.reject { |_, i| i == running_idx }.map(&:first)
+    assert_equal 3, others.size
+    others.each { |r| assert_kind_of String, r }
+  end
+
+  def test_stop_with_grace_lets_calls_finish_and_without_grace_cancels
+    started = Queue.new
+    port = serve do |s|
+      s.handle("/raw.R/Slow", :unary) do |req, call|
+        started << true
+        TestServicer.wait_for_end(call, Float(req))
+        call.cancelled? ? "cancelled" : "done"
+      end
+    end
+    server = @servers.last
+    ch = SwiftGRPC::Channel.new("127.0.0.1:#{port}")
+    t = Thread.new { ch.request_response("/raw.R/Slow", "0.3") }
+    started.pop
+    server.stop(5)
+    assert_equal "done", t.value
+    refute server.running?
+
+    port2 = serve do |s|
+      s.handle("/raw.R/Slow", :unary) do |req, call|
+        started << true
+        TestServicer.wait_for_end(call, Float(req))
+        "late"
+      end
+    end
+    t = Thread.new { SwiftGRPC::Channel.new("127.0.0.1:#{port2}").request_response("/raw.R/Slow", "10") rescue $! } # rubocop:disable Style/RescueModifier
+    started.pop
+    t0 = Time.now
+    @servers.last.stop
+    assert_operator Time.now - t0, :<, 5
+    assert_equal SwiftGRPC::StatusCodes::UNAVAILABLE, t.value.code
+  end
+
+  def test_bad_input_raises_ruby_exceptions
+    s = SwiftGRPC::Server.new
+    assert_raises(ArgumentError) { SwiftGRPC::Server.new(pool_size: 0) }
+    assert_raises(TypeError) { SwiftGRPC::Server.new(max_receive_message_size: "big") }
+    assert_raises(ArgumentError) { s.handle("/a.B/C", :sideways) { nil } }
+    assert_raises(ArgumentError) { s.handle("/a.B/C", :unary) }
+    assert_raises(TypeError) { s.handle(Object) }
+    assert_raises(ArgumentError) { s.handle("/a.B/L", :unary, ->(x) { x }) }
+    s.handle("/a.B/C", :unary) { |r, _| r }
+    assert_raises(ArgumentError) { s.handle("/a.B/C", :unary) { |r, _| r } }
+    assert_raises(ArgumentError) { s.add_http2_port("not an address") }
+    assert_raises(TypeError) { s.add_http2_port(50_051) }
+    assert_raises(NotImplementedError) { s.add_http2_port("127.0.0.1:0", :tls) }
+    s.add_http2_port("127.0.0.1:0")
+    s.start
+    assert_raises(SwiftGRPC::WrongState) { s.start }
+    assert_raises(SwiftGRPC::ClosedError) { s.handle("/a.B/D", :unary) { |r, _| r } }
+    s.stop
+    s.stop # idempotent
+    assert_raises(SwiftGRPC::ClosedError) { s.start }
+    assert_raises(SwiftGRPC::ClosedError) { s.add_http2_port("127.0.0.1:0") }
+  end
+
+  def test_message_size_limits
+    port = serve(max_receive_message_size: 1024, max_send_message_size: 2048) do |s|
+      s.handle("/raw.R/U", :unary) { |req, _| req * 3 }
+    end
+    c = grpc_raw(port)
+    assert_equal "x" * 600, c.request_response("/raw.R/U", "x" * 200, RAW, RAW)
+    err = assert_raises(GRPC::BadStatus) { c.request_response("/raw.R/U", "x" * 2000, RAW, RAW) }
+    assert_equal 8, err.code
+    err = assert_raises(GRPC::BadStatus) { c.request_response("/raw.R/U", "x" * 1000, RAW, RAW) }
+    assert_equal 8, err.code
+  end
+
+  def test_unix_socket_and_peer
+    path = File.join(GEN_DIR, "srv.sock")
+    s = SwiftGRPC::Server.new
+    s.handle("/raw.R/Peer", :unary) { |_req, call| call.peer }
+    assert_equal 0, s.add_http2_port("unix:#{path}")
+    s.start
+    @servers << s
+    assert_match(/\Aunix:/, SwiftGRPC::Channel.new("unix:#{path}").request_response("/raw.R/Peer", ""))
+    port = serve { |x| x.handle(TestServicer) }
+    peer = SwiftStub.new("127.0.0.1:#{port}").unary(Msg.new(text: "peer")).text
+    assert_match(/\Aipv4:127\.0\.0\.1:\d+\z/, peer)
+  end
+
+  def test_writes_after_the_call_ended_raise_cancelled_in_the_handler
+    seen = Queue.new
+    port = serve do |s|
+      s.handle("/raw.R/S", :server_streaming) do |_req, call|
+        call.on_cancel { seen << :cancel_callback }
+        begin
+          loop do
+            call.write("tick")
+            sleep 0.001
+          end
+        rescue SwiftGRPC::Cancelled => e
+          seen << e.class
+          raise
+        end
+      end
+    end
+    stream = SwiftGRPC::Channel.new("127.0.0.1:#{port}").server_streamer("/raw.R/S", "")
+    assert_equal "tick", stream.next
+    stream.cancel
+    assert_equal [:cancel_callback, SwiftGRPC::Cancelled].sort_by(&:to_s), [seen.pop, seen.pop].sort_by(&:to_s)
+  end
+end
