@@ -34,6 +34,12 @@ class ClientTest < Minitest::Test
     assert_equal "echo", stub.unary(Msg.new(text: "echo")).text
   end
 
+  def test_status_classes
+    err = assert_raises(SwiftGRPC::NotFound) { SwiftStub.new("127.0.0.1:#{Servers.swift_port}").unary(Msg.new(text: "status:5:gone")) }
+    assert_kind_of SwiftGRPC::Error, err
+    assert_equal "gone", err.details
+  end
+
   def test_closed_channel
     ch = SwiftGRPC::Channel.new(target)
     stub = SwiftStub.new(ch)

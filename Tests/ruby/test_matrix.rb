@@ -94,13 +94,6 @@ module MatrixTests
     end
   end
 
-  def test_status_classes
-    skip "the grpc gem's classes" if client == :grpc
-    err = assert_raises(SwiftGRPC::NotFound) { stub.unary(Msg.new(text: "status:5:gone")) }
-    assert_kind_of SwiftGRPC::Error, err
-    assert_equal "gone", err.details
-  end
-
   def test_deadline_exceeded
     key = "deadline-#{server}-#{client}"
     err = assert_raises(error_class(client)) do

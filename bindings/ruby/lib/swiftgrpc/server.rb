@@ -435,7 +435,8 @@ module SwiftGRPC
         @lock.synchronize do
           @wake.broadcast
           deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
-          while wait && @threads.positive? && Thread.current[:swiftgrpc_server] != self
+          # only the threads waiting on the queue: a handler still running is not waited for
+          while wait && @listening.positive?
             left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
             break if left <= 0
 
@@ -601,7 +602,10 @@ module SwiftGRPC
       loop do
         @lock.synchronize { @listening += 1 }
         ev = Runtime.next_event(q, POLL_MS, out)
-        @lock.synchronize { @listening -= 1 }
+        @lock.synchronize do
+          @listening -= 1
+          @exited_cv.broadcast if @stopping
+        end
         if ev.is_a?(Integer)
           next if ev == Native::E_TIMEOUT && !@stopping
 
@@ -635,10 +639,7 @@ module SwiftGRPC
         break unless after_call
       end
     ensure
-      @lock.synchronize do
-        @threads -= 1
-        @exited_cv.broadcast if @threads.zero?
-      end
+      @lock.synchronize { @threads -= 1 }
     end
 
     # Runs backlogged calls, then parks if two threads already listen.

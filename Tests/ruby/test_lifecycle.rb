@@ -1,0 +1,185 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "open3"
+require "rbconfig"
+require "socket"
+
+# Process exit, garbage collection and library discovery, in child processes where the
+# process itself is what is tested.
+class LifecycleTest < Minitest::Test
+  LIB = File.join(ROOT, "bindings/ruby/lib")
+
+  # Runs `code` in a child Ruby; returns [stdout+stderr, status]; fails after `limit` seconds.
+  def ruby(code, env: {}, limit: 30)
+    out = +""
+    status = nil
+    Open3.popen2e({ "SWIFT_BACKTRACE" => "enable=no" }.merge(env), RbConfig.ruby, "-I", LIB,
+                  "-I", GEN_DIR, "-I", __dir__, "-e", code) do |stdin, io, thr|
+      stdin.close
+      reader = Thread.new { out << io.read }
+      unless thr.join(limit)
+        Process.kill("KILL", thr.pid)
+        flunk "the child did not exit within #{limit} s:\n#{out}"
+      end
+      reader.join
+      status = thr.value
+    end
+    [out, status]
+  end
+
+  def test_exit_while_serving_under_load_from_grpc_gem_clients
+    # The server process exits (no stop, no cleanup) while the grpc gem's clients, here in the
+    # test process, keep calling it. (The grpc gem itself, serving and calling in one process,
+    # hangs at exit in this situation: grpc-core's completion_queue assertion.)
+    code = <<~RUBY
+      require "swiftgrpc"
+      s = SwiftGRPC::Server.new
+      s.handle("/e.E/U", :unary) { |req, _| req }
+      s.handle("/e.E/S", :server_streaming) { |req, call| loop { call.write(req) } }
+      puts s.add_http2_port("127.0.0.1:0")
+      s.start
+      $stdout.flush
+      $stdin.gets # the parent's clients are all running: exit in their middle
+      puts "exiting under load"
+    RUBY
+    raw = ->(x) { x }
+    Open3.popen2e({ "SWIFT_BACKTRACE" => "enable=no" }, RbConfig.ruby, "-I", LIB, "-e", code) do |stdin, io, thr|
+      port = Integer(io.gets)
+      going = Queue.new
+      clients = 8.times.map do |i|
+        Thread.new do
+          c = GRPC::ClientStub.new("127.0.0.1:#{port}", :this_channel_is_insecure)
+          n = 0
+          loop do
+            i.even? ? c.request_response("/e.E/U", "x", raw, raw) : c.server_streamer("/e.E/S", "y", raw, raw).first(50)
+            going << true if (n += 1) == 20
+          end
+        rescue GRPC::BadStatus
+          :ended
+        end
+      end
+      8.times { going.pop }
+      stdin.puts "go"
+      stdin.close
+      flunk "the server process did not exit" unless thr.join(20)
+      out = io.read
+      assert thr.value.success?, out
+      assert_includes out, "exiting under load"
+      clients.each { |t| assert_equal :ended, t.join(20)&.value }
+    end
+  end
+
+  def test_exit_with_client_streams_in_flight_and_no_cleanup
+    out, status = ruby(<<~RUBY)
+      require "swiftgrpc"
+      s = SwiftGRPC::Server.new
+      s.handle("/e.E/B", :bidi_streaming) { |reqs, _| reqs }
+      s.handle("/e.E/U", :unary) { |req, call| sleep 60; req }
+      port = s.add_http2_port("127.0.0.1:0")
+      s.start
+      ch = SwiftGRPC::Channel.new("127.0.0.1:\#{port}")
+      call = ch.bidi_call("/e.E/B")
+      call.write("a")
+      puts call.read
+      Thread.new { ch.request_response("/e.E/U", "blocked") }
+      Thread.new { SwiftGRPC::Channel.new("127.0.0.1:\#{port}").bidi_streamer("/e.E/B", loop.lazy.map { "z" }).each { } }
+      sleep 0.2 # let the background calls get going: what is tested is exiting in their middle
+    RUBY
+    assert status.success?, out
+    assert_includes out.lines.map(&:strip), "a"
+  end
+
+  def test_server_garbage_collected_stops_listening
+    port = nil
+    echo = ->(req, _call) { req } # made outside: a block made next to `s` would capture it
+    start = lambda do
+      s = SwiftGRPC::Server.new
+      s.handle("/e.E/U", :unary, echo)
+      port = s.add_http2_port("127.0.0.1:0")
+      s.start
+      nil
+    end
+    Thread.new(&start).join # made on a thread that is gone: no stack slot keeps it alive
+    assert_equal "hi", SwiftGRPC::Channel.new("127.0.0.1:#{port}").request_response("/e.E/U", "hi")
+    refused = false
+    50.times do
+      GC.start(full_mark: true, immediate_sweep: true)
+      begin
+        TCPSocket.new("127.0.0.1", port).close
+        Thread.pass
+      rescue Errno::ECONNREFUSED
+        refused = true
+        break
+      end
+    end
+    assert refused, "a collected server should stop listening"
+  end
+
+  def test_channel_garbage_collected_cancels_its_calls
+    ended = Queue.new
+    started = Queue.new
+    s = SwiftGRPC::Server.new
+    s.handle("/e.E/S", :server_streaming) do |_req, call|
+      call.on_cancel { ended << :cancelled }
+      started << true
+      loop do
+        call.write("t")
+        sleep 0.01
+      end
+    end
+    port = s.add_http2_port("127.0.0.1:0")
+    s.start
+    Thread.new do # on a thread that is gone: no stack slot keeps the channel alive
+      st = SwiftGRPC::Channel.new("127.0.0.1:#{port}").server_streamer("/e.E/S", "")
+      st.next
+      nil
+    end.join
+    started.pop
+    got = nil
+    50.times do
+      GC.start(full_mark: true, immediate_sweep: true)
+      got = begin
+        ended.pop(true)
+      rescue ThreadError
+        Thread.pass
+        nil
+      end
+      break if got
+    end
+    assert_equal :cancelled, got
+  ensure
+    s&.stop
+  end
+
+  def test_bad_library_path_is_a_clear_load_error
+    out, status = ruby(<<~RUBY, env: { "SWIFTGRPC_LIBRARY" => "/nonexistent/libswiftgrpc.so" })
+      begin
+        require "swiftgrpc"
+      rescue LoadError => e
+        puts "\#{e.class}: \#{e.message}"
+        exit 3
+      end
+    RUBY
+    assert_equal 3, status.exitstatus, out
+    assert_includes out, "SwiftGRPC::LibraryNotFound"
+    assert_includes out, "/nonexistent/libswiftgrpc.so"
+  end
+
+  def test_wrong_library_version_is_refused
+    out, status = ruby(<<~RUBY)
+      SwiftGRPC = Module.new
+      SwiftGRPC::ABI_VERSION_NUMBER = 1
+      SwiftGRPC::VERSION = "0"
+      $LOADED_FEATURES << File.join("#{LIB}", "swiftgrpc/version.rb")
+      begin
+        require "swiftgrpc/native"
+      rescue LoadError => e
+        puts e.message
+        exit 3
+      end
+    RUBY
+    assert_equal 3, status.exitstatus, out
+    assert_includes out, "needs 1"
+  end
+end
