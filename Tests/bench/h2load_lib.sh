@@ -29,7 +29,9 @@ measure() {  # measure <label> <url> <grpc?> [var]: prints the median req/s of $
     data=$(grep -oE '[0-9]+\) data' "$work/out.txt" | grep -oE '^[0-9]+')
     rps=$(awk '/^finished in/{gsub(",","",$4); print $4}' "$work/out.txt")
     if [ "$ok" != "$n" ] || [ "$data" != "$((n * frame))" ]; then
-      echo "$label: UNVERIFIED run (succeeded=$ok, data bytes=$data, want $n and $((n * frame)))"
+      # a call answered without a message (e.g. RESOURCE_EXHAUSTED, trailers only) is a rejection
+      echo "$label: UNVERIFIED run (succeeded=$ok, data bytes=$data, want $n and $((n * frame));" \
+           "$(( n - ${data:-0} / frame )) calls answered without a message)"
       cat "$work/out.txt"; exit 1
     fi
     results+=("$rps")
