@@ -254,9 +254,9 @@ module SwiftGRPC
       raise ClosedError, "the channel to #{@target} is closed" if @closed
       raise TypeError, "the method path must be a String, not #{path.class}" unless path.is_a?(String)
 
-      deadline_ns = Runtime.deadline_ns(deadline, timeout)
+      deadline_ns = deadline || timeout ? Runtime.deadline_ns(deadline, timeout) : Native::DEADLINE_DEFAULT
       table, count, keep = Metadata.encode(metadata)
-      out = FFI::MemoryPointer.new(:uint64)
+      out = Runtime.out_handle
       rc = Native.swiftgrpc_client_call_start(@handle, path, kind, table, count, body,
                                               body ? body.bytesize : 0, deadline_ns,
                                               wait_for_ready ? Native::CALL_WAIT_FOR_READY : 0,
@@ -284,7 +284,7 @@ module SwiftGRPC
       queue = Runtime.take_queue
       call = start_call(path, kind, metadata, body, deadline, timeout, wait_for_ready, queue)
       op&.attach_raw(self, call)
-      out = FFI::MemoryPointer.new(:pointer)
+      out = Runtime.out_pointer
       ev = nil
       begin
         loop do

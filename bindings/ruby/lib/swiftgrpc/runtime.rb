@@ -2,7 +2,8 @@
 
 module SwiftGRPC
   # One event taken from a queue, copied into Ruby objects (the C event is freed at once).
-  # Strings are frozen; `metadata` and `trailers` are Hashes (see {Metadata.decode}).
+  # `metadata` and `trailers` are Hashes (see {Metadata.decode}); `method`, `authority` and
+  # `peer` are read for server CALL events only (a client knows its call's method).
   Event = Struct.new(:type, :kind, :token, :server, :method, :authority, :peer, :metadata,
                      :deadline_ns, :message, :status_code, :channel, :status_message, :trailers)
 
@@ -173,7 +174,7 @@ module SwiftGRPC
 
       # Takes the next event of `queue`, waiting up to `timeout_ms` (< 0: forever).
       # @return [Event, Integer] the event, or E_TIMEOUT / E_SHUTDOWN / another negative code
-      def next_event(queue, timeout_ms, out = FFI::MemoryPointer.new(:pointer))
+      def next_event(queue, timeout_ms, out = out_pointer)
         rc = Native.swiftgrpc_queue_next(queue, timeout_ms, out)
         return rc if rc.negative?
 
@@ -194,10 +195,10 @@ module SwiftGRPC
         type = f[0]
         message = f[15].zero? ? nil : FFI::Pointer.new(f[13]).get_bytes(0, f[14])
         if type == Native::EVENT_CALL || type >= Native::EVENT_CLIENT_INITIAL_METADATA
-          method = FFI::Pointer.new(f[4]).get_bytes(0, f[5]).force_encoding(Encoding::UTF_8)
           metadata = f[11].zero? ? Metadata::EMPTY : Metadata.decode(f[10], f[11])
         end
         if type == Native::EVENT_CALL
+          method = FFI::Pointer.new(f[4]).get_bytes(0, f[5]).force_encoding(Encoding::UTF_8)
           authority = FFI::Pointer.new(f[6]).get_bytes(0, f[7]).force_encoding(Encoding::UTF_8)
           peer = FFI::Pointer.new(f[8]).get_bytes(0, f[9]).force_encoding(Encoding::UTF_8)
         elsif type == Native::EVENT_CLIENT_STATUS
@@ -207,6 +208,16 @@ module SwiftGRPC
         end
         Event.new(type, f[1], f[2], f[3], method, authority, peer, metadata, f[12], message,
                   f[16], f[17], status_message, trailers)
+      end
+
+      # A pointer-sized out parameter owned by the calling thread (reused: no allocation).
+      def out_pointer
+        Thread.current[:swiftgrpc_out] ||= FFI::MemoryPointer.new(:pointer)
+      end
+
+      # A second one, for a call handle while an event pointer is in use.
+      def out_handle
+        Thread.current[:swiftgrpc_out_handle] ||= FFI::MemoryPointer.new(:uint64)
       end
 
       # @return [Integer] now, on the clock of event deadlines (CLOCK_MONOTONIC ns)
