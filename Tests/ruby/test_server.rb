@@ -2,6 +2,7 @@
 
 require_relative "test_helper"
 require "socket"
+require "open3"
 
 # swiftgrpc's server specifics, called by the grpc gem's client (a foreign peer) unless the
 # test needs our own client's extras.
@@ -105,6 +106,43 @@ class ServerTest < Minitest::Test
     others = results.each_with_index.reject { |_, i| i == running_idx }.map(&:first)
     assert_equal 3, others.size
     others.each { |r| assert_kind_of String, r }
+  end
+
+  def test_saturated_small_pool_never_strands_a_call
+    # 32 callers against 3 pool threads: calls wait in the backlog while threads are woken and
+    # parked around them. A call left in the backlog with every thread back on the queue (a
+    # past bug) hangs its caller until the deadline.
+    port = serve(pool_size: 2) { |s| s.handle("/raw.R/U", :unary) { |req, _| req } }
+    ch = SwiftGRPC::Channel.new("127.0.0.1:#{port}")
+    failures = Queue.new
+    32.times.map do |t|
+      Thread.new do
+        200.times do |i|
+          got = ch.request_response("/raw.R/U", "#{t}:#{i}", timeout: 10)
+          failures << got unless got == "#{t}:#{i}"
+        rescue SwiftGRPC::Error => e
+          failures << e
+        end
+      end
+    end.each(&:join)
+    assert_equal 0, failures.size, failures.size.positive? ? failures.pop.inspect : ""
+  end
+
+  def test_h2load_at_full_concurrency_gets_every_answer
+    # h2load keeps 32 calls in flight on 2 connections, the load under which a call could be
+    # stranded in the backlog (it hung h2load until its timeout); every answer is checked by
+    # its DATA bytes (17 per call).
+    skip "h2load (nghttp2-client) is not installed" unless system("which h2load > /dev/null")
+    port = serve(pool_size: 4) { |s| s.handle("/raw.R/U", :unary) { |req, _| req } }
+    req = File.join(GEN_DIR, "req.bin")
+    File.binwrite(req, "\x00\x00\x00\x00\x0chello world!")
+    3.times do
+      out, = Open3.capture2e("timeout", "60", "h2load", "-n", "30000", "-c", "2", "-m", "16", "-d", req,
+                             "-H", "content-type: application/grpc", "-H", "te: trailers",
+                             "http://127.0.0.1:#{port}/raw.R/U")
+      assert_match(/30000 succeeded/, out)
+      assert_match(/#{30_000 * 17}\) data/, out)
+    end
   end
 
   def test_stop_with_grace_lets_calls_finish_and_without_grace_cancels

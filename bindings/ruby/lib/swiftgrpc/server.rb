@@ -413,7 +413,10 @@ module SwiftGRPC
                           "swiftgrpc_register_host_queue")
       end
       NativeError.check(Native.swiftgrpc_server_start(@handle), "swiftgrpc_server_start")
-      @lock.synchronize { @threads = 2 }
+      @lock.synchronize do
+        @threads = 2
+        @listening = 2 # counted before they start: see #work
+      end
       2.times { spawn }
     end
 
@@ -596,64 +599,78 @@ module SwiftGRPC
       Thread.new { work }.name = "swiftgrpc-server"
     end
 
+    # A pool thread: waits on the queue; routes messages and cancellations; runs a new call
+    # itself once another thread is listening in its place (waking a parked one or starting
+    # one, up to pool_size + 1), else leaves it in the backlog for the next thread that ends
+    # a call. Every thread is always counted as exactly one of listening (waiting on the queue
+    # or on its way there), parked, or running a call: the thread that wakes or starts another
+    # counts it as listening, so a call is never left in the backlog with nobody to take it.
     def work
       q = @queue
       out = FFI::MemoryPointer.new(:pointer)
       loop do
-        @lock.synchronize { @listening += 1 }
         ev = Runtime.next_event(q, POLL_MS, out)
-        @lock.synchronize do
+        spawn_one = false
+        action = @lock.synchronize do
           @listening -= 1
           @exited_cv.broadcast if @stopping
-        end
-        if ev.is_a?(Integer)
-          next if ev == Native::E_TIMEOUT && !@stopping
-
-          break
-        end
-        if ev.type != Native::EVENT_CALL
-          route(ev)
-          next
-        end
-        spawn_one = false
-        queued = @lock.synchronize do
-          next false unless @listening.zero? # someone else waits on the queue
-
-          if @parked.positive?
-            @parked -= 1
-            @wakeups += 1
-            @wake.signal
-          elsif @threads < @pool_size + 1
-            @threads += 1
-            spawn_one = true
-          else # every thread is busy: the call waits its turn, this one keeps listening
-            @backlog << ev
-            next true
+          if ev.is_a?(Integer)
+            next :exit unless ev == Native::E_TIMEOUT && !@stopping
+          elsif ev.type == Native::EVENT_CALL
+            if @listening.zero? # nobody else waits on the queue: get someone
+              if @parked.positive?
+                @parked -= 1
+                @wakeups += 1
+                @wake.signal
+                @listening += 1 # on the woken thread's behalf
+              elsif @threads < @pool_size + 1
+                @threads += 1
+                spawn_one = true
+                @listening += 1 # on the new thread's behalf
+              else # every thread is busy: the call waits its turn, this one keeps listening
+                @backlog << ev
+                @listening += 1
+                next :again
+              end
+            end
+            next :run
           end
-          false
+          @listening += 1 # routing is quick: back to the queue right after
+          :route
         end
-        next if queued
-
-        spawn if spawn_one
-        run_call(ev)
-        break unless after_call
+        case action
+        when :exit then break
+        when :route then route(ev) unless ev.is_a?(Integer)
+        when :run
+          spawn if spawn_one
+          run_call(ev)
+          break unless after_call
+        end
       end
     ensure
       @lock.synchronize { @threads -= 1 }
     end
 
-    # Runs backlogged calls, then parks if two threads already listen.
+    # Runs backlogged calls, then goes back to the queue (counted as listening), or parks if
+    # two threads already listen.
     # @return [Boolean] false when this thread should end
     def after_call
       loop do
         ev = @lock.synchronize do
           next @backlog.shift unless @backlog.empty?
-          return true if @listening < 2 || @stopping
+          if @listening < 2 || @stopping
+            @listening += 1
+            return true
+          end
 
           @parked += 1
           @wake.wait(@lock) until @wakeups.positive? || @stopping
-          @wakeups -= 1 unless @stopping
-          return !@stopping
+          if @wakeups.positive? # woken by a thread that counted us as listening
+            @wakeups -= 1
+            return true
+          end
+          @parked -= 1
+          return false # stopping
         end
         run_call(ev)
       end
