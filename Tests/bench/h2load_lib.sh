@@ -18,26 +18,31 @@ start() {  # start <name> <command...>: runs it, waits for "listening on PORT", 
 stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 
 measure() {  # measure <label> <url> <grpc?> [var]: prints the median req/s of $runs runs
-             # (and stores it in $result_<var>)
-  local label=$1 url=$2 grpc=$3 results=()
+             # (and stores it in $result_<var>). A call answered without a message (e.g.
+             # RESOURCE_EXHAUSTED, trailers only) is a rejection: it fails the run unless
+             # $tolerate_rejects is 1, then the rejections are reported (and in $rejected_<var>).
+  local label=$1 url=$2 grpc=$3 results=() rejected=0
   for _ in $(seq "$runs"); do
     local args=(-n "$n" -c 2 -m 16)
     [ "$grpc" = 1 ] && args+=(-d "$work/req.bin" -H "content-type: application/grpc" -H "te: trailers")
     h2load "${args[@]}" "$url" > "$work/out.txt" 2>&1
-    local ok data rps
+    local ok data rps missing
     ok=$(awk '/^requests:/{print $8}' "$work/out.txt")
     data=$(grep -oE '[0-9]+\) data' "$work/out.txt" | grep -oE '^[0-9]+')
     rps=$(awk '/^finished in/{gsub(",","",$4); print $4}' "$work/out.txt")
-    if [ "$ok" != "$n" ] || [ "$data" != "$((n * frame))" ]; then
-      # a call answered without a message (e.g. RESOURCE_EXHAUSTED, trailers only) is a rejection
+    missing=$(( n - ${data:-0} / frame ))
+    if [ "$ok" != "$n" ] || [ $(( ${data:-0} % frame )) != 0 ] ||
+       { [ "$missing" != 0 ] && [ "${tolerate_rejects:-0}" != 1 ]; }; then
       echo "$label: UNVERIFIED run (succeeded=$ok, data bytes=$data, want $n and $((n * frame));" \
-           "$(( n - ${data:-0} / frame )) calls answered without a message)"
+           "$missing calls answered without a message)"
       cat "$work/out.txt"; exit 1
     fi
+    rejected=$(( rejected + missing ))
     results+=("$rps")
   done
   local median
   median=$(printf '%s\n' "${results[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
-  printf '%-40s %10.0f req/s   (runs: %s)\n' "$label" "$median" "${results[*]}"
-  [ -z "${4:-}" ] || eval "result_$4=$median"
+  printf '%-40s %10.0f req/s   (runs: %s)%s\n' "$label" "$median" "${results[*]}" \
+    "$([ "${tolerate_rejects:-0}" = 1 ] && echo "   rejected: $rejected of $((n * runs))")"
+  [ -z "${4:-}" ] || eval "result_$4=$median rejected_$4=$rejected"
 }
