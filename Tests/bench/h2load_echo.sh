@@ -7,15 +7,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$root/build" n=200000 runs=3
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --requests) n=$2; shift ;;
-    --runs) runs=$2; shift ;;
-    --build-dir) build=$2; shift ;;
-  esac
-  shift
-done
 source "$root/Tests/bench/h2load_lib.sh"
+bench_args "$@"
 
 echo "h2load -n $n -c 2 -m 16, 17-byte echo, median of $runs runs, every response verified"
 start c_push "$build/echo_server" --port 0 --workers 2 --until-signal

@@ -1,11 +1,25 @@
 # Shared by the h2load benchmarks: a work directory with the 17-byte gRPC echo frame, starting a
 # server that prints "listening on PORT", and a verified, median-of-$runs h2load measurement.
-# The sourcing script sets $n (requests per run) and $runs first.
+# The sourcing script sets its defaults ($build, $n requests per run, $runs, $calls), sources
+# this file, then calls bench_args "$@".
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 printf '\x00\x00\x00\x00\x0chello world!' > "$work/req.bin"   # 17-byte gRPC frame
 cp "$work/req.bin" "$work/static.bin"
 frame=17
+
+bench_args() {  # bench_args "$@": --requests N, --runs R, --calls N, --build-dir DIR
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --requests) n=$2; shift ;;
+      --runs) runs=$2; shift ;;
+      --calls) calls=$2; shift ;;
+      --build-dir) build=$2; shift ;;
+      *) echo "unknown option: $1" >&2; exit 2 ;;
+    esac
+    shift
+  done
+}
 
 start() {  # start <name> <command...>: runs it, waits for "listening on PORT", sets $port
   local name=$1; shift

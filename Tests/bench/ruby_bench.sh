@@ -8,17 +8,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$root/build" n=100000 runs=3 calls=20000
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --requests) n=$2; shift ;;
-    --runs) runs=$2; shift ;;
-    --calls) calls=$2; shift ;;
-    --build-dir) build=$2; shift ;;
-  esac
-  shift
-done
-export SWIFTGRPC_LIBRARY="$build/libswiftgrpc.so" SWIFT_BACKTRACE=enable=no
 source "$root/Tests/bench/h2load_lib.sh"
+bench_args "$@"
+export SWIFTGRPC_LIBRARY="$build/libswiftgrpc.so" SWIFT_BACKTRACE=enable=no
 url() { echo "http://127.0.0.1:$port/swiftgrpc.examples.Echo/Get"; }
 
 echo "== servers: h2load -n $n -c 2 -m 16, 17-byte echo, median of $runs, every response verified"

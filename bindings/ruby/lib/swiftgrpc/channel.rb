@@ -161,45 +161,37 @@ module SwiftGRPC
     # @raise [SwiftGRPC::Error] for a status other than OK
     def request_response(path, request, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
                          timeout: nil, wait_for_ready: false, return_op: false)
-      run = lambda do |op|
+      now_or_op(return_op) do |op|
         body = Channel.marshal(marshal, request)
         st = unary(path, Native::KIND_UNARY, body, metadata, deadline, timeout, wait_for_ready, op)
         Channel.unmarshal(unmarshal, st.last)
       end
-      return_op ? Operation.new(run) : run.call(nil)
     end
 
     # A server-streaming call. With a block, yields each response and returns when the stream
     # ends; without, returns a {ResponseStream} (Enumerable, with #cancel).
     def server_streamer(path, request, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
                         timeout: nil, wait_for_ready: false, return_op: false, &blk)
-      run = lambda do |op|
-        stream = ResponseStream.new(
-          ClientCall.new(self, path, Native::KIND_SERVER_STREAMING, metadata,
-                         Channel.marshal(marshal, request), deadline, timeout, wait_for_ready,
-                         unmarshal)
-        )
-        op&.attach(stream.call)
-        return stream unless blk
-
-        stream.each(&blk)
-        nil
+      now_or_op(return_op) do |op|
+        call = ClientCall.new(self, path, Native::KIND_SERVER_STREAMING, metadata,
+                              Channel.marshal(marshal, request), deadline, timeout,
+                              wait_for_ready, unmarshal)
+        op&.attach(call)
+        responses(call, blk)
       end
-      return_op ? Operation.new(run) : run.call(nil)
     end
 
     # A client-streaming call: sends every element of `requests` (an Enumerable), then
     # returns the response.
     def client_streamer(path, requests, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
                         timeout: nil, wait_for_ready: false, return_op: false)
-      run = lambda do |op|
+      now_or_op(return_op) do |op|
         call = ClientCall.new(self, path, Native::KIND_CLIENT_STREAMING, metadata, nil, deadline,
                               timeout, wait_for_ready, unmarshal)
         op&.attach(call)
         call.send_all(requests, marshal)
         call.response
       end
-      return_op ? Operation.new(run) : run.call(nil)
     end
 
     # A bidi call: a thread sends every element of `requests` (then half-closes) while the
@@ -207,18 +199,13 @@ module SwiftGRPC
     # {ResponseStream}. For interleaved control, use {#bidi_call}.
     def bidi_streamer(path, requests, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
                       timeout: nil, wait_for_ready: false, return_op: false, &blk)
-      run = lambda do |op|
+      now_or_op(return_op) do |op|
         call = ClientCall.new(self, path, Native::KIND_BIDI_STREAMING, metadata, nil, deadline,
                               timeout, wait_for_ready, unmarshal)
         op&.attach(call)
         call.start_writer(requests, marshal)
-        stream = ResponseStream.new(call)
-        return stream unless blk
-
-        stream.each(&blk)
-        nil
+        responses(call, blk)
       end
-      return_op ? Operation.new(run) : run.call(nil)
     end
 
     # A streaming call driven by hand: #write, #done_writing, #read, #each, #cancel.
@@ -278,7 +265,21 @@ module SwiftGRPC
 
     private
 
-    # A unary or client-streaming-free call: one queue from the pool, waited on by this thread.
+    # Runs the call now, or returns an {Operation} that runs it on #execute.
+    def now_or_op(return_op, &run)
+      return_op ? Operation.new(run) : run.call(nil)
+    end
+
+    # A {ResponseStream}, or with a block: each response yielded, then nil.
+    def responses(call, blk)
+      stream = ResponseStream.new(call)
+      return stream unless blk
+
+      stream.each(&blk)
+      nil
+    end
+
+    # A unary call: one queue from the pool, waited on by this thread.
     # @return [Array(Status, String)] the status and the response bytes
     def unary(path, kind, body, metadata, deadline, timeout, wait_for_ready, op)
       queue = Runtime.take_queue
