@@ -29,6 +29,23 @@ start() {  # start <name> <command...>: runs it, waits for "listening on PORT", 
   port=$(awk '/listening on/{print $3; exit}' "$work/$name.log")
 }
 
+clients_vs_c_server() {  # clients_vs_c_server <impl>... -- <command...>: runs
+  # `<command...> <impl> 127.0.0.1:PORT $calls` for each impl against the C echo server; every
+  # BENCH line must report failed=0
+  local impls=()
+  while [ "$1" != "--" ]; do impls+=("$1"); shift; done
+  shift
+  echo "== clients: $calls unary calls each, against the C echo server (2 loops, 2 workers)"
+  start c_server "$build/echo_server" --port 0 --workers 2 --until-signal
+  for impl in "${impls[@]}"; do
+    local out
+    out=$("$@" "$impl" "127.0.0.1:$port" "$calls")
+    echo "$out"
+    if echo "$out" | grep -q "failed=[1-9]"; then echo "failed calls: result not verified"; exit 1; fi
+  done
+  stop_server
+}
+
 stop_server() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 
 measure() {  # measure <label> <url> <grpc?> [var]: prints the median req/s of $runs runs

@@ -37,11 +37,4 @@ for mode in queue callback callback-inline; do
   stop_server
 done
 
-echo "== clients: $calls unary calls each, against the C echo server (2 loops, 2 workers)"
-start c_server "$build/echo_server" --port 0 --workers 2 --until-signal
-for impl in swiftgrpc grpc; do
-  out=$(ruby "$root/Tests/bench/rb_client_bench.rb" "$impl" "127.0.0.1:$port" "$calls")
-  echo "$out"
-  if echo "$out" | grep -q "failed=[1-9]"; then echo "failed calls: result not verified"; exit 1; fi
-done
-stop_server
+clients_vs_c_server swiftgrpc grpc -- ruby "$root/Tests/bench/rb_client_bench.rb"
