@@ -522,10 +522,7 @@ module SwiftGRPC
         call.ended!(early)
         return
       end
-      Thread.current[:swiftgrpc_server] = self
       invoke(call, spec, fn, ev)
-    ensure
-      Thread.current[:swiftgrpc_server] = nil
     end
 
     def invoke(call, spec, fn, ev)
