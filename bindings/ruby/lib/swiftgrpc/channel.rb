@@ -163,7 +163,7 @@ module SwiftGRPC
                          timeout: nil, wait_for_ready: false, return_op: false)
       now_or_op(return_op) do |op|
         body = Channel.marshal(marshal, request)
-        st = unary(path, Native::KIND_UNARY, body, metadata, deadline, timeout, wait_for_ready, op)
+        st = unary(path, body, metadata, deadline, timeout, wait_for_ready, op)
         Channel.unmarshal(unmarshal, st.last)
       end
     end
@@ -252,14 +252,11 @@ module SwiftGRPC
       return out.read_uint64 if rc.zero?
 
       case rc
-      when Native::E_INVALID_METADATA, Native::E_INVALID_UTF8, Native::E_INVALID_ARGUMENT
-        raise ArgumentError, Native.last_error.to_s
-      when Native::E_TOO_LARGE then raise ResourceExhausted, Native.last_error.to_s
       when Native::E_WRONG_STATE
         @closed = true
         raise ClosedError, "the channel to #{@target} is closed"
       when Native::E_BAD_HANDLE then raise ClosedError, "the channel to #{@target} is destroyed"
-      else NativeError.check(rc, "swiftgrpc_client_call_start")
+      else NativeError.raise_for(rc, "swiftgrpc_client_call_start")
       end
     end
 
@@ -281,9 +278,9 @@ module SwiftGRPC
 
     # A unary call: one queue from the pool, waited on by this thread.
     # @return [Array(Status, String)] the status and the response bytes
-    def unary(path, kind, body, metadata, deadline, timeout, wait_for_ready, op)
+    def unary(path, body, metadata, deadline, timeout, wait_for_ready, op)
       queue = Runtime.take_queue
-      call = start_call(path, kind, metadata, body, deadline, timeout, wait_for_ready, queue)
+      call = start_call(path, Native::KIND_UNARY, metadata, body, deadline, timeout, wait_for_ready, queue)
       op&.attach_raw(self, call)
       out = Runtime.out_pointer
       ev = nil
@@ -378,13 +375,9 @@ module SwiftGRPC
         return false if @status
 
         rc = Native.swiftgrpc_client_send_message(@channel.handle, @handle, body, body.bytesize)
-        if rc == Native::E_TOO_LARGE
-          raise ResourceExhausted, Native.last_error.to_s
-        elsif rc.negative?
-          return false if rc == Native::E_TOKEN_CLOSED
+        return false if rc == Native::E_TOKEN_CLOSED
+        NativeError.raise_for(rc, "swiftgrpc_client_send_message") if rc.negative?
 
-          NativeError.check(rc, "swiftgrpc_client_send_message")
-        end
         @send_pending = true
       end
       await { !@send_pending }

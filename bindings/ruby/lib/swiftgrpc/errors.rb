@@ -74,4 +74,23 @@ module SwiftGRPC
 
   # An operation on a closed channel or a stopped server.
   class ClosedError < StandardError; end
+
+  # An operation out of order (a second initial metadata, a read on a unary call...).
+  class WrongState < StandardError; end
+
+  class NativeError
+    # Raises the Ruby exception for a library refusal `rc` of `function`: bad arguments
+    # (invalid metadata, UTF-8 or value) → ArgumentError, a message above the size limit →
+    # SwiftGRPC::ResourceExhausted, an operation out of order → WrongState, else NativeError.
+    def self.raise_for(rc, function)
+      why = Native.last_error.to_s
+      case rc
+      when Native::E_INVALID_METADATA, Native::E_INVALID_UTF8, Native::E_INVALID_ARGUMENT
+        raise ArgumentError, "#{function}: #{why}"
+      when Native::E_TOO_LARGE then raise ResourceExhausted, why
+      when Native::E_WRONG_STATE then raise WrongState, "#{function}: #{why}"
+      else raise new(function, rc, why)
+      end
+    end
+  end
 end

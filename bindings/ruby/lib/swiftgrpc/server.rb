@@ -182,24 +182,13 @@ module SwiftGRPC
     def check_answer(rc, function)
       return if rc.zero?
 
-      case rc
-      when Native::E_TOKEN_CLOSED, Native::E_ALREADY_COMPLETED, Native::E_UNKNOWN_TOKEN
+      if [Native::E_TOKEN_CLOSED, Native::E_ALREADY_COMPLETED, Native::E_UNKNOWN_TOKEN].include?(rc)
         raise_ended if @ended
         raise WrongState, "#{function}: the call is already answered"
-      when Native::E_TOO_LARGE
-        raise ResourceExhausted, Native.last_error.to_s
-      when Native::E_INVALID_METADATA, Native::E_INVALID_UTF8, Native::E_INVALID_ARGUMENT
-        raise ArgumentError, "#{function}: #{Native.last_error}"
-      when Native::E_WRONG_STATE
-        raise WrongState, "#{function}: #{Native.last_error}"
-      else
-        NativeError.check(rc, function)
       end
+      NativeError.raise_for(rc, function)
     end
   end
-
-  # A server operation out of order (a second initial metadata, a read on a unary call...).
-  class WrongState < StandardError; end
 
   # A gRPC server whose handlers run on Ruby threads.
   #
