@@ -43,11 +43,11 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define SWIFTGRPC_VERSION_MAJOR 0
-#define SWIFTGRPC_VERSION_MINOR 2
+#define SWIFTGRPC_VERSION_MINOR 3
 #define SWIFTGRPC_VERSION_PATCH 0
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number(). */
-#define SWIFTGRPC_VERSION_NUMBER 2000
-#define SWIFTGRPC_VERSION_STRING "0.2.0"
+#define SWIFTGRPC_VERSION_NUMBER 3000
+#define SWIFTGRPC_VERSION_STRING "0.3.0"
 
 /* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
 int swiftgrpc_version_number(void);
@@ -329,6 +329,22 @@ int swiftgrpc_server_shutdown(swiftgrpc_server server, int64_t grace_ms);
    of this server runs after it returns. Accepts 0 and already-destroyed handles. From a loop
    thread it returns SWIFTGRPC_E_RECURSIVE_CALL. */
 int swiftgrpc_server_destroy(swiftgrpc_server server);
+
+/* Method (diagnostics, added in 0.3.0). Calls the host of the registered UNARY `method` of a
+   running server `iterations` times in process, without a connection, one after the other: each
+   time a CALL event carrying `message` (`message_len` bytes, copied once; peer "inproc", no
+   metadata, no deadline) goes to the method's host fn or queue exactly as for a remote call, and
+   the next starts once the loop has applied the host's swiftgrpc_host_complete (its response
+   goes nowhere). Stores the nanoseconds all round trips took in *out_elapsed_ns: the cost of the
+   host boundary alone. Waits up to `timeout_ms` (< 0: forever) for the host; then the round trip
+   in flight is abandoned (its host gets SWIFTGRPC_EVENT_CANCELLED, DEADLINE_EXCEEDED) and
+   SWIFTGRPC_E_TIMEOUT returned. Blocks the calling thread; from a loop thread it returns
+   SWIFTGRPC_E_RECURSIVE_CALL. SWIFTGRPC_E_WRONG_STATE if the server is not running, the method is
+   not unary or its queue was shut down; SWIFTGRPC_E_INVALID_ARGUMENT for an unregistered method
+   or 0 iterations. */
+int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const void *message,
+                           size_t message_len, uint64_t iterations, int64_t timeout_ms,
+                           int64_t *out_elapsed_ns);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Answering calls (any thread, never blocks on I/O)                                          */

@@ -3,7 +3,9 @@
  * never-issued handles, wrong order, malformed strings, absurd lengths. Each must return its
  * documented code, set a last-error message, change nothing, and never crash.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,28 @@ static int failures, checks;
   } while (0)
 
 static void noop_fn(const swiftgrpc_event *ev, void *user_data) { (void)ev; (void)user_data; }
+
+/* For swiftgrpc_server_probe: a host that answers at once (counting its calls and checking what
+   it is given), and one that never answers (remembering its token and whether it was told). */
+static int probe_calls, probe_bad_events;
+static swiftgrpc_server probe_server;
+static void answer_fn(const swiftgrpc_event *ev, void *user_data) {
+  (void)user_data;
+  probe_calls++;
+  if (ev->type != SWIFTGRPC_EVENT_CALL || ev->message_len != 1 || ev->message[0] != 'x' ||
+      strcmp(ev->peer, "inproc") != 0 || ev->deadline_ns != INT64_MAX)
+    probe_bad_events++;
+  swiftgrpc_host_complete(probe_server, ev->token, "y", 1, 0, NULL, NULL, 0);
+}
+static volatile uint64_t held_token;
+static volatile int held_cancelled;
+static void hold_fn(const swiftgrpc_event *ev, void *user_data) {
+  (void)user_data;
+  if (ev->type == SWIFTGRPC_EVENT_CALL) held_token = ev->token;
+  if (ev->type == SWIFTGRPC_EVENT_CANCELLED && ev->token == held_token &&
+      ev->status_code == SWIFTGRPC_STATUS_DEADLINE_EXCEEDED)
+    held_cancelled = 1;
+}
 
 int main(void) {
   /* Version and error text. */
@@ -115,8 +139,15 @@ int main(void) {
   EXPECT(swiftgrpc_server_destroy(srv2), SWIFTGRPC_OK); /* never started */
   EXPECT(swiftgrpc_server_listen(srv, "[::1]:0", NULL), SWIFTGRPC_OK);
 
+  EXPECT(swiftgrpc_register_host_fn(srv, "/pkg.Svc/Answer", 0, answer_fn, NULL), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_fn(srv, "/pkg.Svc/Hold", 0, hold_fn, NULL), SWIFTGRPC_OK);
+  probe_server = srv;
+  int64_t ns = -1;
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/Answer", "x", 1, 1, 1000, &ns), SWIFTGRPC_E_WRONG_STATE);
+
   /* Start, and the calls that are now out of order. */
   EXPECT(swiftgrpc_server_start(srv), SWIFTGRPC_OK);
+
   EXPECT(swiftgrpc_server_start(srv), SWIFTGRPC_E_WRONG_STATE);
   EXPECT(swiftgrpc_server_listen(srv, "127.0.0.1:0", NULL), SWIFTGRPC_E_WRONG_STATE);
   EXPECT(swiftgrpc_register_host_fn(srv, "/pkg.Svc/Late", 0, noop_fn, NULL), SWIFTGRPC_E_WRONG_STATE);
@@ -153,6 +184,28 @@ int main(void) {
   unsigned char binary[4] = {0, 0xff, '\n', 0x80};
   swiftgrpc_metadata bin = swiftgrpc_md_bytes("x-raw-bin", binary, sizeof binary);
   EXPECT(swiftgrpc_call_send_initial_metadata(srv, 256, &bin, 1), SWIFTGRPC_E_UNKNOWN_TOKEN);
+
+  /* In-process probes of the host boundary. */
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/Answer", "x", 1, 1, 1000, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_server_probe(srv, NULL, "x", 1, 1, 1000, &ns), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/Answer", NULL, 1, 1, 1000, &ns), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_server_probe(0, "/pkg.Svc/Answer", "x", 1, 1, 1000, &ns), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_probe(rt, "/pkg.Svc/Answer", "x", 1, 1, 1000, &ns), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/Unknown", "x", 1, 1, 1000, &ns), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/\xff", "x", 1, 1, 1000, &ns), SWIFTGRPC_E_INVALID_UTF8);
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/Answer", "x", 1, 0, 1000, &ns), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/Other", "x", 1, 1, 1000, &ns), SWIFTGRPC_E_WRONG_STATE);
+  EXPECT(ns, -1); /* failed calls store nothing */
+  EXPECT(probe_calls, 0);
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/Answer", "x", 1, 1000, 10000, &ns), SWIFTGRPC_OK);
+  EXPECT(probe_calls, 1000); /* one CALL per round trip, each completed before the next */
+  EXPECT(probe_bad_events, 0);
+  EXPECT(ns > 0, 1);
+  /* A host that never answers: the probe times out, the host is told, the token is closed. */
+  EXPECT(swiftgrpc_server_probe(srv, "/pkg.Svc/Hold", "x", 1, 1, 50, &ns), SWIFTGRPC_E_TIMEOUT);
+  for (int i = 0; i < 200 && !held_cancelled; i++) nanosleep(&(struct timespec){0, 10000000}, NULL);
+  EXPECT(held_cancelled, 1);
+  EXPECT(swiftgrpc_host_complete(srv, held_token, NULL, 0, 0, NULL, NULL, 0), SWIFTGRPC_E_TOKEN_CLOSED);
 
   /* Shutdown, destroy, and use after destroy. */
   EXPECT(swiftgrpc_server_shutdown(srv, 100), SWIFTGRPC_OK);

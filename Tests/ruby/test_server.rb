@@ -246,4 +246,34 @@ class ServerTest < Minitest::Test
     stream.cancel
     assert_equal [:cancel_callback, SwiftGRPC::Cancelled].sort_by(&:to_s), [seen.pop, seen.pop].sort_by(&:to_s)
   end
+
+  # probe_host (swiftgrpc_server_probe): the handler runs once per in-process round trip; bad
+  # use is refused; a handler that does not answer in time is cancelled.
+  def test_probe_host
+    seen = Queue.new
+    release = Queue.new
+    cancelled = Queue.new
+    server = SwiftGRPC::Server.new(pool_size: 4)
+    server.handle("/probe.P/Get", :unary) { |req, call| seen << [req, call.peer]; req }
+    server.handle("/probe.P/Stream", :server_streaming) { |req, _call| [req] }
+    server.handle("/probe.P/Hold", :unary) do |req, call|
+      call.on_cancel { cancelled << :cancelled }
+      release.pop
+      req
+    end
+    assert_raises(SwiftGRPC::WrongState) { server.probe_host("/probe.P/Get", "x") }
+    server.add_http2_port("127.0.0.1:0")
+    server.start
+    @servers << server
+    per_call = server.probe_host("/probe.P/Get", "ping", iterations: 100, timeout: 30)
+    assert_operator per_call, :>, 0
+    assert_equal [["ping", "inproc"]] * 100, Array.new(100) { seen.pop(true) }
+    assert_raises(ArgumentError) { server.probe_host("/probe.P/Nope", "x") }
+    assert_raises(SwiftGRPC::WrongState) { server.probe_host("/probe.P/Stream", "x") }
+    assert_raises(ArgumentError) { server.probe_host("/probe.P/Get", "x", iterations: 0) }
+    assert_raises(TypeError) { server.probe_host("/probe.P/Get", 5) }
+    assert_raises(Timeout::Error) { server.probe_host("/probe.P/Hold", "x", timeout: 0.1) }
+    assert_equal :cancelled, Timeout.timeout(10) { cancelled.pop }
+    release << :go
+  end
 end

@@ -152,3 +152,31 @@ public func swiftgrpc_server_destroy(_ server: UInt64) -> Int32 {
     _ = handles.withLock { $0.objects.removeValue(forKey: server) }
   }
 }
+
+@_cdecl("swiftgrpc_server_probe")
+public func swiftgrpc_server_probe(
+  _ server: UInt64, _ method: UnsafePointer<CChar>?, _ message: UnsafeRawPointer?, _ len: Int,
+  _ iterations: UInt64, _ timeoutMs: Int64, _ outNanos: UnsafeMutablePointer<Int64>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let outNanos else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out_elapsed_ns is NULL") }
+    let s = try lookupServer(server).server
+    let path = try cString(method, "method")
+    let payload = try bytes(message, len, "message")
+    if s.group.isLoopThread {
+      throw ABIError(SWIFTGRPC_E_RECURSIVE_CALL, "swiftgrpc_server_probe called from a loop thread")
+    }
+    let timeout = timeoutMs < 0 || timeoutMs > Int64.max / 1_000_000 ? Int64.max : timeoutMs * 1_000_000
+    do throws(Server.ProbeError) {
+      outNanos.pointee = try s.probeHost(
+        method: path, message: payload, iterations: iterations, timeoutNanos: timeout)
+    } catch {
+      switch error {
+      case .wrongState(let m): throw ABIError(SWIFTGRPC_E_WRONG_STATE, m)
+      case .invalidArgument(let m): throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, m)
+      case .timedOut:
+        throw ABIError(SWIFTGRPC_E_TIMEOUT, "the host did not complete every round trip in \(timeoutMs) ms")
+      }
+    }
+  }
+}

@@ -73,3 +73,8 @@ public struct MethodRegistration: Sendable {
     self.sink = sink
   }
 }
+
+/// What a token answers to: the loop hands it each host answer, on the loop thread.
+protocol HostAnswerable: AnyObject {
+  func hostAnswered(_ answer: HostAnswer)
+}

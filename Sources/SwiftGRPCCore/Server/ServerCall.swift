@@ -3,7 +3,7 @@ import Glibc
 
 /// One gRPC call on an HTTP/2 stream: validates the request head, reassembles request
 /// messages, talks to the host through its token, and writes the response. Loop-bound.
-final class ServerCall {
+final class ServerCall: HostAnswerable {
   enum Phase {
     /// Receiving the request head.
     case headers

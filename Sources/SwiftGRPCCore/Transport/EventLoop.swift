@@ -15,7 +15,7 @@ public final class EventLoop: @unchecked Sendable {
 
   /// Work queued for the loop by other threads (or by itself).
   enum Work {
-    case answer(ServerCall, HostAnswer)
+    case answer(any HostAnswerable, HostAnswer)
     case clientStart(ClientCall)
     case clientOp(ClientCall, ClientOp)
     case task(() -> Void)
@@ -24,7 +24,7 @@ public final class EventLoop: @unchecked Sendable {
   /// Host-visible state of one call, guarded by the loop's lock so answers are validated
   /// synchronously on the host's thread.
   struct TokenEntry {
-    let call: ServerCall
+    let call: any HostAnswerable
     let serverID: UInt64
     let kind: MethodKind
     var completed = false
@@ -274,7 +274,7 @@ public final class EventLoop: @unchecked Sendable {
   // MARK: - Tokens
 
   /// Issues a token for a call: `seq << 8 | loop index`, never reused within the runtime.
-  func issueToken(call: ServerCall, serverID: UInt64, kind: MethodKind) -> UInt64 {
+  func issueToken(call: any HostAnswerable, serverID: UInt64, kind: MethodKind) -> UInt64 {
     shared.withLock { s in
       let token = s.nextSeq << 8 | UInt64(index)
       s.nextSeq += 1

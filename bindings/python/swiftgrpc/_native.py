@@ -16,8 +16,8 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int32, c_i
 from typing import List, Optional
 
 # The ABI version this binding speaks (SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h).
-VERSION_NUMBER = 2000
-VERSION_STRING = "0.2.0"
+VERSION_NUMBER = 3000
+VERSION_STRING = "0.3.0"
 
 OK = 0
 E_NULL_ARGUMENT = -1
@@ -225,6 +225,11 @@ swiftgrpc_server_start = _fn("swiftgrpc_server_start", c_int, H)
 swiftgrpc_server_shutdown = _fn("swiftgrpc_server_shutdown", c_int, H, c_int64, waits=True)
 # int swiftgrpc_server_destroy(swiftgrpc_server server);
 swiftgrpc_server_destroy = _fn("swiftgrpc_server_destroy", c_int, H, waits=True)
+# int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const void *message,
+#                            size_t message_len, uint64_t iterations, int64_t timeout_ms,
+#                            int64_t *out_elapsed_ns);
+swiftgrpc_server_probe = _fn("swiftgrpc_server_probe", c_int, H, c_char_p, c_void_p, c_size_t, c_uint64,
+                             c_int64, POINTER(c_int64), waits=True)
 # int swiftgrpc_call_send_initial_metadata(swiftgrpc_server server, uint64_t token,
 #                                          const swiftgrpc_metadata *metadata, size_t count);
 swiftgrpc_call_send_initial_metadata = _fn("swiftgrpc_call_send_initial_metadata", c_int, H,

@@ -423,6 +423,24 @@ class NativeServer:
             raise_native(e)
         self.started = True
 
+    def probe(self, method: str, request: bytes, iterations: int, timeout: Optional[float]) -> float:
+        """swiftgrpc_server_probe: seconds per in-process round trip through the handler."""
+        if not isinstance(method, str) or not isinstance(request, (bytes, bytearray)):
+            raise TypeError("method must be str and request bytes")
+        if not isinstance(iterations, int) or iterations < 1:
+            raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+        elapsed = ctypes.c_int64()
+        ms = -1 if timeout is None else int(timeout * 1000)
+        try:
+            N.check(N.swiftgrpc_server_probe(self.handle, method.encode(), bytes(request), len(request),
+                                             iterations, ms, ctypes.byref(elapsed)),
+                    "swiftgrpc_server_probe")
+        except N.NativeError as e:
+            if e.code == N.E_TIMEOUT:
+                raise TimeoutError(e.message) from None
+            raise_native(e)
+        return elapsed.value / 1e9 / iterations
+
     def complete(self, ctx: Any, message: Optional[bytes], code: int, details: Optional[str]) -> int:
         """swiftgrpc_host_complete for the call of `ctx` with its trailing metadata. Trailers the
         library refuses still give the client an answer: INTERNAL, without them."""
@@ -466,6 +484,16 @@ class ServerAPI:
 
     def add_secure_port(self, address: str, server_credentials: Any) -> int:
         raise NotImplementedError("TLS is not supported by swiftgrpc yet; use add_insecure_port")
+
+    def probe_host(self, method: str, request: bytes = b"", iterations: int = 1,
+                   timeout: Optional[float] = None) -> float:
+        """swiftgrpc's own: calls the handler of the unary `method` of this running server
+        `iterations` times in process, without a connection, and returns the mean seconds per
+        round trip (event to the handler, its answer, the library resuming the call). It measures
+        the host boundary; the responses are discarded. Blocks; raises TimeoutError after
+        `timeout` seconds, UsageError if the server is not running or the method not unary,
+        ValueError for an unknown method."""
+        return self._native.probe(method, request, iterations, timeout)
 
 
 class _ServerState:

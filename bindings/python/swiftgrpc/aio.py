@@ -336,6 +336,13 @@ class Server(ServerAPI):
         assert self._terminated is not None
         self._terminated.set()
 
+    async def probe_host(self, method: str, request: bytes = b"", iterations: int = 1,
+                         timeout: Optional[float] = None) -> float:
+        """As swiftgrpc.Server.probe_host; waits in an executor thread so that the handlers keep
+        running on this event loop."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self._native.probe, method, request, iterations, timeout)
+
     async def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
         """Waits until the server stopped; True if `timeout` passed first."""
         if self._terminated is None:

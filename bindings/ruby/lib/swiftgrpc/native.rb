@@ -178,6 +178,11 @@ module SwiftGRPC
     attach_function :swiftgrpc_server_shutdown, %i[uint64 int64], :int, blocking: true
     # int swiftgrpc_server_destroy(swiftgrpc_server server);
     attach_function :swiftgrpc_server_destroy, [:uint64], :int, blocking: true
+    # int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const void *message,
+    #                            size_t message_len, uint64_t iterations, int64_t timeout_ms,
+    #                            int64_t *out_elapsed_ns);
+    attach_function :swiftgrpc_server_probe, %i[uint64 string pointer size_t uint64 int64 pointer], :int,
+                    blocking: true
     # int swiftgrpc_call_send_initial_metadata(swiftgrpc_server server, uint64_t token,
     #                                          const swiftgrpc_metadata *metadata, size_t count);
     attach_function :swiftgrpc_call_send_initial_metadata, %i[uint64 uint64 pointer size_t], :int

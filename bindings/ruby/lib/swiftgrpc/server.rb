@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "timeout"
+
 module SwiftGRPC
   # The call a server handler is given: what the client sent with it, and the ways to answer
   # beyond the return value. Its methods and their names follow the grpc gem's call views
@@ -290,6 +292,24 @@ module SwiftGRPC
     def stop(grace = nil)
       @state.stop(grace.nil? ? 0 : (grace * 1000).to_i)
       self
+    end
+
+    # swiftgrpc's own: calls the handler of the unary method `path` of this running server
+    # `iterations` times in process, without a connection (swiftgrpc_server_probe), and returns
+    # the mean seconds per round trip: the cost of the host boundary. Responses are discarded.
+    # Raises Timeout::Error after `timeout` seconds (nil: none), WrongState if the server is not
+    # running or the method is not unary, ArgumentError for an unknown method.
+    def probe_host(path, request = "", iterations: 1, timeout: nil)
+      raise ArgumentError, "iterations must be a positive Integer" unless iterations.is_a?(Integer) && iterations.positive?
+      raise TypeError, "request must be a String" unless request.is_a?(String)
+
+      out = FFI::MemoryPointer.new(:int64)
+      ms = timeout.nil? ? -1 : (timeout * 1000).to_i
+      rc = Native.swiftgrpc_server_probe(@state.handle, path.to_s, request, request.bytesize, iterations, ms, out)
+      raise Timeout::Error, Native.last_error.to_s if rc == Native::E_TIMEOUT
+
+      NativeError.raise_for(rc, "swiftgrpc_server_probe") unless rc.zero?
+      out.read_int64 / 1e9 / iterations
     end
 
     # Blocks until the server is stopped (from another thread or by a signal).

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # How should library events reach Ruby? The measurement behind SwiftGRPC::Server's choice: the
-# same minimal echo, fed three ways (h2load drives it; see ruby_bench.sh):
+# same minimal echo, fed three ways (h2load drives it; bench/bench.py runs it):
 #   queue           2 Ruby threads pull events with swiftgrpc_queue_next (VM lock released
 #                   while waiting) and answer inline: what SwiftGRPC::Server does
 #   callback        an FFI::Function host fn; the ffi gem runs it on its callback-dispatch Ruby

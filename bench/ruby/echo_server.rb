@@ -3,7 +3,7 @@
 # The Ruby echo server for the h2load benchmarks: one handler class, served by swiftgrpc or by
 # the grpc gem. Messages are raw bytes (the 17-byte frame h2load sends carries 12 bytes that are
 # not protobuf), through the same marshal/unmarshal code on both servers.
-#   ruby rb_echo_server.rb swiftgrpc|grpc [POOL_SIZE]
+#   ruby bench/ruby/echo_server.rb swiftgrpc|grpc [POOL_SIZE]
 # Prints "listening on PORT"; serves until SIGTERM/SIGINT. The grpc gem's server gets
 # max_waiting_requests high enough that it never rejects a call for lack of threads.
 $LOAD_PATH.unshift File.expand_path("../../bindings/ruby/lib", __dir__)

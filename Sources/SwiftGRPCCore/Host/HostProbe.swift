@@ -1,0 +1,121 @@
+import Glibc
+
+/// Calls of a unary method without a connection, for measuring the host boundary alone: each
+/// round trip issues a token, delivers its CALL event to the method's sink (host fn or queue),
+/// and starts the next when the loop applies the host's completion. Loop-bound, except for
+/// `outcome`, which the waiting thread reads.
+final class HostProbe: HostAnswerable {
+  enum Outcome: Sendable {
+    case finished(elapsedNanos: Int64)
+    /// The sink refused the event (its queue was shut down).
+    case refused
+  }
+
+  private let loop: EventLoop
+  private let registration: MethodRegistration
+  private let serverID: UInt64
+  private let message: [UInt8]
+  private var remaining: UInt64
+  private var token: UInt64 = 0
+  private var started: Int64 = 0
+  let outcome = Locked<Outcome?>(nil)
+
+  init(loop: EventLoop, registration: MethodRegistration, serverID: UInt64, message: [UInt8],
+       iterations: UInt64) {
+    self.loop = loop
+    self.registration = registration
+    self.serverID = serverID
+    self.message = message
+    self.remaining = iterations
+  }
+
+  /// Starts the first round trip (loop thread).
+  func start() {
+    started = monotonicNanos()
+    next()
+  }
+
+  private func next() {
+    token = loop.issueToken(call: self, serverID: serverID, kind: registration.kind)
+    if !deliver(.call, code: .ok) {
+      _ = loop.closeToken(token)
+      finish(.refused)
+    }
+  }
+
+  private func deliver(_ type: HostEventType, code: StatusCode) -> Bool {
+    registration.sink.deliver(HostEvent(
+      type: type, token: token, serverID: serverID, method: registration.path,
+      kind: registration.kind, authority: "", peer: "inproc", metadata: [], deadline: Int64.max,
+      message: type == .call ? message : nil, statusCode: code))
+  }
+
+  func hostAnswered(_ answer: HostAnswer) {
+    guard case .complete = answer else { return }
+    loop.retireToken(token)
+    remaining -= 1
+    if remaining == 0 {
+      finish(.finished(elapsedNanos: monotonicNanos() - started))
+    } else {
+      next()
+    }
+  }
+
+  /// Gives up on the round trip in flight (loop thread): its token is closed and the host is
+  /// sent CANCELLED (DEADLINE_EXCEEDED), unless it completed in the meantime.
+  func abandon() {
+    if outcome.withLock({ $0 != nil }) { return }
+    if loop.closeToken(token) { _ = deliver(.cancelled, code: .deadlineExceeded) }
+  }
+
+  private func finish(_ result: Outcome) {
+    outcome.withLock { $0 = result }
+    outcome.lock.broadcast()
+  }
+}
+
+extension Server {
+  public enum ProbeError: Error, Equatable, Sendable {
+    case wrongState(String)
+    case invalidArgument(String)
+    /// The host did not complete every round trip within the timeout.
+    case timedOut
+  }
+
+  /// Calls the host of the unary `method` `iterations` times in process, without a connection,
+  /// one round trip after the other, and returns the nanoseconds they took together: the cost
+  /// of the host boundary (event to the host, its completion, the loop resuming the call).
+  /// Blocks the calling thread (not a loop thread) for at most `timeoutNanos`; after that the
+  /// round trip in flight is abandoned (its host is sent CANCELLED) and `.timedOut` thrown.
+  public func probeHost(method: String, message: [UInt8], iterations: UInt64, timeoutNanos: Int64)
+    throws(ProbeError) -> Int64
+  {
+    guard iterations > 0 else { throw .invalidArgument("iterations must be at least 1") }
+    guard phase == .running else { throw .wrongState("the server is not running") }
+    guard let registration = methods[method] else {
+      throw .invalidArgument("method '\(method)' is not registered")
+    }
+    guard registration.kind == .unary else {
+      throw .wrongState("only unary methods can be probed, '\(method)' is \(registration.kind)")
+    }
+    let loop = group.loops[0]
+    let probe = HostProbe(loop: loop, registration: registration, serverID: id, message: message,
+                          iterations: iterations)
+    guard loop.execute({ probe.start() }) else { throw .wrongState("the runtime is stopping") }
+    let now = monotonicNanos()
+    let deadline = timeoutNanos > Int64.max - now ? Int64.max : now + timeoutNanos
+    probe.outcome.lock.lock()
+    while probe.outcome.peek() == nil && monotonicNanos() < deadline {
+      _ = probe.outcome.lock.wait(untilNanos: deadline)
+    }
+    let result = probe.outcome.peek()
+    probe.outcome.lock.unlock()
+    switch result {
+    case .finished(let elapsed): return elapsed
+    case .refused: throw .wrongState("the method's queue no longer accepts events")
+    case nil:
+      _ = loop.execute { probe.abandon() }
+      throw .timedOut
+    }
+  }
+}

@@ -1,0 +1,203 @@
+/*
+ * bench_server.c — the C host of the benchmark suite, on libswiftgrpc. Raw byte payloads:
+ *
+ *   /swiftgrpc.examples.Echo/Get     unary             replies with the request
+ *   /swiftgrpc.examples.Echo/Stream  server streaming  request = two little-endian uint32,
+ *                                                      COUNT and SIZE: replies with COUNT
+ *                                                      messages of SIZE bytes
+ *   /swiftgrpc.examples.Echo/Ping    bidi streaming    echoes each request as it comes
+ *
+ * Host paths: push (default: the host fn copies the event and hands it to worker threads),
+ * --pull (worker threads take events from a swiftgrpc_queue), --inline (push, answered inside
+ * the host fn on the loop thread: for handlers that never block).
+ *
+ * usage: bench_server [--pull | --inline] [--workers N] [--loops N] [--port N]
+ * Prints "listening on PORT"; serves until SIGINT/SIGTERM.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swiftgrpc.h"
+#include "swiftgrpc_util.h"
+
+static swiftgrpc_server server;
+static swiftgrpc_queue queue;
+static char *stream_buf; /* SIZE bytes of Stream replies; grown under stream_lock */
+static size_t stream_cap;
+static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- a job queue of copied events, for push mode ---------------------------------------- */
+typedef struct job { swiftgrpc_event *ev; struct job *next; } job;
+static job *jobs_head, *jobs_tail;
+static int jobs_closed;
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
+
+static void jobs_push(swiftgrpc_event *ev) {
+  job *j = malloc(sizeof *j);
+  if (!j) { free(ev); return; }
+  j->ev = ev;
+  j->next = NULL;
+  pthread_mutex_lock(&jobs_lock);
+  if (jobs_tail) jobs_tail->next = j; else jobs_head = j;
+  jobs_tail = j;
+  pthread_cond_signal(&jobs_cond);
+  pthread_mutex_unlock(&jobs_lock);
+}
+
+static swiftgrpc_event *jobs_pop(void) {
+  pthread_mutex_lock(&jobs_lock);
+  while (!jobs_head && !jobs_closed) pthread_cond_wait(&jobs_cond, &jobs_lock);
+  job *j = jobs_head;
+  if (j) { jobs_head = j->next; if (!jobs_head) jobs_tail = NULL; }
+  pthread_mutex_unlock(&jobs_lock);
+  if (!j) return NULL;
+  swiftgrpc_event *ev = j->ev;
+  free(j);
+  return ev;
+}
+
+/* ---- the service ------------------------------------------------------------------------ */
+static uint32_t le32(const char *p) {
+  const unsigned char *u = (const unsigned char *)p;
+  return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+}
+
+static void serve_stream(const swiftgrpc_event *ev) {
+  if (ev->message_len != 8) {
+    swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_INVALID_ARGUMENT,
+                            "want COUNT and SIZE as two uint32", NULL, 0);
+    return;
+  }
+  uint32_t count = le32(ev->message), size = le32(ev->message + 4);
+  pthread_mutex_lock(&stream_lock);
+  if (size > stream_cap) {
+    char *grown = realloc(stream_buf, size);
+    if (grown) { memset(grown, 'x', size); stream_buf = grown; stream_cap = size; }
+  }
+  pthread_mutex_unlock(&stream_lock);
+  if (size > stream_cap) {
+    swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_RESOURCE_EXHAUSTED, "no memory", NULL, 0);
+    return;
+  }
+  for (uint32_t i = 0; i < count; i++)
+    if (swiftgrpc_call_send_message(server, ev->token, stream_buf, size) != SWIFTGRPC_OK) return;
+  swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
+}
+
+static void handle(const swiftgrpc_event *ev) {
+  const char *m = strrchr(ev->method, '/');
+  m = m ? m + 1 : ev->method;
+  switch (ev->type) {
+  case SWIFTGRPC_EVENT_CALL:
+    if (!strcmp(m, "Get"))
+      swiftgrpc_host_complete(server, ev->token, ev->message, ev->message_len, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
+    else if (!strcmp(m, "Stream")) serve_stream(ev);
+    else swiftgrpc_call_read(server, ev->token); /* Ping */
+    break;
+  case SWIFTGRPC_EVENT_MESSAGE: /* Ping */
+    if (swiftgrpc_call_send_message(server, ev->token, ev->message, ev->message_len) == SWIFTGRPC_OK)
+      swiftgrpc_call_read(server, ev->token);
+    break;
+  case SWIFTGRPC_EVENT_HALF_CLOSE:
+    swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
+    break;
+  default: break; /* CANCELLED: nothing held per call */
+  }
+}
+
+static void on_event_inline(const swiftgrpc_event *ev, void *user_data) {
+  (void)user_data;
+  handle(ev);
+}
+
+static void on_event(const swiftgrpc_event *ev, void *user_data) {
+  (void)user_data;
+  swiftgrpc_event *copy = swiftgrpc_event_copy(ev);
+  if (copy) jobs_push(copy);
+}
+
+static void *worker(void *arg) {
+  int pull = (int)(intptr_t)arg;
+  for (;;) {
+    swiftgrpc_event *ev = NULL;
+    if (pull) {
+      if (swiftgrpc_queue_next(queue, -1, &ev) != SWIFTGRPC_OK) return NULL;
+      handle(ev);
+      swiftgrpc_event_free(ev);
+    } else {
+      if (!(ev = jobs_pop())) return NULL;
+      handle(ev);
+      free(ev);
+    }
+  }
+}
+
+static void check(int rc, const char *what) {
+  if (rc != SWIFTGRPC_OK) {
+    fprintf(stderr, "%s: %s (%s)\n", what, swiftgrpc_errstr(rc), swiftgrpc_last_error());
+    exit(1);
+  }
+}
+
+int main(int argc, char **argv) {
+  int port = 0, pull = 0, inl = 0, workers = 2, loops = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--pull")) pull = 1;
+    else if (!strcmp(argv[i], "--inline")) inl = 1;
+    else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--loops") && i + 1 < argc) loops = atoi(argv[++i]);
+    else { fprintf(stderr, "usage: bench_server [--pull | --inline] [--workers N] [--loops N] [--port N]\n"); return 2; }
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread, library ones too */
+
+  swiftgrpc_runtime rt;
+  check(swiftgrpc_runtime_create((uint32_t)loops, &rt), "runtime_create");
+  check(swiftgrpc_server_create(rt, &server), "server_create");
+  check(swiftgrpc_server_set_option(server, SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE, 64 << 20), "max receive");
+  static const struct { const char *name; int kind; } methods[] = {
+      {"/swiftgrpc.examples.Echo/Get", SWIFTGRPC_KIND_UNARY},
+      {"/swiftgrpc.examples.Echo/Stream", SWIFTGRPC_KIND_SERVER_STREAMING},
+      {"/swiftgrpc.examples.Echo/Ping", SWIFTGRPC_KIND_BIDI_STREAMING},
+  };
+  if (pull) check(swiftgrpc_queue_create(rt, &queue), "queue_create");
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+    if (pull) check(swiftgrpc_register_host_queue(server, methods[i].name, methods[i].kind, queue), "register");
+    else check(swiftgrpc_register_host_fn(server, methods[i].name, methods[i].kind,
+                                          inl ? on_event_inline : on_event, NULL), "register");
+  }
+  char address[64];
+  snprintf(address, sizeof address, "127.0.0.1:%d", port);
+  int bound = 0;
+  check(swiftgrpc_server_listen(server, address, &bound), "listen");
+  pthread_t threads[64];
+  if (inl) workers = 0;
+  if (workers > 64) workers = 64;
+  for (int i = 0; i < workers; i++) pthread_create(&threads[i], NULL, worker, (void *)(intptr_t)pull);
+  check(swiftgrpc_server_start(server), "start");
+  printf("listening on %d (%s, %d workers)\n", bound, pull ? "pull" : inl ? "inline" : "push", workers);
+  fflush(stdout);
+
+  int sig;
+  sigwait(&set, &sig);
+  check(swiftgrpc_server_shutdown(server, 1000), "shutdown");
+  if (pull) swiftgrpc_queue_shutdown(queue);
+  pthread_mutex_lock(&jobs_lock);
+  jobs_closed = 1;
+  pthread_cond_broadcast(&jobs_cond);
+  pthread_mutex_unlock(&jobs_lock);
+  for (int i = 0; i < workers; i++) pthread_join(threads[i], NULL);
+  swiftgrpc_server_destroy(server);
+  swiftgrpc_runtime_destroy(rt);
+  return 0;
+}
