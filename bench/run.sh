@@ -9,17 +9,20 @@
 #   bash bench/run.sh --quick    everything briefly, a smoke test (CI runs it): results and
 #                                report under build/bench-quick/, the committed ones untouched
 # Options: --no-install (skip apt/pip), --only SECTIONS (comma-separated: machine, server,
-# clients, streaming, ffi, memory; the report then reuses the other sections' results).
+# clients, streaming, ffi, memory; the report then reuses the other sections' results),
+# --servers NAME (server section: only the servers whose name contains NAME, merged into the
+# existing results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 export PATH="/opt/swift/usr/bin:$PATH" SWIFT_BACKTRACE=enable=no
-quick=0 install=1 only=""
+quick=0 install=1 only="" servers=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --no-install) install=0 ;;
     --only) only=$2; shift ;;
+    --servers) servers=$2; shift ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -41,11 +44,14 @@ g++ -O2 -std=c++17 -o "$bin/cpp_bench_client" bench/peers/cpp/bench_client.cc "$
 (cd bench/peers/grpc-swift && swift build -c release 2>&1 | tail -n 1)
 cp bench/peers/grpc-swift/.build/release/GRPCSwiftEchoServer "$bin/"
 
+results=bench/results report=docs/BENCHMARKS.md flags=()
 if [ $quick = 1 ]; then
-  out=build/bench-quick
-  python3 bench/bench.py --bin "$bin" --out "$out/results" --quick ${only:+--only "$only"}
-  python3 bench/report.py --results "$out/results" --report "$out/BENCHMARKS.md"
-else
-  python3 bench/bench.py --bin "$bin" --out bench/results ${only:+--only "$only"}
-  python3 bench/report.py --results bench/results --report docs/BENCHMARKS.md
+  results=build/bench-quick/results report=build/bench-quick/BENCHMARKS.md flags=(--quick)
 fi
+# The report is written even when a measurement failed (it shows the error); the exit status
+# is then bench.py's.
+rc=0
+python3 bench/bench.py --bin "$bin" --out "$results" "${flags[@]}" ${only:+--only "$only"} \
+  ${servers:+--servers "$servers"} || rc=$?
+python3 bench/report.py --results "$results" --report "$report"
+exit $rc

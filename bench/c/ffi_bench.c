@@ -78,8 +78,8 @@ static void *pull_worker(void *arg) {
 
 static void probe(const char *label, const char *method, uint64_t n) {
   int64_t ns = 0;
-  check(swiftgrpc_server_probe(server, method, "hello", 5, n / 10 + 1, 60000, &ns), "probe (warm-up)");
-  check(swiftgrpc_server_probe(server, method, "hello", 5, n, 60000, &ns), "probe");
+  check(swiftgrpc_server_probe(server, method, "hello", 5, n / 10 + 1, 600000, &ns), "probe (warm-up)");
+  check(swiftgrpc_server_probe(server, method, "hello", 5, n, 600000, &ns), "probe");
   printf("RESULT {\"path\":\"%s\",\"round_trips\":%llu,\"ns_per_round_trip\":%.0f}\n", label,
          (unsigned long long)n, (double)ns / (double)n);
   fflush(stdout);
