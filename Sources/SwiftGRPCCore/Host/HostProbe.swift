@@ -18,6 +18,8 @@ final class HostProbe: HostAnswerable {
   private var remaining: UInt64
   private var token: UInt64 = 0
   private var started: Int64 = 0
+  /// Set when the waiting thread gave up: no further round trip starts.
+  private var abandoned = false
   let outcome = Locked<Outcome?>(nil)
 
   init(loop: EventLoop, registration: MethodRegistration, serverID: UInt64, message: [UInt8],
@@ -53,6 +55,7 @@ final class HostProbe: HostAnswerable {
   func hostAnswered(_ answer: HostAnswer) {
     guard case .complete = answer else { return }
     loop.retireToken(token)
+    if abandoned { return }  // completed just as the waiter gave up: start nothing more
     remaining -= 1
     if remaining == 0 {
       finish(.finished(elapsedNanos: monotonicNanos() - started))
@@ -64,6 +67,7 @@ final class HostProbe: HostAnswerable {
   /// Gives up on the round trip in flight (loop thread): its token is closed and the host is
   /// sent CANCELLED (DEADLINE_EXCEEDED), unless it completed in the meantime.
   func abandon() {
+    abandoned = true
     if outcome.withLock({ $0 != nil }) { return }
     if loop.closeToken(token) { _ = deliver(.cancelled, code: .deadlineExceeded) }
   }
