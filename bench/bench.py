@@ -257,13 +257,13 @@ def median_by(runs, key):
 # ---- streaming --------------------------------------------------------------------------------
 def section_streaming(cfg):
     """Each stack talks to itself: its server and its client."""
-    b, py = cfg.bin, [sys.executable, "bench/python/"]
+    b, py = cfg.bin, sys.executable
     stacks = [
         ("swiftgrpc C", [f"{b}/bench_server", "--workers", "2"], lambda t: [f"{b}/bench_client", t]),
-        ("swiftgrpc Python", py[:1] + ["bench/python/echo_server.py", "swiftgrpc", "sync"],
-         lambda t: py[:1] + ["bench/python/bench_client.py", "swiftgrpc", t]),
-        ("grpcio", py[:1] + ["bench/python/echo_server.py", "grpcio", "sync"],
-         lambda t: py[:1] + ["bench/python/bench_client.py", "grpcio", t]),
+        ("swiftgrpc Python", [py, "bench/python/echo_server.py", "swiftgrpc", "sync"],
+         lambda t: [py, "bench/python/bench_client.py", "swiftgrpc", t]),
+        ("grpcio", [py, "bench/python/echo_server.py", "grpcio", "sync"],
+         lambda t: [py, "bench/python/bench_client.py", "grpcio", t]),
         ("C++ gRPC 1.51", [f"{b}/cpp_echo_server"], lambda t: [f"{b}/cpp_bench_client", t]),
     ]
     tests = [(f"stream {size} B", ["stream", str(count), str(size)], "msgs_per_s")
