@@ -43,11 +43,14 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define SWIFTGRPC_VERSION_MAJOR 0
-#define SWIFTGRPC_VERSION_MINOR 3
+#define SWIFTGRPC_VERSION_MINOR 4
 #define SWIFTGRPC_VERSION_PATCH 0
-/* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number(). */
-#define SWIFTGRPC_VERSION_NUMBER 3000
-#define SWIFTGRPC_VERSION_STRING "0.3.0"
+/* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number().
+   0.4.0 changed one behaviour (pre-1.0 minor versions may): a server host sends one response
+   message at a time and waits for its SWIFTGRPC_EVENT_SEND_DONE before the next (send
+   back-pressure); see swiftgrpc_call_send_message. */
+#define SWIFTGRPC_VERSION_NUMBER 4000
+#define SWIFTGRPC_VERSION_STRING "0.4.0"
 
 /* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
 int swiftgrpc_version_number(void);
@@ -167,8 +170,8 @@ int swiftgrpc_runtime_create(uint32_t loop_threads, swiftgrpc_runtime *out);
 
 /* Destructor. Destroys every channel, server and queue of the runtime (as
    swiftgrpc_channel_destroy / swiftgrpc_server_destroy: outstanding calls are failed, the host is
-   told), stops and joins the loop threads. No host fn
-   runs after it returns. Accepts 0 and already-destroyed handles (returns SWIFTGRPC_OK).
+   told), stops and joins the loop threads and the name-resolution thread. No host fn runs and no
+   library thread is alive after it returns, so the library may then be unloaded (dlclose). Accepts 0 and already-destroyed handles (returns SWIFTGRPC_OK).
    Must not be called from a loop thread (SWIFTGRPC_E_RECURSIVE_CALL). */
 int swiftgrpc_runtime_destroy(swiftgrpc_runtime runtime);
 
@@ -190,8 +193,11 @@ int64_t swiftgrpc_now_ns(void);
 #define SWIFTGRPC_EVENT_HALF_CLOSE 3
 /* The call ended before the host completed it: the client cancelled or disconnected
    (status_code CANCELLED), the deadline passed (DEADLINE_EXCEEDED), or the server was shut down
-   (UNAVAILABLE). The token is closed: later answers return SWIFTGRPC_E_TOKEN_CLOSED. Exactly one
-   of "host_complete accepted" and "CANCELLED delivered" happens for every token. */
+   (UNAVAILABLE). The token is closed: later answers return SWIFTGRPC_E_TOKEN_CLOSED. It stands
+   for the outstanding read and send too (no MESSAGE or SEND_DONE follows). Exactly one of
+   "host_complete accepted" and "CANCELLED delivered" happens for every token delivered to the
+   host: a call cancelled while its CALL event still waits in a pull queue is taken back from the
+   queue, and the host never sees either event. No event follows an accepted host_complete. */
 #define SWIFTGRPC_EVENT_CANCELLED 4
 
 /* Client-call events (see "Client calls" below). Per call they arrive in order, and
@@ -211,6 +217,11 @@ int64_t swiftgrpc_now_ns(void);
    metadata (empty if none came). For UNARY and CLIENT_STREAMING calls with status OK the
    response is in `message` (has_message 1). The call handle is closed afterwards. */
 #define SWIFTGRPC_EVENT_CLIENT_STATUS 8
+
+/* Server (added in 0.4.0). Answers swiftgrpc_call_send_message: the message was handed to HTTP/2
+   (flow control let it out); the next one may be sent. status_code 0. A host that sends faster
+   than the client reads is paced by it: the library holds at most one unsent message per call. */
+#define SWIFTGRPC_EVENT_SEND_DONE 9
 
 /* An event for a server call. In a host fn it is borrowed until the fn returns; from
    swiftgrpc_queue_next it is owned by the caller and released with swiftgrpc_event_free().
@@ -285,13 +296,28 @@ void swiftgrpc_event_free(swiftgrpc_event *event);
 /* Constructor. Creates a stopped server on `runtime`. */
 int swiftgrpc_server_create(swiftgrpc_runtime runtime, swiftgrpc_server *out);
 
-/* Server options (swiftgrpc_server_set_option), settable before swiftgrpc_server_start. */
+/* Server options (swiftgrpc_server_set_option), settable before swiftgrpc_server_start. Every
+   resource a client can make the server hold is bounded; these set the bounds. */
 /* Maximum request message size in bytes (default 4 MiB); larger → RESOURCE_EXHAUSTED. */
 #define SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE 1
 /* Maximum response message size in bytes (default unlimited, at most 2^32 - 1). */
 #define SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE 2
-/* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS advertised per connection (default 2^31 - 1). */
+/* Streams served at once per connection (default 100, 1 to 2^31 - 1), advertised as HTTP/2
+   SETTINGS_MAX_CONCURRENT_STREAMS. A client that opens more gets each excess stream refused
+   (RST_STREAM REFUSED_STREAM) while its other calls go on. */
 #define SWIFTGRPC_OPT_MAX_CONCURRENT_STREAMS 3
+/* (0.4.0) Largest decoded request header block in bytes (default 16384, at least 1024): the sum
+   of name + value + 32 per field (RFC 7541), advertised as SETTINGS_MAX_HEADER_LIST_SIZE. A
+   larger request is answered RESOURCE_EXHAUSTED without storing the excess. */
+#define SWIFTGRPC_OPT_MAX_METADATA_SIZE 4
+/* (0.4.0) Milliseconds a new connection has to send the HTTP/2 preface and its SETTINGS before it
+   is closed (default 120000, as gRPC C-core's server handshake timeout). */
+#define SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS 5
+/* (0.4.0) Control frames a connection may send per second (PING, SETTINGS, WINDOW_UPDATE,
+   PRIORITY, RST_STREAM, empty DATA, unknown types), in bursts of as many; each DATA frame the
+   server sends earns one back. A peer over the budget gets GOAWAY ENHANCE_YOUR_CALM and the
+   connection closes. Default 1000; 0: no limit. */
+#define SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND 6
 
 /* Method. Sets an integer option. SWIFTGRPC_E_WRONG_STATE after start; SWIFTGRPC_E_INVALID_ARGUMENT
    for an unknown option or a value out of range. */
@@ -358,8 +384,12 @@ int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const vo
 int swiftgrpc_call_send_initial_metadata(swiftgrpc_server server, uint64_t token,
                                          const swiftgrpc_metadata *metadata, size_t count);
 
-/* Method. Queues one response message of `len` bytes (copied). For a unary or client-streaming
-   method at most one message may be sent (SWIFTGRPC_E_WRONG_STATE). SWIFTGRPC_E_TOO_LARGE above
+/* Method. Sends one response message of `len` bytes (copied). One send outstanding at a time:
+   the host gets SWIFTGRPC_EVENT_SEND_DONE once HTTP/2 flow control let the message out, and
+   sends the next after it (SWIFTGRPC_E_WRONG_STATE before; or SWIFTGRPC_EVENT_CANCELLED if the
+   call ends first). This is the send back-pressure: a client that reads slowly paces the host.
+   swiftgrpc_host_complete may follow without waiting. For a unary or client-streaming method at
+   most one message may be sent (SWIFTGRPC_E_WRONG_STATE). SWIFTGRPC_E_TOO_LARGE above
    SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE. */
 int swiftgrpc_call_send_message(swiftgrpc_server server, uint64_t token, const void *data,
                                 size_t len);
@@ -416,6 +446,10 @@ typedef struct swiftgrpc_channel_arg {
 #define SWIFTGRPC_CHANNEL_LB_POLICY 11
 /* (string) :authority of calls; default derived from the target ("localhost" for unix:). */
 #define SWIFTGRPC_CHANNEL_AUTHORITY 12
+/* (0.4.0) Largest decoded response header block (headers or trailers) in bytes, counted as
+   SWIFTGRPC_OPT_MAX_METADATA_SIZE; larger ends the call with RESOURCE_EXHAUSTED. Default 16384,
+   at least 1024. */
+#define SWIFTGRPC_CHANNEL_MAX_METADATA_SIZE 13
 
 #define SWIFTGRPC_LB_PICK_FIRST 0
 #define SWIFTGRPC_LB_ROUND_ROBIN 1

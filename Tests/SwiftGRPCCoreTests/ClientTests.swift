@@ -58,12 +58,12 @@ import Testing
 }
 
 /// Collects a client call's events for a test.
-final class CollectingSink: ClientSink, @unchecked Sendable {
+final class CollectingSink: EventSink, @unchecked Sendable {
   // @unchecked: `events` is locked.
-  let events = EventQueue<ClientEvent>()
-  func deliver(_ event: ClientEvent) -> Bool { events.push(event) }
+  let events = EventQueue<CallEvent>()
+  func deliver(_ event: CallEvent) -> Bool { events.push(event) }
 
-  func next() -> ClientEvent? {
+  func next() -> CallEvent? {
     if case .element(let e) = events.next(deadline: monotonicNanos() + 10_000_000_000) { return e }
     return nil
   }
@@ -71,10 +71,10 @@ final class CollectingSink: ClientSink, @unchecked Sendable {
 
 /// A server host answering every unary call inline with its request, and "/t/Status" with the
 /// status code given in the request's first byte.
-final class InlineEchoHost: HostSink, @unchecked Sendable {
+final class InlineEchoHost: EventSink, @unchecked Sendable {
   // @unchecked: `server` is set once before the server starts.
   var server: Server?
-  func deliver(_ event: HostEvent) -> Bool {
+  func deliver(_ event: CallEvent) -> Bool {
     guard event.type == .call, let server else { return true }
     if event.method == "/t/Status" {
       let code = StatusCode(rawValue: Int32(event.message?.first ?? 2)) ?? .unknown
@@ -112,7 +112,7 @@ final class InlineEchoHost: HostSink, @unchecked Sendable {
     let id = try channel.startCall(
       CallStart(method: "/t/Echo", kind: .unary, message: Array("hi".utf8), sink: sink, tag: 7))
     let status = try #require(sink.next())
-    #expect(status.type == .status && status.call == id && status.tag == 7)
+    #expect(status.type == .clientStatus && status.token == id && status.tag == 7)
     #expect(status.status == Status(.ok))
     #expect(status.message == Array("hi".utf8))
     #expect(status.trailers == [MetadataEntry("x-method", "/t/Echo")])
@@ -170,9 +170,9 @@ final class InlineEchoHost: HostSink, @unchecked Sendable {
     #expect(channel.submit(call: id, .send([1])) == nil)
     channel.destroy()
     let sendDone = try #require(sink.next())
-    #expect(sendDone.type == .sendDone && sendDone.status.code == .cancelled)
+    #expect(sendDone.type == .clientSendDone && sendDone.status.code == .cancelled)
     let status = try #require(sink.next())
-    #expect(status.type == .status && status.status.code == .cancelled)
+    #expect(status.type == .clientStatus && status.status.code == .cancelled)
     #expect(channel.state == .shutdown)
     #expect(channel.submit(call: id, .cancel) == .ended)
   }

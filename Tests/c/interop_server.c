@@ -225,16 +225,29 @@ static void handle(swiftgrpc_event *ev) {
   } else if (is(ev, "Never")) {
     log_line("NEVER %llu\n", (unsigned long long)ev->token);
   } else if (is(ev, "ServerStream")) {
-    int count = atoi(ev->message);
-    const char *colon = memchr(ev->message, ':', ev->message_len);
-    size_t size = colon ? (size_t)atol(colon + 1) : 8;
-    char *buf = malloc(size + 1);
-    for (int i = 0; i < count; i++) {
-      memset(buf, 'a' + i % 26, size);
-      if (swiftgrpc_call_send_message(server, ev->token, buf, size) != 0) break;
+    /* N messages of SIZE bytes, one at a time: the next after each SEND_DONE. */
+    static pthread_mutex_t l = PTHREAD_MUTEX_INITIALIZER;
+    static struct { uint64_t token; long left, sent; size_t size; } table[4096];
+    size_t slot = (size_t)(ev->token >> 8) % 4096;
+    pthread_mutex_lock(&l);
+    if (ev->type == SWIFTGRPC_EVENT_CALL) {
+      const char *colon = memchr(ev->message, ':', ev->message_len);
+      table[slot].token = ev->token;
+      table[slot].left = atol(ev->message);
+      table[slot].sent = 0;
+      table[slot].size = colon ? (size_t)atol(colon + 1) : 8;
     }
-    free(buf);
-    swiftgrpc_host_complete(server, ev->token, NULL, 0, 0, NULL, NULL, 0);
+    long left = table[slot].left--, index = table[slot].sent++;
+    size_t size = table[slot].size;
+    pthread_mutex_unlock(&l);
+    if (left <= 0) {
+      swiftgrpc_host_complete(server, ev->token, NULL, 0, 0, NULL, NULL, 0);
+    } else {
+      char *buf = malloc(size + 1);
+      memset(buf, 'a' + (int)(index % 26), size);
+      swiftgrpc_call_send_message(server, ev->token, buf, size);
+      free(buf);
+    }
   } else if (is(ev, "ClientStream")) {
     /* State rides in a small table keyed by token. */
     static pthread_mutex_t l = PTHREAD_MUTEX_INITIALIZER;
@@ -253,9 +266,9 @@ static void handle(swiftgrpc_event *ev) {
       swiftgrpc_call_read(server, ev->token);
     }
   } else if (is(ev, "Bidi")) {
+    /* Echo each message; read the next once the echo left (SEND_DONE). */
     if (ev->type == SWIFTGRPC_EVENT_MESSAGE) {
       swiftgrpc_call_send_message(server, ev->token, ev->message, ev->message_len);
-      swiftgrpc_call_read(server, ev->token);
     } else if (ev->type == SWIFTGRPC_EVENT_HALF_CLOSE) {
       swiftgrpc_host_complete(server, ev->token, NULL, 0, 0, NULL, NULL, 0);
     } else {

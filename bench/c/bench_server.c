@@ -68,6 +68,20 @@ static uint32_t le32(const char *p) {
   return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
 }
 
+/* Stream: COUNT messages of SIZE bytes, one at a time: the next goes on its predecessor's
+   SEND_DONE. Per-call state in a small table keyed by token (few streams run at once here). */
+static struct { uint64_t token; uint32_t left, size; } streams[4096];
+
+static void stream_next(const swiftgrpc_event *ev) {
+  size_t slot = (size_t)(ev->token >> 8) % 4096;
+  pthread_mutex_lock(&stream_lock);
+  uint32_t left = streams[slot].token == ev->token ? streams[slot].left : 0, size = streams[slot].size;
+  if (left) streams[slot].left--;
+  pthread_mutex_unlock(&stream_lock);
+  if (left) swiftgrpc_call_send_message(server, ev->token, stream_buf, size);
+  else swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
+}
+
 static void serve_stream(const swiftgrpc_event *ev) {
   if (ev->message_len != 8) {
     swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_INVALID_ARGUMENT,
@@ -80,14 +94,19 @@ static void serve_stream(const swiftgrpc_event *ev) {
     char *grown = realloc(stream_buf, size);
     if (grown) { memset(grown, 'x', size); stream_buf = grown; stream_cap = size; }
   }
+  int fits = size <= stream_cap;
+  if (fits) {
+    size_t slot = (size_t)(ev->token >> 8) % 4096;
+    streams[slot].token = ev->token;
+    streams[slot].left = count;
+    streams[slot].size = size;
+  }
   pthread_mutex_unlock(&stream_lock);
-  if (size > stream_cap) {
+  if (!fits) {
     swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_RESOURCE_EXHAUSTED, "no memory", NULL, 0);
     return;
   }
-  for (uint32_t i = 0; i < count; i++)
-    if (swiftgrpc_call_send_message(server, ev->token, stream_buf, size) != SWIFTGRPC_OK) return;
-  swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
+  stream_next(ev);
 }
 
 static void handle(const swiftgrpc_event *ev) {
@@ -100,9 +119,12 @@ static void handle(const swiftgrpc_event *ev) {
     else if (!strcmp(m, "Stream")) serve_stream(ev);
     else swiftgrpc_call_read(server, ev->token); /* Ping */
     break;
-  case SWIFTGRPC_EVENT_MESSAGE: /* Ping */
-    if (swiftgrpc_call_send_message(server, ev->token, ev->message, ev->message_len) == SWIFTGRPC_OK)
-      swiftgrpc_call_read(server, ev->token);
+  case SWIFTGRPC_EVENT_MESSAGE: /* Ping: answer; read the next once the answer left */
+    swiftgrpc_call_send_message(server, ev->token, ev->message, ev->message_len);
+    break;
+  case SWIFTGRPC_EVENT_SEND_DONE:
+    if (!strcmp(m, "Stream")) stream_next(ev);
+    else swiftgrpc_call_read(server, ev->token); /* Ping */
     break;
   case SWIFTGRPC_EVENT_HALF_CLOSE:
     swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);

@@ -9,7 +9,9 @@
  *
  * The host fn never does the work itself: it copies the event and hands it to worker threads,
  * which answer with swiftgrpc_call_* / swiftgrpc_host_complete. With --pull the workers take
- * events from a swiftgrpc_queue instead (no callback at all).
+ * events from a swiftgrpc_queue instead (no callback at all). Streams are paced the way the
+ * library asks: one response message at a time, the next after its SWIFTGRPC_EVENT_SEND_DONE,
+ * so a client that reads slowly slows the server down instead of filling its memory.
  *
  * usage: echo_server [--port N] [--pull] [--workers N] [--verbose] [--until-signal]
  * Prints "listening on PORT" once serving; stops gracefully on SIGINT/SIGTERM, or on EOF on
@@ -67,37 +69,51 @@ static void on_event(const swiftgrpc_event *ev, void *user_data) {
   if (copy) jobs_push(copy);
 }
 
-/* ---- per-call state of Collect (token -> joined text) ----------------------------------- */
-typedef struct collect { uint64_t token; char *text; size_t len; struct collect *next; } collect;
-static collect *collects;
-static pthread_mutex_t collects_lock = PTHREAD_MUTEX_INITIALIZER;
+/* ---- per-call state (token -> text): Collect joins requests, Expand walks the words -------- */
+typedef struct callstate { uint64_t token; char *text; size_t len, pos; struct callstate *next; } callstate;
+static callstate *calls;
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static collect *collect_find(uint64_t token, int create) {
-  pthread_mutex_lock(&collects_lock);
-  collect *c = collects;
+static callstate *call_find(uint64_t token, int create) {
+  pthread_mutex_lock(&calls_lock);
+  callstate *c = calls;
   while (c && c->token != token) c = c->next;
   if (!c && create) {
     c = calloc(1, sizeof *c);
     c->token = token;
-    c->next = collects;
-    collects = c;
+    c->next = calls;
+    calls = c;
   }
-  pthread_mutex_unlock(&collects_lock);
+  pthread_mutex_unlock(&calls_lock);
   return c;
 }
 
-static void collect_remove(uint64_t token) {
-  pthread_mutex_lock(&collects_lock);
-  for (collect **p = &collects; *p; p = &(*p)->next) {
+static void call_remove(uint64_t token) {
+  pthread_mutex_lock(&calls_lock);
+  for (callstate **p = &calls; *p; p = &(*p)->next) {
     if ((*p)->token == token) {
-      collect *c = *p;
+      callstate *c = *p;
       *p = c->next;
       free(c->text);
       free(c);
       break;
     }
   }
-  pthread_mutex_unlock(&collects_lock);
+  pthread_mutex_unlock(&calls_lock);
+}
+
+/* Expand: sends the next word, or completes the call when there is none. */
+static void expand_next(callstate *c) {
+  while (c->pos < c->len && c->text[c->pos] == ' ') c->pos++;
+  if (c->pos >= c->len) {
+    swiftgrpc_host_complete(server, c->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
+    call_remove(c->token);
+    return;
+  }
+  const char *word = c->text + c->pos, *space = memchr(word, ' ', c->len - c->pos);
+  size_t n = space ? (size_t)(space - word) : c->len - c->pos;
+  c->pos += n;
+  swiftgrpc_call_send_message(server, c->token, word, n); /* SEND_DONE brings us back here */
 }
 
 /* ---- the service ------------------------------------------------------------------------ */
@@ -109,51 +125,52 @@ static const char *method_name(const swiftgrpc_event *ev) {
 static void handle(const swiftgrpc_event *ev) {
   const char *m = method_name(ev);
   if (verbose) {
-    static const char *names[] = {"?", "CALL", "MESSAGE", "HALF_CLOSE", "CANCELLED"};
+    static const char *names[] = {"?", "CALL", "MESSAGE", "HALF_CLOSE", "CANCELLED",
+                                  "?", "?", "?", "?", "SEND_DONE"};
     printf("[server] %-10s %s token=%llu peer=%s bytes=%zu\n", names[ev->type], ev->method,
            (unsigned long long)ev->token, ev->peer, ev->message_len);
     fflush(stdout);
   }
   if (ev->type == SWIFTGRPC_EVENT_CANCELLED) {
-    collect_remove(ev->token);
+    call_remove(ev->token);
     return;
   }
   if (strcmp(m, "Get") == 0) {
     swiftgrpc_host_complete(server, ev->token, ev->message, ev->message_len, SWIFTGRPC_STATUS_OK,
                             NULL, NULL, 0);
   } else if (strcmp(m, "Expand") == 0) {
-    const char *p = ev->message, *end = ev->message + ev->message_len;
-    while (p < end) {
-      const char *q = memchr(p, ' ', (size_t)(end - p));
-      if (!q) q = end;
-      if (q > p) swiftgrpc_call_send_message(server, ev->token, p, (size_t)(q - p));
-      p = q + 1;
+    callstate *c = call_find(ev->token, ev->type == SWIFTGRPC_EVENT_CALL);
+    if (!c) return;
+    if (ev->type == SWIFTGRPC_EVENT_CALL) {
+      c->text = malloc(ev->message_len + 1);
+      memcpy(c->text, ev->message, ev->message_len);
+      c->len = ev->message_len;
     }
-    swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
+    expand_next(c); /* on CALL, then on each SEND_DONE */
   } else if (strcmp(m, "Collect") == 0) {
     if (ev->type == SWIFTGRPC_EVENT_CALL) {
-      collect_find(ev->token, 1);
+      call_find(ev->token, 1);
       swiftgrpc_call_read(server, ev->token);
     } else if (ev->type == SWIFTGRPC_EVENT_MESSAGE) {
-      collect *c = collect_find(ev->token, 1);
+      callstate *c = call_find(ev->token, 1);
       c->text = realloc(c->text, c->len + ev->message_len + 2);
       if (c->len) c->text[c->len++] = ' ';
       memcpy(c->text + c->len, ev->message, ev->message_len);
       c->len += ev->message_len;
       swiftgrpc_call_read(server, ev->token);
     } else if (ev->type == SWIFTGRPC_EVENT_HALF_CLOSE) {
-      collect *c = collect_find(ev->token, 1);
+      callstate *c = call_find(ev->token, 1);
       swiftgrpc_host_complete(server, ev->token, c->text ? c->text : "", c->len,
                               SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
-      collect_remove(ev->token);
+      call_remove(ev->token);
     }
   } else if (strcmp(m, "Update") == 0) {
+    /* Echo each request; read the next once the echo has left (SEND_DONE). */
     if (ev->type == SWIFTGRPC_EVENT_MESSAGE) {
       swiftgrpc_call_send_message(server, ev->token, ev->message, ev->message_len);
-      swiftgrpc_call_read(server, ev->token);
     } else if (ev->type == SWIFTGRPC_EVENT_HALF_CLOSE) {
       swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
-    } else {
+    } else { /* CALL or SEND_DONE */
       swiftgrpc_call_read(server, ev->token);
     }
   }

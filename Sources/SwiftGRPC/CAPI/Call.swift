@@ -1,27 +1,25 @@
 import CSwiftGRPCABI
 import SwiftGRPCCore
 
-private func submit(_ server: UInt64, _ token: UInt64, _ answer: HostAnswer) throws(ABIError) {
+private func submit(_ server: UInt64, _ token: UInt64, _ op: CallOp) throws(ABIError) {
   let s = try lookupServer(server).server
-  guard let error = s.answer(token: token, answer) else { return }
+  guard let error = s.answer(token: token, op) else { return }
   switch error {
-  case .unknownToken:
+  case .unknown:
     throw ABIError(SWIFTGRPC_E_UNKNOWN_TOKEN, "token \(token) was never issued by server \(server)")
-  case .tokenClosed:
+  case .ended:
     throw ABIError(SWIFTGRPC_E_TOKEN_CLOSED, "token \(token): the call has ended (finished or cancelled)")
   case .alreadyCompleted:
     throw ABIError(SWIFTGRPC_E_ALREADY_COMPLETED, "token \(token) was already completed")
   case .wrongState(let m):
     throw ABIError(SWIFTGRPC_E_WRONG_STATE, "token \(token): \(m)")
+  case .tooLarge(let m):
+    throw ABIError(SWIFTGRPC_E_TOO_LARGE, m)
   }
 }
 
-private func message(_ server: UInt64, _ data: UnsafeRawPointer?, _ len: Int) throws(ABIError) -> [UInt8] {
-  let limit = try lookupServer(server).server.config.maxSendMessageSize
-  guard len <= limit else {
-    throw ABIError(SWIFTGRPC_E_TOO_LARGE, "message of \(len) bytes is above the limit of \(limit)")
-  }
-  return try bytes(data, len, "message")
+private func message(_ data: UnsafeRawPointer?, _ len: Int) throws(ABIError) -> [UInt8] {
+  try bytes(data, len, "message")
 }
 
 @_cdecl("swiftgrpc_call_send_initial_metadata")
@@ -38,7 +36,7 @@ public func swiftgrpc_call_send_message(
   _ server: UInt64, _ token: UInt64, _ data: UnsafeRawPointer?, _ len: Int
 ) -> Int32 {
   guarded { () throws(ABIError) in
-    try submit(server, token, .message(try message(server, data, len)))
+    try submit(server, token, .send(try message(data, len)))
   }
 }
 
@@ -60,7 +58,7 @@ public func swiftgrpc_host_complete(
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "status code \(code) is outside 0-16")
     }
     let text = statusMessage == nil ? "" : try cString(statusMessage, "status_message")
-    let msg: [UInt8]? = data == nil && len == 0 ? nil : try message(server, data, len)
+    let msg: [UInt8]? = data == nil && len == 0 ? nil : try message(data, len)
     let md = try metadata(trailers, trailerCount)
     try submit(server, token, .complete(message: msg, status: Status(statusCode, text), trailers: md))
   }

@@ -73,6 +73,11 @@ private func channelConfig(_ args: UnsafePointer<swiftgrpc_channel_arg>?, _ coun
         throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "AUTHORITY '\(authority)' is not a valid authority")
       }
       c.authority = authority
+    case SWIFTGRPC_CHANNEL_MAX_METADATA_SIZE:
+      guard v >= 1024, v <= Int64(Int32.max) else {
+        throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "MAX_METADATA_SIZE \(v) is outside 1024...\(Int32.max)")
+      }
+      c.maxMetadataSize = Int(v)
     default:
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "args[\(i)]: unknown channel argument key \(a.key)")
     }
@@ -123,8 +128,7 @@ public func swiftgrpc_channel_wait_state_change(
     if c.loop.inLoop {
       throw ABIError(SWIFTGRPC_E_RECURSIVE_CALL, "swiftgrpc_channel_wait_state_change called on the channel's loop thread")
     }
-    let deadline =
-      timeoutMs < 0 || timeoutMs > millisLimit ? Int64.max : monotonicNanos() + timeoutMs * 1_000_000
+    let deadline = timeoutMs < 0 ? Time.never : Time.deadline(after: Time.nanos(millis: timeoutMs))
     guard let state = c.waitForStateChange(from: last, deadline: deadline) else {
       throw ABIError(SWIFTGRPC_E_TIMEOUT, "the channel state did not change within \(timeoutMs) ms")
     }
@@ -183,22 +187,19 @@ public func swiftgrpc_client_call_start(
         throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "a \(k) call takes no message at start: use swiftgrpc_client_send_message")
       }
     } else {
-      guard messageLen <= c.channel.config.maxSendMessageSize else {
-        throw ABIError(SWIFTGRPC_E_TOO_LARGE, "message of \(messageLen) bytes is above the limit of \(c.channel.config.maxSendMessageSize)")
-      }
       request = try bytes(message, messageLen, "message")
     }
-    let sink: ClientSink
+    let sink: EventSink
     if queue != 0 {
       guard fn == nil else { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "give a queue or a fn, not both") }
       let q = try lookupQueue(queue)
       guard q.runtime == c.runtime else {
         throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "queue \(queue) belongs to another runtime")
       }
-      sink = QueueClientSink(queue: q.queue, channel: channel, method: path)
+      sink = QueueSink(queue: q.queue, channel: channel)
     } else {
       guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL and queue is 0") }
-      sink = FunctionClientSink(fn: fn, channel: channel, method: path)
+      sink = FunctionSink(fn: fn, userData: nil, channel: channel)
     }
     let start = CallStart(
       method: path, kind: k, metadata: metadata, message: request,
@@ -208,21 +209,24 @@ public func swiftgrpc_client_call_start(
     do throws(Channel.ChannelError) {
       out.pointee = try c.channel.startCall(start)
     } catch {
+      if case .tooLarge(let m) = error { throw ABIError(SWIFTGRPC_E_TOO_LARGE, m) }
       throw ABIError(SWIFTGRPC_E_WRONG_STATE, "cannot start a call: \(error)")
     }
   }
 }
 
-private func submit(_ channel: UInt64, _ call: UInt64, _ op: ClientOp) throws(ABIError) {
+private func submit(_ channel: UInt64, _ call: UInt64, _ op: CallOp) throws(ABIError) {
   let c = try lookupChannel(channel).channel
   guard let error = c.submit(call: call, op) else { return }
   switch error {
-  case .unknownCall:
+  case .unknown:
     throw ABIError(SWIFTGRPC_E_BAD_HANDLE, "call \(call) was never issued by channel \(channel)")
-  case .ended:
+  case .ended, .alreadyCompleted:
     throw ABIError(SWIFTGRPC_E_TOKEN_CLOSED, "call \(call) has ended (its status was delivered)")
   case .wrongState(let m):
     throw ABIError(SWIFTGRPC_E_WRONG_STATE, "call \(call): \(m)")
+  case .tooLarge(let m):
+    throw ABIError(SWIFTGRPC_E_TOO_LARGE, m)
   }
 }
 
@@ -231,10 +235,6 @@ public func swiftgrpc_client_send_message(
   _ channel: UInt64, _ call: UInt64, _ data: UnsafeRawPointer?, _ len: Int
 ) -> Int32 {
   guarded { () throws(ABIError) in
-    let limit = try lookupChannel(channel).channel.config.maxSendMessageSize
-    guard len <= limit else {
-      throw ABIError(SWIFTGRPC_E_TOO_LARGE, "message of \(len) bytes is above the limit of \(limit)")
-    }
     try submit(channel, call, .send(try bytes(data, len, "message")))
   }
 }

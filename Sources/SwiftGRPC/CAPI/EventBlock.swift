@@ -5,31 +5,26 @@ import SwiftGRPCCore
 /// Lays a `HostEvent` out as one malloc'd block: the `swiftgrpc_event`, its metadata array, and
 /// every string and byte buffer it points to. Released with one `free` (`swiftgrpc_event_free`).
 enum EventBlock {
-  /// A server event.
-  static func make(_ e: HostEvent) -> EventPointer? {
-    make(
+  /// An event of a server call (`server` is its handle) or of a client call (`channel`).
+  static func make(_ e: CallEvent, server: UInt64, channel: UInt64) -> EventPointer? {
+    let code: Int32
+    switch e.type {
+    case .cancelled, .sendDone, .clientSendDone, .clientStatus: code = e.status.code.rawValue
+    default: code = 0
+    }
+    return make(
       type: e.type.rawValue, kind: e.kind, token: e.token, method: e.method,
       authority: e.authority, peer: e.peer, metadata: e.metadata, deadline: e.deadline,
-      message: e.message, statusCode: e.statusCode.rawValue, statusMessage: "", trailers: [],
-      channel: 0, tag: 0)
-  }
-
-  /// A client-call event.
-  static func make(_ e: ClientEvent, method: String, channel: UInt64) -> EventPointer? {
-    let isStatus = e.type == .status
-    let code = e.type == .status || e.type == .sendDone ? e.status.code.rawValue : 0
-    return make(
-      type: e.type.rawValue, kind: e.kind, token: e.call, method: method, authority: "",
-      peer: "", metadata: e.metadata, deadline: Int64.max, message: e.message, statusCode: code,
-      statusMessage: isStatus ? e.status.message : "", trailers: e.trailers, channel: channel,
-      tag: e.tag)
+      message: e.message, statusCode: code,
+      statusMessage: e.type == .clientStatus ? e.status.message : "", trailers: e.trailers,
+      server: server, channel: channel, tag: e.tag)
   }
 
   private static func make(
     type: Int32, kind: MethodKind, token: UInt64, method: String, authority: String,
     peer: String, metadata: [MetadataEntry], deadline: Int64, message: [UInt8]?,
-    statusCode: Int32, statusMessage: String, trailers: [MetadataEntry], channel: UInt64,
-    tag: UInt
+    statusCode: Int32, statusMessage: String, trailers: [MetadataEntry], server: UInt64,
+    channel: UInt64, tag: UInt
   ) -> EventPointer? {
     let eventSize = MemoryLayout<swiftgrpc_event>.stride
     let mdCount = metadata.count + trailers.count
@@ -71,7 +66,7 @@ enum EventBlock {
     let messageBytes = put(message ?? [])
     event.initialize(
       to: swiftgrpc_event(
-        type: type, kind: kind.rawValue, token: token, server: 0,
+        type: type, kind: kind.rawValue, token: token, server: server,
         method: methodText.0, method_len: methodText.1, authority: authorityText.0,
         authority_len: authorityText.1, peer: peerText.0, peer_len: peerText.1,
         metadata: UnsafePointer(md), metadata_count: metadata.count, deadline_ns: deadline,
@@ -84,82 +79,51 @@ enum EventBlock {
   }
 }
 
-/// Push model: invokes the host's function on the loop thread with a borrowed event.
-final class FunctionSink: HostSink, @unchecked Sendable {
+/// Push model: invokes the host's function on the loop thread with a borrowed event. Server
+/// calls pass the registration's `user_data`, client calls their tag.
+final class FunctionSink: EventSink, @unchecked Sendable {
   // @unchecked: a C function pointer and an opaque pointer the host vouches for.
   let fn: swiftgrpc_host_fn
   let userData: UnsafeMutableRawPointer?
-  let serverHandle: UInt64
+  let server: UInt64
+  let channel: UInt64
 
-  init(fn: swiftgrpc_host_fn, userData: UnsafeMutableRawPointer?, serverHandle: UInt64) {
+  init(fn: swiftgrpc_host_fn, userData: UnsafeMutableRawPointer?, server: UInt64 = 0,
+       channel: UInt64 = 0) {
     self.fn = fn
     self.userData = userData
-    self.serverHandle = serverHandle
+    self.server = server
+    self.channel = channel
   }
 
-  func deliver(_ event: HostEvent) -> Bool {
-    guard let block = EventBlock.make(event) else { return false }
-    block.pointee.server = serverHandle
-    fn(block, userData)
+  func deliver(_ event: CallEvent) -> Bool {
+    guard let block = EventBlock.make(event, server: server, channel: channel) else { return false }
+    fn(block, channel != 0 ? UnsafeMutableRawPointer(bitPattern: event.tag) : userData)
     free(block)
     return true
   }
 }
 
-/// Pull model: pushes an owned copy of the event onto a queue.
-final class QueueSink: HostSink, @unchecked Sendable {
+/// Pull model: pushes an owned copy of the event onto a queue. A server CALL event can be taken
+/// back while it waits there (its call was cancelled before the host took it).
+final class QueueSink: EventSink, @unchecked Sendable {
   // @unchecked: immutable references to thread-safe objects.
   let queue: EventQueue<EventPointer>
-  let serverHandle: UInt64
-
-  init(queue: EventQueue<EventPointer>, serverHandle: UInt64) {
-    self.queue = queue
-    self.serverHandle = serverHandle
-  }
-
-  func deliver(_ event: HostEvent) -> Bool {
-    guard let block = EventBlock.make(event) else { return false }
-    block.pointee.server = serverHandle
-    return queue.push(block)
-  }
-}
-
-/// Client push model: invokes the host's function with a borrowed event.
-final class FunctionClientSink: ClientSink, @unchecked Sendable {
-  // @unchecked: a C function pointer plus immutable values.
-  let fn: swiftgrpc_host_fn
+  let server: UInt64
   let channel: UInt64
-  let method: String
 
-  init(fn: swiftgrpc_host_fn, channel: UInt64, method: String) {
-    self.fn = fn
-    self.channel = channel
-    self.method = method
-  }
-
-  func deliver(_ event: ClientEvent) -> Bool {
-    guard let block = EventBlock.make(event, method: method, channel: channel) else { return false }
-    fn(block, UnsafeMutableRawPointer(bitPattern: event.tag))
-    free(block)
-    return true
-  }
-}
-
-/// Client pull model: pushes an owned copy of the event onto a queue.
-final class QueueClientSink: ClientSink, @unchecked Sendable {
-  // @unchecked: immutable references to thread-safe objects.
-  let queue: EventQueue<EventPointer>
-  let channel: UInt64
-  let method: String
-
-  init(queue: EventQueue<EventPointer>, channel: UInt64, method: String) {
+  init(queue: EventQueue<EventPointer>, server: UInt64 = 0, channel: UInt64 = 0) {
     self.queue = queue
+    self.server = server
     self.channel = channel
-    self.method = method
   }
 
-  func deliver(_ event: ClientEvent) -> Bool {
-    guard let block = EventBlock.make(event, method: method, channel: channel) else { return false }
-    return queue.push(block)
+  func deliver(_ event: CallEvent) -> Bool {
+    guard let block = EventBlock.make(event, server: server, channel: channel) else { return false }
+    return queue.push(block, retractionKey: event.type == .call ? event.token : 0)
+  }
+
+  func retract(token: UInt64) -> Bool {
+    queue.retract(token)
   }
 }

@@ -19,12 +19,7 @@ public func swiftgrpc_queue_next(
   out.pointee = nil
   let q: QueueObject
   do { q = try lookupQueue(queue) } catch { return fail(error.code, error.message) }
-  let deadline: Int64
-  if timeoutMs < 0 || timeoutMs > Int64.max / 2_000_000 {
-    deadline = Int64.max
-  } else {
-    deadline = monotonicNanos() + timeoutMs * 1_000_000
-  }
+  let deadline = timeoutMs < 0 ? Time.never : Time.deadline(after: Time.nanos(millis: timeoutMs))
   switch q.queue.next(deadline: deadline) {
   case .element(let e):
     out.pointee = e

@@ -36,6 +36,12 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
       try check(0...Int64(UInt32.max), "SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE")
     case SWIFTGRPC_OPT_MAX_CONCURRENT_STREAMS:
       try check(1...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_CONCURRENT_STREAMS")
+    case SWIFTGRPC_OPT_MAX_METADATA_SIZE:
+      try check(1024...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_METADATA_SIZE")
+    case SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS:
+      try check(1...Int64.max, "SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS")
+    case SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND:
+      try check(0...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND")
     default:
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown server option \(option)")
     }
@@ -44,6 +50,9 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
         switch option {
         case SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE: c.maxReceiveMessageSize = Int(value)
         case SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE: c.maxSendMessageSize = Int(value)
+        case SWIFTGRPC_OPT_MAX_METADATA_SIZE: c.maxMetadataSize = Int(value)
+        case SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS: c.handshakeTimeoutNanos = Time.nanos(millis: value)
+        case SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND: c.maxControlFramesPerSecond = value
         default: c.maxConcurrentStreams = UInt32(value)
         }
       }
@@ -79,7 +88,7 @@ public func swiftgrpc_register_host_fn(
     let s = try lookupServer(server).server
     let (path, k) = try validateMethod(method, kind)
     guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL") }
-    let sink = FunctionSink(fn: fn, userData: userData, serverHandle: server)
+    let sink = FunctionSink(fn: fn, userData: userData, server: server)
     do throws(Server.ServerError) { try s.register(MethodRegistration(path: path, kind: k, sink: sink)) } catch {
       throw abiError(error)
     }
@@ -97,7 +106,7 @@ public func swiftgrpc_register_host_queue(
     guard q.runtime == so.runtime else {
       throw ABIError(SWIFTGRPC_E_BAD_HANDLE, "queue \(queue) belongs to another runtime")
     }
-    let sink = QueueSink(queue: q.queue, serverHandle: server)
+    let sink = QueueSink(queue: q.queue, server: server)
     do throws(Server.ServerError) { try so.server.register(MethodRegistration(path: path, kind: k, sink: sink)) } catch {
       throw abiError(error)
     }
@@ -135,7 +144,7 @@ public func swiftgrpc_server_shutdown(_ server: UInt64, _ graceMs: Int64) -> Int
     if s.group.isLoopThread {
       throw ABIError(SWIFTGRPC_E_RECURSIVE_CALL, "swiftgrpc_server_shutdown called from a loop thread")
     }
-    let grace = graceMs <= 0 ? 0 : (graceMs > Int64.max / 1_000_000 ? Int64.max : graceMs * 1_000_000)
+    let grace = Time.nanos(millis: graceMs)
     s.shutdown(graceNanos: grace)
   }
 }
@@ -166,7 +175,7 @@ public func swiftgrpc_server_probe(
     if s.group.isLoopThread {
       throw ABIError(SWIFTGRPC_E_RECURSIVE_CALL, "swiftgrpc_server_probe called from a loop thread")
     }
-    let timeout = timeoutMs < 0 || timeoutMs > Int64.max / 1_000_000 ? Int64.max : timeoutMs * 1_000_000
+    let timeout = timeoutMs < 0 ? Time.never : Time.nanos(millis: timeoutMs)
     do throws(Server.ProbeError) {
       outNanos.pointee = try s.probeHost(
         method: path, message: payload, iterations: iterations, timeoutNanos: timeout)

@@ -28,16 +28,22 @@ public final class Channel: @unchecked Sendable {
     public var maxReceiveMessageSize = 4 * 1024 * 1024
     /// Deadline of calls started without one; nil: none.
     public var defaultTimeoutNanos: Int64?
-    public var userAgent = "swiftgrpc/0.3.0"
+    public var userAgent = "swiftgrpc/0.4.0"
     public var loadBalancing = LoadBalancing.pickFirst
     /// `:authority` override; nil: derived from the target.
     public var authority: String?
+    /// Decoded size of a response header block (headers or trailers), advertised as
+    /// SETTINGS_MAX_HEADER_LIST_SIZE; larger ends the call with RESOURCE_EXHAUSTED.
+    public var maxMetadataSize = 16 * 1024
+    /// Control frames a server may send per second (see `Server.Config`); 0: no limit.
+    public var maxControlFramesPerSecond: Int64 = 1000
     public init() {}
   }
 
   public enum ChannelError: Error, Equatable, Sendable {
     case invalidTarget(String)
     case closed(String)
+    case tooLarge(String)
   }
 
   struct Shared {
@@ -111,20 +117,24 @@ public final class Channel: @unchecked Sendable {
 
   /// Starts a call; its events go to `start.sink`. Returns the call id.
   public func startCall(_ start: CallStart) throws(ChannelError) -> UInt64 {
+    if let m = start.message, m.count > config.maxSendMessageSize {
+      throw .tooLarge("message of \(m.count) bytes is above the limit of \(config.maxSendMessageSize)")
+    }
     let deadline: Int64
     if let d = start.deadline {
       deadline = d
     } else if let t = config.defaultTimeoutNanos {
-      let now = monotonicNanos()
-      deadline = t >= Int64.max - now ? Int64.max : now + t
+      deadline = Time.deadline(after: t)
     } else {
-      deadline = Int64.max
+      deadline = Time.never
     }
     let call = ClientCall(channel: self, start: start, deadline: deadline)
     // The channel lock is held while queueing, so a concurrent destroy's sweep runs after it.
     return try shared.withLock { s throws(ChannelError) in
       if s.closing { throw .closed("the channel is closed") }
-      guard let callID = loop.startClientCall(call, channelID: id) else {
+      let callID = loop.registry.register(call)
+      guard loop.enqueue(.start(call)) else {
+        _ = loop.registry.end(call)
         throw .closed("the runtime is shutting down")
       }
       s.calls += 1
@@ -132,9 +142,13 @@ public final class Channel: @unchecked Sendable {
     }
   }
 
-  /// Applies a host operation to a call (send, half-close, read, cancel).
-  public func submit(call: UInt64, _ op: ClientOp) -> ClientCallError? {
-    loop.submitClient(call: call, channelID: id, op: op)
+  /// Validates a host operation on a call (send, half-close, read, cancel) and queues it.
+  /// Returns why it was refused (nothing changed then), or nil.
+  public func submit(call: UInt64, _ op: CallOp) -> CallError? {
+    if let size = op.messageSize, size > config.maxSendMessageSize {
+      return .tooLarge("message of \(size) bytes is above the limit of \(config.maxSendMessageSize)")
+    }
+    return loop.submit(token: call, owner: id, op)
   }
 
   /// Graceful close: no new calls; calls in flight finish; then the connections close.
@@ -168,7 +182,7 @@ public final class Channel: @unchecked Sendable {
   // MARK: - Loop: calls
 
   func dispatch(_ call: ClientCall) {
-    call.armDeadline()
+    call.begin()
     guard call.phase == .pending else { return }
     if shared.withLock({ $0.destroyed }) {
       call.finish(Status(.cancelled, "the channel was destroyed"), resetStream: false)
@@ -256,10 +270,12 @@ public final class Channel: @unchecked Sendable {
       return
     }
     let target = self.target
-    runDetached { [self] in
+    let loop = self.loop
+    let submitted = loop.resolver.submit { [self] in
       let result = target.resolve()
       loop.execute { [self] in resolved(result) }
     }
+    if !submitted { resolved(.failure(TargetError("the runtime is shutting down"))) }
   }
 
   private func resolved(_ result: Result<[ResolvedAddress], TargetError>) {
@@ -327,7 +343,7 @@ public final class Channel: @unchecked Sendable {
     } else {
       updateState()
       let delay = sc.backoff.next()
-      loop.schedule(at: monotonicNanos() + delay) { [weak self, weak sc] in
+      loop.schedule(after: delay) { [weak self, weak sc] in
         guard let self, let sc, sc.state == .transientFailure,
           !self.shared.withLock({ $0.closing })
         else { return }
@@ -342,7 +358,7 @@ public final class Channel: @unchecked Sendable {
     retryGeneration += 1
     retryPending = true
     let generation = retryGeneration
-    loop.schedule(at: monotonicNanos() + delay) { [weak self] in
+    loop.schedule(after: delay) { [weak self] in
       guard let self, self.retryGeneration == generation else { return }
       self.retryPending = false
       if self.shared.withLock({ $0.closing && $0.calls == 0 }) { return }
@@ -439,11 +455,12 @@ struct Backoff {
     jitter = config.backoffJitter
   }
 
-  /// The delay before the next attempt, growing with every call.
+  /// The delay before the next attempt, growing with every call (saturating).
   mutating func next() -> Int64 {
-    current = current == 0 ? initial : min(Int64(Double(current) * multiplier), maximum)
+    current = current == 0 ? initial : min(Time.saturating(Double(current) * multiplier), maximum)
     let spread = Double(current) * jitter
-    return max(1_000_000, current + Int64(spread == 0 ? 0 : Double.random(in: -spread...spread)))
+    let offset = spread == 0 ? 0 : Time.saturating(Double.random(in: -spread...spread))
+    return max(1_000_000, Time.add(current, offset))
   }
 
   mutating func reset() { current = 0 }
@@ -482,7 +499,7 @@ final class Subchannel {
     connection = c
     channel.connections[ObjectIdentifier(c)] = c
     let timeout = max(channel.config.connectTimeoutNanos, backoff.current)
-    channel.loop.schedule(at: monotonicNanos() + timeout) { [weak self, weak c] in
+    channel.loop.schedule(after: timeout) { [weak self, weak c] in
       guard let self, let c, self.attempt == thisAttempt, self.state == .connecting,
         self.connection === c
       else { return }
@@ -515,28 +532,5 @@ final class Subchannel {
       state = .transientFailure
       channel.subchannelFailed(self, reason: reason.message)
     }
-  }
-}
-
-/// Runs `body` on a new detached thread (blocking work such as getaddrinfo, off the loops).
-func runDetached(_ body: @escaping @Sendable () -> Void) {
-  final class Box: @unchecked Sendable {
-    // @unchecked: handed to exactly one thread.
-    let body: @Sendable () -> Void
-    init(_ b: @escaping @Sendable () -> Void) { body = b }
-  }
-  let box = Unmanaged.passRetained(Box(body))
-  var thread = pthread_t()
-  var attr = pthread_attr_t()
-  pthread_attr_init(&attr)
-  pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
-  let rc = pthread_create(&thread, &attr, { arg in
-    let b = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-    b.body()
-    return nil
-  }, box.toOpaque())
-  pthread_attr_destroy(&attr)
-  if rc != 0 {
-    box.takeRetainedValue().body()
   }
 }

@@ -10,10 +10,10 @@ final class ClientConnection: HTTP2Connection {
 
   unowned let subchannel: Subchannel
   private(set) var phase = Phase.connecting
-  var calls: [Int32: ClientCall] = [:]
-  /// Keepalive: bumped by every PING ack, so a stale timeout check can tell it was answered.
-  private var pingGeneration = 0
-  private var pingOutstanding = false
+  private(set) var calls: [Int32: ClientCall] = [:]
+  private var keepaliveTimer: LoopTimer?
+  /// The keepalive PING waiting for its ack, and the timer that gives up on it.
+  private var pingTimeout: LoopTimer?
 
   /// Per-stream and per-connection receive windows (bytes).
   static let streamWindow = 1 << 20
@@ -21,7 +21,8 @@ final class ClientConnection: HTTP2Connection {
 
   private init(loop: EventLoop, subchannel: Subchannel, transport: ByteTransport) {
     self.subchannel = subchannel
-    super.init(loop: loop, transport: transport)
+    super.init(loop: loop, transport: transport,
+               controlFramesPerSecond: subchannel.channel.config.maxControlFramesPerSecond)
   }
 
   var channel: Channel { subchannel.channel }
@@ -79,22 +80,27 @@ final class ClientConnection: HTTP2Connection {
   }
 
   private func startSession() -> Bool {
-    var s: OpaquePointer?
-    let rv = nghttp2_session_client_new2(
-      &s, NGHTTP2Callbacks.shared.client, Unmanaged.passUnretained(self).toOpaque(),
-      NGHTTP2Callbacks.shared.options)
-    guard rv == 0, let s else { return false }
-    session = s
-    var settings = [
-      nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
-      nghttp2_settings_entry(
-        settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
-        value: UInt32(ClientConnection.streamWindow)),
-    ]
-    nghttp2_submit_settings(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
-    nghttp2_session_set_local_window_size(
-      s, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(ClientConnection.connectionWindow))
+    guard let session = HTTP2Session.client(owner: self) else { return false }
+    self.session = session
+    session.start(
+      settings: [
+        (NGHTTP2_SETTINGS_ENABLE_PUSH, 0),
+        (NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, UInt32(ClientConnection.streamWindow)),
+        (NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, UInt32(channel.config.maxMetadataSize)),
+      ],
+      maxConcurrentStreams: nil, connectionWindow: Int32(ClientConnection.connectionWindow))
     return true
+  }
+
+  override func frameReceived(type: UInt8, flags: UInt8, streamID: Int32, isRequestHeaders: Bool) {
+    let ack = flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0
+    switch UInt32(type) {
+    case NGHTTP2_SETTINGS.rawValue where !ack: settingsReceived()
+    case NGHTTP2_PING.rawValue where ack: pingAcked()
+    case NGHTTP2_GOAWAY.rawValue: goawayReceived()
+    default: break
+    }
+    super.frameReceived(type: type, flags: flags, streamID: streamID, isRequestHeaders: isRequestHeaders)
   }
 
   /// The server's first SETTINGS: the connection can carry calls.
@@ -126,12 +132,16 @@ final class ClientConnection: HTTP2Connection {
   override func flush() {
     super.flush()
     guard phase == .draining, calls.isEmpty, !closed, let session else { return }
-    nghttp2_session_terminate_session(session, NGHTTP2_NO_ERROR.rawValue)
+    session.terminate(.noError)
     super.flush()
     if !closed { close(reason: Status(.unavailable, "connection closed")) }
   }
 
   override func didClose(reason: Status) {
+    loop.cancel(keepaliveTimer)
+    loop.cancel(pingTimeout)
+    keepaliveTimer = nil
+    pingTimeout = nil
     let open = calls.values
     calls.removeAll()
     for call in open { call.finish(reason, resetStream: false) }
@@ -140,19 +150,10 @@ final class ClientConnection: HTTP2Connection {
 
   // MARK: - Calls
 
-  func call(for streamID: Int32) -> ClientCall? {
-    guard let p = nghttp2_session_get_stream_user_data(session, streamID) else { return nil }
-    return Unmanaged<ClientCall>.fromOpaque(p).takeUnretainedValue()
-  }
-
   /// Opens a stream for `call`. Returns false if this connection can take no more streams.
   func startStream(_ call: ClientCall) -> Bool {
     guard phase == .ready, let session else { return false }
-    var provider = nghttp2_data_provider(
-      source: nghttp2_data_source(ptr: nil), read_callback: clientCallReadCallback)
-    let id = call.requestHeaders().withNV { nva, n in
-      nghttp2_submit_request(session, nil, nva, n, &provider, Unmanaged.passUnretained(call).toOpaque())
-    }
+    let id = session.submitRequest(headers: call.requestHeaders(), call: call)
     if id < 0 {
       // Stream ids exhausted: move to a fresh connection.
       drain()
@@ -165,7 +166,7 @@ final class ClientConnection: HTTP2Connection {
     return true
   }
 
-  func streamClosed(streamID: Int32, errorCode: UInt32) {
+  override func streamClosed(streamID: Int32, errorCode: UInt32) {
     guard let call = calls.removeValue(forKey: streamID) else { return }
     call.streamClosed(errorCode: errorCode)
     if calls.isEmpty {
@@ -177,36 +178,24 @@ final class ClientConnection: HTTP2Connection {
     }
   }
 
-  func resetStream(_ streamID: Int32, code: nghttp2_error_code = NGHTTP2_CANCEL) {
-    guard let session else { return }
-    nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, code.rawValue)
-    loop.markDirty(self)
-  }
-
-  func resumeData(_ streamID: Int32) {
-    guard let session else { return }
-    nghttp2_session_resume_data(session, streamID)
-    loop.markDirty(self)
-  }
-
   // MARK: - Keepalive
 
   private func scheduleKeepalive() {
     let interval = channel.config.keepaliveTimeNanos
-    guard interval < Int64.max / 2 else { return }
-    loop.schedule(at: monotonicNanos() + interval) { [weak self] in self?.keepaliveTick() }
+    guard interval != Time.never else { return }
+    keepaliveTimer = loop.schedule(after: interval) { [weak self] in self?.keepaliveTick() }
   }
 
   private func keepaliveTick() {
+    keepaliveTimer = nil
     guard !closed, let session else { return }
     let config = channel.config
-    if !pingOutstanding && (!calls.isEmpty || config.keepalivePermitWithoutCalls) {
-      pingOutstanding = true
-      let generation = pingGeneration
-      nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+    if pingTimeout == nil && (!calls.isEmpty || config.keepalivePermitWithoutCalls) {
+      session.ping()
       loop.markDirty(self)
-      loop.schedule(at: monotonicNanos() + config.keepaliveTimeoutNanos) { [weak self] in
-        guard let self, !self.closed, self.pingGeneration == generation else { return }
+      pingTimeout = loop.schedule(after: config.keepaliveTimeoutNanos) { [weak self] in
+        guard let self, !self.closed else { return }
+        self.pingTimeout = nil
         self.close(reason: Status(.unavailable, "keepalive ping not acknowledged; peer is gone"))
       }
     }
@@ -214,17 +203,7 @@ final class ClientConnection: HTTP2Connection {
   }
 
   func pingAcked() {
-    pingGeneration += 1
-    pingOutstanding = false
+    loop.cancel(pingTimeout)
+    pingTimeout = nil
   }
-}
-
-/// nghttp2 pulls request DATA: framed messages, then END_STREAM after the half-close.
-private let clientCallReadCallback: nghttp2_data_source_read_callback = {
-  session, streamID, buf, length, flags, _, _ in
-  guard let buf, let flags,
-    let p = nghttp2_session_get_stream_user_data(session, streamID)
-  else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-  let call = Unmanaged<ClientCall>.fromOpaque(p).takeUnretainedValue()
-  return call.readRequest(into: buf, length: length, flags: flags)
 }

@@ -74,10 +74,11 @@ public enum ClientTarget: Equatable, Sendable {
     }
   }
 
-  /// Whether resolving needs getaddrinfo (a blocking call, run off the loops).
+  /// Whether resolving needs a name lookup (a blocking call, run off the loops): not for
+  /// numeric addresses.
   var needsDNS: Bool {
-    if case .dns = self { return true }
-    return false
+    guard case .dns(let host, _) = self else { return false }
+    return !isNumeric(host, family: AF_INET) && !isNumeric(host, family: AF_INET6)
   }
 
   /// Resolves to socket addresses. Blocking for `.dns`.

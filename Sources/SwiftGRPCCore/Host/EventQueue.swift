@@ -9,51 +9,78 @@ public final class EventQueue<Element>: @unchecked Sendable {
   }
 
   private let lock = Lock()
-  private var items: [Element] = []
+  /// Elements with their retraction key (0: not retractable).
+  private var items: [(element: Element, key: UInt64)] = []
   private var head = 0
+  /// Keys of retractable elements still queued, and of those taken back.
+  private var retractable: Set<UInt64> = []
+  private var retracted: Set<UInt64> = []
   private var isShutDown = false
   private let onDrop: (Element) -> Void
 
-  /// - Parameter onDrop: called (outside the lock) for elements pushed after shutdown and for
-  ///   those still queued when the queue is drained by `close`.
+  /// - Parameter onDrop: called (outside the lock) for elements pushed after shutdown, for those
+  ///   taken back with `retract`, and for those still queued when the queue is drained by `close`.
   public init(onDrop: @escaping (Element) -> Void = { _ in }) {
     self.onDrop = onDrop
   }
 
-  /// Pushes an element; returns false (and drops it) if the queue is shut down.
+  /// Pushes an element; returns false (and drops it) if the queue is shut down. A non-zero
+  /// `retractionKey` lets `retract` take it back while it is still queued.
   @discardableResult
-  public func push(_ element: Element) -> Bool {
+  public func push(_ element: Element, retractionKey: UInt64 = 0) -> Bool {
     lock.lock()
     if isShutDown {
       lock.unlock()
       onDrop(element)
       return false
     }
-    items.append(element)
+    items.append((element, retractionKey))
+    if retractionKey != 0 { retractable.insert(retractionKey) }
     lock.unlock()
     lock.signal()  // one element, one consumer: no thundering herd of host threads
     return true
   }
 
+  /// Takes back the element pushed with `key` if no consumer has taken it yet. Returns whether
+  /// it did; the element is then never returned by `next` and is dropped.
+  public func retract(_ key: UInt64) -> Bool {
+    lock.withLock {
+      guard retractable.remove(key) != nil else { return false }
+      retracted.insert(key)
+      return true
+    }
+  }
+
   /// Waits until `deadline` (monotonic ns; Int64.max: forever) for the next element.
   public func next(deadline: Int64) -> NextResult {
+    var dropped: [Element] = []
+    defer { for e in dropped { onDrop(e) } }
     lock.lock()
     defer { lock.unlock() }
-    while head == items.count {
-      if isShutDown { return .shutDown }
-      if deadline <= monotonicNanos() { return .timedOut }
-      _ = lock.wait(untilNanos: deadline)
+    while true {
+      while head == items.count {
+        if isShutDown { return .shutDown }
+        if deadline <= monotonicNanos() { return .timedOut }
+        _ = lock.wait(untilNanos: deadline)
+      }
+      let (e, key) = items[head]
+      head += 1
+      if head == items.count {
+        items.removeAll(keepingCapacity: items.capacity <= 4096)
+        head = 0
+      } else if head > 1024 && head * 2 > items.count {
+        items.removeFirst(head)
+        head = 0
+      }
+      if key != 0 {
+        if retracted.remove(key) != nil {
+          dropped.append(e)
+          continue
+        }
+        retractable.remove(key)
+      }
+      return .element(e)
     }
-    let e = items[head]
-    head += 1
-    if head == items.count {
-      items.removeAll(keepingCapacity: true)
-      head = 0
-    } else if head > 1024 && head * 2 > items.count {
-      items.removeFirst(head)
-      head = 0
-    }
-    return .element(e)
   }
 
   /// Stops accepting elements; waiting consumers get the rest, then `.shutDown`.
@@ -66,9 +93,11 @@ public final class EventQueue<Element>: @unchecked Sendable {
   public func close() {
     let rest: [Element] = lock.withLock {
       isShutDown = true
-      let r = Array(items[head...])
+      let r = items[head...].map(\.element)
       items.removeAll()
       head = 0
+      retractable.removeAll()
+      retracted.removeAll()
       return r
     }
     lock.broadcast()

@@ -1,22 +1,18 @@
 import Glibc
 
 /// Calls of a unary method without a connection, for measuring the host boundary alone: each
-/// round trip issues a token, delivers its CALL event to the method's sink (host fn or queue),
-/// and starts the next when the loop applies the host's completion. Loop-bound, except for
-/// `outcome`, which the waiting thread reads.
-final class HostProbe: HostAnswerable {
+/// round trip registers the probe under a fresh token, delivers its CALL event to the method's
+/// sink (host fn or queue), and starts the next when the loop applies the host's completion.
+/// Loop-bound, except for `outcome`, which the waiting thread reads.
+final class HostProbe: Call {
   enum Outcome: Sendable {
     case finished(elapsedNanos: Int64)
     /// The sink refused the event (its queue was shut down).
     case refused
   }
 
-  private let loop: EventLoop
-  private let registration: MethodRegistration
-  private let serverID: UInt64
   private let message: [UInt8]
   private var remaining: UInt64
-  private var token: UInt64 = 0
   private var started: Int64 = 0
   /// Set when the waiting thread gave up: no further round trip starts.
   private var abandoned = false
@@ -24,11 +20,11 @@ final class HostProbe: HostAnswerable {
 
   init(loop: EventLoop, registration: MethodRegistration, serverID: UInt64, message: [UInt8],
        iterations: UInt64) {
-    self.loop = loop
-    self.registration = registration
-    self.serverID = serverID
     self.message = message
     self.remaining = iterations
+    super.init(
+      loop: loop, role: .server, kind: registration.kind, owner: serverID, sink: registration.sink,
+      method: registration.path, maxReceiveMessageSize: 0, maxMetadataSize: 0)
   }
 
   /// Starts the first round trip (loop thread).
@@ -38,23 +34,22 @@ final class HostProbe: HostAnswerable {
   }
 
   private func next() {
-    token = loop.issueToken(call: self, serverID: serverID, kind: registration.kind)
-    if !deliver(.call, code: .ok) {
-      _ = loop.closeToken(token)
+    // Not registered between round trips: no host thread can reach the state now.
+    state = CallStateMachine(role: .server, kind: kind)
+    loop.registry.register(self)
+    let delivered = deliver(.call) { [message] e in
+      e.peer = "inproc"
+      e.message = message
+    }
+    if !delivered {
+      _ = endForHost()
       finish(.refused)
     }
   }
 
-  private func deliver(_ type: HostEventType, code: StatusCode) -> Bool {
-    registration.sink.deliver(HostEvent(
-      type: type, token: token, serverID: serverID, method: registration.path,
-      kind: registration.kind, authority: "", peer: "inproc", metadata: [], deadline: Int64.max,
-      message: type == .call ? message : nil, statusCode: code))
-  }
-
-  func hostAnswered(_ answer: HostAnswer) {
-    guard case .complete = answer else { return }
-    loop.retireToken(token)
+  override func apply(_ op: CallOp) {
+    guard case .complete = op else { return }
+    _ = endForHost()
     if abandoned { return }  // completed just as the waiter gave up: start nothing more
     remaining -= 1
     if remaining == 0 {
@@ -69,7 +64,9 @@ final class HostProbe: HostAnswerable {
   func abandon() {
     abandoned = true
     if outcome.withLock({ $0 != nil }) { return }
-    if loop.closeToken(token) { _ = deliver(.cancelled, code: .deadlineExceeded) }
+    if endForHost().cancelHost {
+      deliver(.cancelled) { $0.status = Status(.deadlineExceeded) }
+    }
   }
 
   private func finish(_ result: Outcome) {
@@ -106,8 +103,7 @@ extension Server {
     let probe = HostProbe(loop: loop, registration: registration, serverID: id, message: message,
                           iterations: iterations)
     guard loop.execute({ probe.start() }) else { throw .wrongState("the runtime is stopping") }
-    let now = monotonicNanos()
-    let deadline = timeoutNanos > Int64.max - now ? Int64.max : now + timeoutNanos
+    let deadline = Time.deadline(after: timeoutNanos)
     probe.outcome.lock.lock()
     while probe.outcome.peek() == nil && monotonicNanos() < deadline {
       _ = probe.outcome.lock.wait(untilNanos: deadline)

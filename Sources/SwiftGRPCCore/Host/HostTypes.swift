@@ -5,7 +5,7 @@ public enum MethodKind: Int32, Sendable, CustomStringConvertible {
   case clientStreaming = 2
   case bidiStreaming = 3
 
-  /// Whether the client sends a stream (the host reads messages with `read`).
+  /// Whether the client sends a stream (the server's host reads messages with `read`).
   public var clientStreams: Bool { self == .clientStreaming || self == .bidiStreaming }
   /// Whether the server may send more than one message.
   public var serverStreams: Bool { self == .serverStreaming || self == .bidiStreaming }
@@ -20,61 +20,99 @@ public enum MethodKind: Int32, Sendable, CustomStringConvertible {
   }
 }
 
-/// What a host sends for a token; validated on the host's thread, applied on the loop.
-public enum HostAnswer: Sendable {
-  case initialMetadata([MetadataEntry])
-  case message([UInt8])
-  case read
-  case complete(message: [UInt8]?, status: Status, trailers: [MetadataEntry])
-}
-
-/// An event for the host about one of its calls. Raw values are SWIFTGRPC_EVENT_*.
-public enum HostEventType: Int32, Sendable {
+/// An event for the host about one of its calls, server or client. Raw values are the ABI's
+/// SWIFTGRPC_EVENT_* constants.
+public enum CallEventType: Int32, Sendable {
+  /// Server: a new call.
   case call = 1
+  /// Server: a request message, in answer to a read.
   case message = 2
+  /// Server: the client half-closed, in answer to a read.
   case halfClose = 3
+  /// Server: the call ended before the host completed it.
   case cancelled = 4
+  /// Client: the response headers.
+  case clientInitialMetadata = 5
+  /// Client: a response message or the end of the response stream, in answer to a read.
+  case clientMessage = 6
+  /// Client: an outstanding send is done.
+  case clientSendDone = 7
+  /// Client: the final status; the call's last event.
+  case clientStatus = 8
+  /// Server: an outstanding send is done.
+  case sendDone = 9
 }
 
-/// The event handed to a `HostSink`, borrowed for the duration of `deliver`.
-public struct HostEvent {
-  public var type: HostEventType
+/// The event handed to an `EventSink`, borrowed for the duration of `deliver`.
+public struct CallEvent {
+  public var type: CallEventType
+  /// The server call's token or the client call's id.
   public var token: UInt64
-  public var serverID: UInt64
-  public var method: String
   public var kind: MethodKind
-  public var authority: String
-  public var peer: String
-  public var metadata: [MetadataEntry]
-  /// Absolute `monotonicNanos()` deadline, `Int64.max` if none.
-  public var deadline: Int64
+  public var method: String
+  /// Server CALL: the request's :authority and the peer address.
+  public var authority: String = ""
+  public var peer: String = ""
+  /// Server CALL: request metadata. Client INITIAL_METADATA and STATUS: response headers.
+  public var metadata: [MetadataEntry] = []
+  /// Server CALL: absolute `monotonicNanos()` deadline, `Time.never` if none.
+  public var deadline: Int64 = Time.never
+  /// A message: the request (CALL of unary-request kinds, MESSAGE), a response (client
+  /// MESSAGE; nil at the end of the stream), the unary response (client STATUS).
   public var message: [UInt8]?
-  /// For `.cancelled`: why.
-  public var statusCode: StatusCode
+  /// CANCELLED: why. SEND_DONE: `.ok` or the status that ended the call. Client STATUS: the
+  /// outcome.
+  public var status = Status(.ok)
+  /// Client STATUS: trailing metadata.
+  public var trailers: [MetadataEntry] = []
+  /// Client calls: the host's opaque tag.
+  public var tag: UInt = 0
+
+  public init(type: CallEventType, token: UInt64, kind: MethodKind, method: String) {
+    self.type = type
+    self.token = token
+    self.kind = kind
+    self.method = method
+  }
 }
 
-/// Where a method's events go: a host function (push) or an event queue (pull). Invoked on the
+/// Where a call's events go: a host function (push) or an event queue (pull). Invoked on the
 /// loop thread that owns the call.
-public protocol HostSink: AnyObject, Sendable {
+public protocol EventSink: AnyObject, Sendable {
   /// Delivers an event. Returns false if the sink no longer accepts events (a shut-down queue);
-  /// the loop then cancels the call.
-  func deliver(_ event: HostEvent) -> Bool
+  /// the loop then ends the call.
+  func deliver(_ event: CallEvent) -> Bool
+  /// Takes back the CALL event of `token` if the host has not taken it yet (a pull queue), so
+  /// that a call cancelled while it waited never reaches the host. Returns whether it did.
+  func retract(token: UInt64) -> Bool
+}
+
+extension EventSink {
+  public func retract(token: UInt64) -> Bool { false }
 }
 
 /// A registered method.
 public struct MethodRegistration: Sendable {
   public let path: String
   public let kind: MethodKind
-  public let sink: HostSink
+  public let sink: EventSink
 
-  public init(path: String, kind: MethodKind, sink: HostSink) {
+  public init(path: String, kind: MethodKind, sink: EventSink) {
     self.path = path
     self.kind = kind
     self.sink = sink
   }
 }
 
-/// What a token answers to: the loop hands it each host answer, on the loop thread.
-protocol HostAnswerable: AnyObject {
-  func hostAnswered(_ answer: HostAnswer)
+/// Why a host operation on a call was refused.
+public enum CallError: Error, Equatable, Sendable {
+  /// The token (or client call id) was never issued by this server (channel).
+  case unknown
+  /// The call has ended: finished, cancelled, or its status delivered.
+  case ended
+  /// Server: `complete` was already accepted.
+  case alreadyCompleted
+  case wrongState(String)
+  /// A message is above the send limit.
+  case tooLarge(String)
 }

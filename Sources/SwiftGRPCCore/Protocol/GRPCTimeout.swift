@@ -31,7 +31,7 @@ public enum GRPCTimeout {
       (3_600_000_000_000, "H"),
     ]
     for (size, unit) in units {
-      let amount = (ns + size - 1) / size  // round up: never shorten a deadline
+      let amount = ns / size + (ns % size == 0 ? 0 : 1)  // round up: never shorten a deadline
       if amount < 100_000_000 { return "\(amount)\(unit)" }
     }
     return "99999999H"

@@ -7,10 +7,21 @@ public final class Server: @unchecked Sendable {
   // before `start()`, whose hand-off to the loops (through their locked queues) publishes them;
   // loops only read them.
 
+  /// Limits and timeouts, with defaults like gRPC C-core's.
   public struct Config: Sendable {
     public var maxReceiveMessageSize = 4 * 1024 * 1024
     public var maxSendMessageSize = Int(UInt32.max)
-    public var maxConcurrentStreams = UInt32(Int32.max)
+    /// Streams served at once per connection, advertised in SETTINGS; excess streams are refused
+    /// one by one (REFUSED_STREAM).
+    public var maxConcurrentStreams: UInt32 = 100
+    /// Decoded size of a request's header block (RFC 7541 size: name + value + 32 per field),
+    /// advertised as SETTINGS_MAX_HEADER_LIST_SIZE; larger requests get RESOURCE_EXHAUSTED.
+    public var maxMetadataSize = 16 * 1024
+    /// Time a new connection has to send its preface and SETTINGS.
+    public var handshakeTimeoutNanos: Int64 = 120_000_000_000
+    /// Control frames (PING, SETTINGS, WINDOW_UPDATE, PRIORITY, RST_STREAM, empty DATA, unknown
+    /// types) a connection may send per second, in bursts of as many; 0: no limit.
+    public var maxControlFramesPerSecond: Int64 = 1000
     public init() {}
   }
 
@@ -104,17 +115,20 @@ public final class Server: @unchecked Sendable {
       return out
     }
     for (listener, loop) in listeners {
-      loop.execute {
-        loop.register(fd: listener.fd, events: EPOLLIN.rawValue, handler: listener)
-      }
+      loop.execute { listener.register(on: loop) }
     }
   }
 
   // MARK: - Host answers (any thread)
 
-  public func answer(token: UInt64, _ answer: HostAnswer) -> AnswerError? {
-    guard let loop = group.loop(for: token) else { return .unknownToken }
-    return loop.submit(token: token, serverID: id, answer: answer)
+  /// Validates a host operation on the call of `token` and queues it for the call's loop.
+  /// Returns why it was refused (nothing changed then), or nil.
+  public func answer(token: UInt64, _ op: CallOp) -> CallError? {
+    if let size = op.messageSize, size > config.maxSendMessageSize {
+      return .tooLarge("message of \(size) bytes is above the limit of \(config.maxSendMessageSize)")
+    }
+    guard let loop = group.loop(for: token) else { return .unknown }
+    return loop.submit(token: token, owner: id, op)
   }
 
   // MARK: - Connections
@@ -173,8 +187,7 @@ public final class Server: @unchecked Sendable {
     group.onEveryLoopAndWait { [self] loop in
       for c in loop.connections(of: self) { c.beginGracefulShutdown() }
     }
-    let deadline =
-      graceNanos >= Int64.max - monotonicNanos() ? Int64.max : monotonicNanos() + max(0, graceNanos)
+    let deadline = Time.deadline(after: graceNanos)
     let drained = waitUntil(deadline: deadline) { $0.connections == 0 }
     if !drained {
       group.onEveryLoopAndWait { [self] loop in

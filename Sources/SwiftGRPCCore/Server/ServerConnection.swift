@@ -2,18 +2,22 @@ import CLinux
 import CNGHTTP2
 import Glibc
 
-/// One accepted HTTP/2 connection: a byte transport below, an nghttp2 server session, and the
-/// calls (streams) it carries. Owned by one loop and touched only there.
+/// One accepted HTTP/2 connection: a byte transport below, a server session, and the calls
+/// (streams) it carries, at most `maxConcurrentStreams` at once (excess streams are refused one
+/// by one). A connection that has not sent its preface and SETTINGS within the handshake timeout
+/// is closed. Owned by one loop and touched only there.
 final class ServerConnection: HTTP2Connection {
   let server: Server
   let peer: String
-  var calls: [Int32: ServerCall] = [:]
+  private(set) var calls: [Int32: ServerCall] = [:]
   private var goingAway = false
+  private var handshakeTimer: LoopTimer?
 
   private init(loop: EventLoop, server: Server, transport: ByteTransport, peer: String) {
     self.server = server
     self.peer = peer
-    super.init(loop: loop, transport: transport)
+    super.init(loop: loop, transport: transport,
+               controlFramesPerSecond: server.config.maxControlFramesPerSecond)
   }
 
   /// Takes ownership of an accepted socket on `loop` (runs on that loop).
@@ -24,47 +28,35 @@ final class ServerConnection: HTTP2Connection {
       return
     }
     let c = ServerConnection(loop: loop, server: server, transport: SocketTransport(fd: fd), peer: peer)
-    guard c.startSession() else {
+    guard let session = HTTP2Session.server(owner: c) else {
       c.transport.close()
       server.connectionClosed()
       return
     }
+    let config = server.config
+    c.session = session
+    session.start(
+      settings: [
+        (NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, UInt32(Server.streamWindow)),
+        (NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, UInt32(config.maxMetadataSize)),
+      ],
+      maxConcurrentStreams: config.maxConcurrentStreams, connectionWindow: Int32(Server.connectionWindow))
     loop.register(fd: fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, handler: c)
+    c.handshakeTimer = loop.schedule(after: config.handshakeTimeoutNanos) { [weak c] in
+      c?.close(reason: Status(.unavailable, "the client did not complete the HTTP/2 handshake in time"))
+    }
     c.flush()
-  }
-
-  private func startSession() -> Bool {
-    var s: OpaquePointer?
-    let rv = nghttp2_session_server_new2(
-      &s, NGHTTP2Callbacks.shared.server, Unmanaged.passUnretained(self).toOpaque(),
-      NGHTTP2Callbacks.shared.options)
-    guard rv == 0, let s else { return false }
-    session = s
-    var settings = [
-      nghttp2_settings_entry(
-        settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
-        value: server.config.maxConcurrentStreams),
-      nghttp2_settings_entry(
-        settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
-        value: UInt32(Server.streamWindow)),
-    ]
-    nghttp2_submit_settings(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
-    nghttp2_session_set_local_window_size(
-      s, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(Server.connectionWindow))
-    return true
   }
 
   override var peerClosedStatus: Status { Status(.cancelled, "connection closed by the client") }
 
-// MARK: - Shutdown
+  // MARK: - Shutdown
 
   /// Sends GOAWAY: no new streams; the connection closes once its calls are done.
   func beginGracefulShutdown() {
     guard !closed, !goingAway, let session else { return }
     goingAway = true
-    nghttp2_submit_goaway(
-      session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-      NGHTTP2_NO_ERROR.rawValue, nil, 0)
+    session.submitGracefulGoaway()
     flush()
   }
 
@@ -81,28 +73,47 @@ final class ServerConnection: HTTP2Connection {
 
   /// The connection closed: calls still open are cancelled for their hosts.
   override func didClose(reason: Status) {
+    loop.cancel(handshakeTimer)
+    handshakeTimer = nil
     let open = calls.values
     calls.removeAll()
     for call in open { call.connectionLost(reason) }
     server.connectionClosed()
   }
 
-  // MARK: - Calls
+  // MARK: - nghttp2 callbacks
 
-  func call(for streamID: Int32) -> ServerCall? {
-    guard let p = nghttp2_session_get_stream_user_data(session, streamID) else { return nil }
-    return Unmanaged<ServerCall>.fromOpaque(p).takeUnretainedValue()
+  override func headersBegin(streamID: Int32, isRequest: Bool, trailers: Bool) {
+    if isRequest && calls[streamID] == nil, let session {
+      if calls.count >= Int(server.config.maxConcurrentStreams) {
+        session.resetStream(streamID, .refusedStream)
+        return
+      }
+      let call = ServerCall(streamID: streamID, connection: self)
+      calls[streamID] = call
+      session.bind(call, to: streamID)
+    }
+    super.headersBegin(streamID: streamID, isRequest: isRequest, trailers: trailers)
   }
 
-  func beginCall(streamID: Int32) {
-    let call = ServerCall(streamID: streamID, connection: self)
-    calls[streamID] = call
-    nghttp2_session_set_stream_user_data(session, streamID, Unmanaged.passUnretained(call).toOpaque())
+  override func frameReceived(type: UInt8, flags: UInt8, streamID: Int32, isRequestHeaders: Bool) {
+    if UInt32(type) == NGHTTP2_SETTINGS.rawValue && flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+      loop.cancel(handshakeTimer)  // the preface and SETTINGS arrived
+      handshakeTimer = nil
+    }
+    super.frameReceived(type: type, flags: flags, streamID: streamID, isRequestHeaders: isRequestHeaders)
   }
 
-  func endCall(streamID: Int32, errorCode: UInt32) {
-    guard let call = calls.removeValue(forKey: streamID) else { return }
-    call.streamClosed(errorCode: errorCode)
+  override func frameSent(type: UInt8, flags: UInt8, streamID: Int32) {
+    super.frameSent(type: type, flags: flags, streamID: streamID)
+    guard flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0, streamID > 0,
+      let call = calls[streamID], !call.requestHasEnded
+    else { return }
+    // The response is over but the client is still sending: tell it to stop.
+    session?.resetStream(streamID, .noError)
   }
 
+  override func streamClosed(streamID: Int32, errorCode: UInt32) {
+    calls.removeValue(forKey: streamID)?.streamClosed(errorCode: errorCode)
+  }
 }

@@ -7,55 +7,37 @@ protocol FDHandler: AnyObject {
 }
 
 /// One event-loop thread: an epoll set, an eventfd, a completion queue that any thread may push
-/// onto, the token table of the calls it owns, and timers. Everything else it owns (connections,
+/// onto, the registry of the calls it owns, and timers. Everything else it owns (connections,
 /// calls, nghttp2 sessions) is touched only on its thread.
 public final class EventLoop: @unchecked Sendable {
   // @unchecked: the fields under "loop-only" are touched only on `thread` (asserted in debug
-  // builds by `assertInLoop`); cross-thread state lives in `shared`, under its lock.
+  // builds by `assertInLoop`); cross-thread state lives in `shared` and `registry`, under locks.
 
   /// Work queued for the loop by other threads (or by itself).
   enum Work {
-    case answer(any HostAnswerable, HostAnswer)
-    case clientStart(ClientCall)
-    case clientOp(ClientCall, ClientOp)
+    /// A host operation, already validated against the call's state.
+    case op(Call, CallOp)
+    /// A client call to start.
+    case start(ClientCall)
     case task(() -> Void)
-  }
-
-  /// Host-visible state of one call, guarded by the loop's lock so answers are validated
-  /// synchronously on the host's thread.
-  struct TokenEntry {
-    let call: any HostAnswerable
-    let serverID: UInt64
-    let kind: MethodKind
-    var completed = false
-    var sentInitialMetadata = false
-    var sentMessages = 0
-    var readOutstanding = false
-    var halfCloseDelivered = false
-  }
-
-  /// Host-visible state of one client call, guarded like `TokenEntry`.
-  struct ClientCallEntry {
-    let call: ClientCall
-    let channelID: UInt64
-    let kind: MethodKind
-    var halfClosed: Bool
-    var sendOutstanding = false
-    var readOutstanding = false
   }
 
   struct Shared {
     var work: [Work] = []
-    var tokens: [UInt64: TokenEntry] = [:]
-    var clientCalls: [UInt64: ClientCallEntry] = [:]
-    var nextSeq: UInt64 = 1
     var stopping = false
   }
+
+  /// How many queued items one drain applies before the loop serves its sockets again.
+  static let drainBatch = 1024
 
   public let index: Int
   let epfd: Int32
   let wakeFd: Int32
   let shared = Locked(Shared())
+  /// The host-visible calls of this loop.
+  let registry: CallRegistry
+  /// Name resolution, off the loops; owned by the group, so it ends with the runtime.
+  let resolver: Resolver
   private(set) var thread = pthread_t()
 
   // Loop-only state.
@@ -64,11 +46,16 @@ public final class EventLoop: @unchecked Sendable {
   private var dirty: [HTTP2Connection] = []
   private var running = true
   private var spareWork: [Work] = []
+  /// Items taken from `shared.work` and not yet applied (a drain stops after `drainBatch`).
+  private var backlog: [Work] = []
+  private var backlogHead = 0
   /// A receive buffer shared by every connection of the loop.
   let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 
-  init(index: Int) throws(SystemError) {
+  init(index: Int, resolver: Resolver = Resolver()) throws(SystemError) {
     self.index = index
+    self.resolver = resolver
+    registry = CallRegistry(loopIndex: index)
     epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
     if epfd < 0 { throw SystemError("epoll_create1") }
     wakeFd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
@@ -174,9 +161,29 @@ public final class EventLoop: @unchecked Sendable {
   /// Every open server connection of this loop.
   var allConnections: [ServerConnection] { handlers.values.compactMap { $0 as? ServerConnection } }
 
-  func schedule(at deadline: Int64, _ action: @escaping () -> Void) {
+  /// Runs `action` on the loop at `deadline` unless the returned timer is cancelled first.
+  @discardableResult
+  func schedule(at deadline: Int64, _ action: @escaping () -> Void) -> LoopTimer {
     assertInLoop()
-    timers.push(deadline: deadline, action: action)
+    return timers.schedule(at: deadline, action)
+  }
+
+  /// Runs `action` after `nanos` (saturating).
+  @discardableResult
+  func schedule(after nanos: Int64, _ action: @escaping () -> Void) -> LoopTimer {
+    schedule(at: Time.deadline(after: nanos), action)
+  }
+
+  /// Cancels a timer; a fired or cancelled one is left alone. Accepts nil.
+  func cancel(_ timer: LoopTimer?) {
+    assertInLoop()
+    if let timer { timers.cancel(timer) }
+  }
+
+  /// Timers pending on this loop (for tests).
+  var pendingTimers: Int {
+    assertInLoop()
+    return timers.count
   }
 
   /// Marks a connection to be flushed at the end of this iteration.
@@ -193,11 +200,13 @@ public final class EventLoop: @unchecked Sendable {
     let maxEvents: Int32 = 256
     let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(maxEvents))
     defer { events.deallocate() }
+    var moreWork = false
     while running {
       var timeout: Int32 = -1
-      if let next = timers.nextDeadline {
-        let now = monotonicNanos()
-        timeout = next <= now ? 0 : Int32(min((next - now + 999_999) / 1_000_000, 60_000))
+      if moreWork {
+        timeout = 0
+      } else if let next = timers.nextDeadline {
+        timeout = Time.millisUntil(next, now: monotonicNanos(), cap: 60_000)
       }
       let n = epoll_wait(epfd, events, maxEvents, timeout)
       if n > 0 {
@@ -211,37 +220,45 @@ public final class EventLoop: @unchecked Sendable {
           }
         }
       }
-      drainQueue()
+      moreWork = drainQueue()
       if timers.nextDeadline != nil { runTimers() }
       flushDirty()
     }
     finalTeardown()
   }
 
-  /// Processes every queued item, including those queued while processing.
-  func drainQueue() {
-    while true {
-      var batch = spareWork
-      let stopping = shared.withLock { s -> Bool in
-        swap(&batch, &s.work)
-        return s.stopping
-      }
-      if batch.isEmpty {
-        spareWork = batch
-        if stopping { running = false }
-        return
-      }
-      for item in batch {
-        switch item {
-        case .answer(let call, let answer): call.hostAnswered(answer)
-        case .clientStart(let call): call.channel.dispatch(call)
-        case .clientOp(let call, let op): call.apply(op)
-        case .task(let task): task()
+  /// Applies queued work, at most `drainBatch` items, so that a host that queues without pause
+  /// cannot keep the loop from its sockets. Returns whether work remains.
+  @discardableResult
+  func drainQueue() -> Bool {
+    var applied = 0
+    while applied < EventLoop.drainBatch {
+      if backlogHead == backlog.count {
+        backlog.removeAll(keepingCapacity: backlog.capacity <= 4 * EventLoop.drainBatch)
+        backlogHead = 0
+        var batch = spareWork
+        let stopping = shared.withLock { s -> Bool in
+          swap(&batch, &s.work)
+          return s.stopping
         }
+        if batch.isEmpty {
+          spareWork = batch
+          if stopping { running = false }
+          return false
+        }
+        swap(&backlog, &batch)
+        spareWork = batch
       }
-      batch.removeAll(keepingCapacity: true)
-      spareWork = batch
+      let item = backlog[backlogHead]
+      backlogHead += 1
+      applied += 1
+      switch item {
+      case .op(let call, let op): call.apply(op)
+      case .start(let call): call.channel.dispatch(call)
+      case .task(let task): task()
+      }
     }
+    return backlogHead < backlog.count || shared.withLock { !$0.work.isEmpty }
   }
 
   func flushDirty() {
@@ -268,171 +285,11 @@ public final class EventLoop: @unchecked Sendable {
     }
     handlers.removeAll()
     dirty.removeAll()
+    backlog.removeAll()
+    backlogHead = 0
+    while let action = timers.popDue(now: Time.never) { _ = action }
     shared.withLock { $0.work.removeAll() }
   }
-
-  // MARK: - Tokens
-
-  /// Issues a token for a call: `seq << 8 | loop index`, never reused within the runtime.
-  func issueToken(call: any HostAnswerable, serverID: UInt64, kind: MethodKind) -> UInt64 {
-    shared.withLock { s in
-      let token = s.nextSeq << 8 | UInt64(index)
-      s.nextSeq += 1
-      s.tokens[token] = TokenEntry(call: call, serverID: serverID, kind: kind)
-      return token
-    }
-  }
-
-  /// Closes a token from the loop's side. Returns true if the host had not completed it (so the
-  /// host must be told with a CANCELLED event).
-  func closeToken(_ token: UInt64) -> Bool {
-    shared.withLock { s in
-      guard let entry = s.tokens.removeValue(forKey: token) else { return false }
-      return !entry.completed
-    }
-  }
-
-  /// Drops a token whose completion the loop has processed.
-  func retireToken(_ token: UInt64) {
-    _ = shared.withLock { $0.tokens.removeValue(forKey: token) }
-  }
-
-  /// Marks a read as delivered (before the MESSAGE or HALF_CLOSE event reaches the host).
-  func readDelivered(_ token: UInt64, halfClose: Bool) {
-    shared.withLock { s in
-      s.tokens[token]?.readOutstanding = false
-      if halfClose { s.tokens[token]?.halfCloseDelivered = true }
-    }
-  }
-
-  /// Validates a host answer against the token's state and queues it; runs on any thread.
-  func submit(token: UInt64, serverID: UInt64, answer: HostAnswer) -> AnswerError? {
-    var wasEmpty = false
-    let result: AnswerError? = shared.withLock { s in
-      guard var entry = s.tokens[token], entry.serverID == serverID else {
-        return (token >> 8) < s.nextSeq && (token >> 8) > 0 ? .tokenClosed : .unknownToken
-      }
-      if entry.completed { return .alreadyCompleted }
-      switch answer {
-      case .initialMetadata:
-        if entry.sentInitialMetadata || entry.sentMessages > 0 {
-          return .wrongState("initial metadata was already sent")
-        }
-        entry.sentInitialMetadata = true
-      case .message:
-        if !entry.kind.serverStreams && entry.sentMessages >= 1 {
-          return .wrongState("a \(entry.kind) method sends at most one response message")
-        }
-        entry.sentMessages += 1
-      case .read:
-        if !entry.kind.clientStreams {
-          return .wrongState("swiftgrpc_call_read is only for client- and bidi-streaming calls")
-        }
-        if entry.readOutstanding { return .wrongState("a read is already outstanding") }
-        if entry.halfCloseDelivered { return .wrongState("the client already half-closed") }
-        entry.readOutstanding = true
-      case .complete(let message, _, _):
-        if message != nil && !entry.kind.serverStreams && entry.sentMessages >= 1 {
-          return .wrongState("a \(entry.kind) method sends at most one response message")
-        }
-        entry.completed = true
-      }
-      if s.stopping { return .tokenClosed }
-      s.tokens[token] = entry
-      s.work.append(.answer(entry.call, answer))
-      wasEmpty = s.work.count == 1
-      return nil
-    }
-    if wasEmpty && !inLoop { wake() }
-    return result
-  }
-}
-
-extension EventLoop {
-  // MARK: - Client calls
-
-  /// Issues an id for a client call (same numbering as tokens) and queues its start. Returns
-  /// nil once the loop is stopping.
-  func startClientCall(_ call: ClientCall, channelID: UInt64) -> UInt64? {
-    var wasEmpty = false
-    let id: UInt64? = shared.withLock { s in
-      if s.stopping { return nil }
-      let id = s.nextSeq << 8 | UInt64(index)
-      s.nextSeq += 1
-      call.id = id
-      s.clientCalls[id] = ClientCallEntry(
-        call: call, channelID: channelID, kind: call.kind, halfClosed: !call.kind.clientStreams)
-      s.work.append(.clientStart(call))
-      wasEmpty = s.work.count == 1
-      return id
-    }
-    if wasEmpty && !inLoop { wake() }
-    return id
-  }
-
-  /// Validates a host operation on a client call and queues it; runs on any thread.
-  func submitClient(call id: UInt64, channelID: UInt64, op: ClientOp) -> ClientCallError? {
-    var wasEmpty = false
-    let result: ClientCallError? = shared.withLock { s in
-      guard var entry = s.clientCalls[id], entry.channelID == channelID else {
-        return (id >> 8) < s.nextSeq && (id >> 8) > 0 && Int(id & 0xFF) == index
-          ? .ended : .unknownCall
-      }
-      switch op {
-      case .send:
-        if !entry.kind.clientStreams {
-          return .wrongState("a \(entry.kind) call sends its one request at start")
-        }
-        if entry.halfClosed { return .wrongState("the call was half-closed: no more messages") }
-        if entry.sendOutstanding {
-          return .wrongState("a send is outstanding: wait for its SEND_DONE event")
-        }
-        entry.sendOutstanding = true
-      case .halfClose:
-        if entry.halfClosed { return .wrongState("the call is already half-closed") }
-        entry.halfClosed = true
-      case .read:
-        if !entry.kind.serverStreams {
-          return .wrongState("a \(entry.kind) call gets its response with the STATUS event")
-        }
-        if entry.readOutstanding { return .wrongState("a read is already outstanding") }
-        entry.readOutstanding = true
-      case .cancel:
-        break
-      }
-      if s.stopping { return .ended }
-      s.clientCalls[id] = entry
-      s.work.append(.clientOp(entry.call, op))
-      wasEmpty = s.work.count == 1
-      return nil
-    }
-    if wasEmpty && !inLoop { wake() }
-    return result
-  }
-
-  /// Removes a finished call; returns which host operations were still waiting for an event.
-  func endClientCall(_ id: UInt64) -> (send: Bool, read: Bool) {
-    shared.withLock { s in
-      guard let e = s.clientCalls.removeValue(forKey: id) else { return (false, false) }
-      return (e.sendOutstanding, e.readOutstanding)
-    }
-  }
-
-  func clientSendDelivered(_ id: UInt64) {
-    shared.withLock { $0.clientCalls[id]?.sendOutstanding = false }
-  }
-
-  func clientReadDelivered(_ id: UInt64) {
-    shared.withLock { $0.clientCalls[id]?.readOutstanding = false }
-  }
-}
-
-/// Why a host answer was refused.
-public enum AnswerError: Error, Equatable, Sendable {
-  case unknownToken
-  case tokenClosed
-  case alreadyCompleted
-  case wrongState(String)
 }
 
 /// A failed system call, with errno.
@@ -447,48 +304,5 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
 
   public var description: String {
     "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))"
-  }
-}
-
-/// A binary min-heap of timers.
-struct TimerHeap {
-  private var items: [(deadline: Int64, seq: UInt64, action: () -> Void)] = []
-  private var seq: UInt64 = 0
-
-  var nextDeadline: Int64? { items.first?.deadline }
-
-  mutating func push(deadline: Int64, action: @escaping () -> Void) {
-    seq += 1
-    items.append((deadline, seq, action))
-    var i = items.count - 1
-    while i > 0 {
-      let p = (i - 1) / 2
-      if less(i, p) { items.swapAt(i, p); i = p } else { break }
-    }
-  }
-
-  mutating func popDue(now: Int64) -> (() -> Void)? {
-    guard let first = items.first, first.deadline <= now else { return nil }
-    let last = items.removeLast()
-    if !items.isEmpty {
-      items[0] = last
-      var i = 0
-      while true {
-        let l = 2 * i + 1
-        let r = l + 1
-        var m = i
-        if l < items.count && less(l, m) { m = l }
-        if r < items.count && less(r, m) { m = r }
-        if m == i { break }
-        items.swapAt(i, m)
-        i = m
-      }
-    }
-    return first.action
-  }
-
-  private func less(_ a: Int, _ b: Int) -> Bool {
-    items[a].deadline < items[b].deadline
-      || (items[a].deadline == items[b].deadline && items[a].seq < items[b].seq)
   }
 }

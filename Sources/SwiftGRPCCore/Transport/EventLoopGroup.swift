@@ -1,14 +1,18 @@
 import Glibc
 
-/// The runtime's event-loop threads. Loop i owns the tokens whose low byte is i.
+/// The runtime's event-loop threads, and its resolver thread. Loop i owns the tokens whose low
+/// byte is i.
 public final class EventLoopGroup: Sendable {
   public let loops: [EventLoop]
+  let resolver: Resolver
 
   /// Starts `threads` loops (0: one per core, at most 64).
   public init(threads: Int) throws(SystemError) {
     let n = threads > 0 ? threads : max(1, min(64, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    let resolver = Resolver()
+    self.resolver = resolver
     var loops = [EventLoop]()
-    for i in 0..<n { loops.append(try EventLoop(index: i)) }
+    for i in 0..<n { loops.append(try EventLoop(index: i, resolver: resolver)) }
     self.loops = loops
     for (i, loop) in loops.enumerated() {
       do {
@@ -48,9 +52,11 @@ public final class EventLoopGroup: Sendable {
     done.lock.unlock()
   }
 
-  /// Stops and joins every loop thread. Not from a loop thread.
+  /// Stops and joins every loop thread, then the resolver thread: once it returns, no thread of
+  /// this group runs. Not from a loop thread.
   public func shutdown() {
     for loop in loops { loop.stop() }
     for loop in loops { loop.join() }
+    resolver.shutdown()
   }
 }

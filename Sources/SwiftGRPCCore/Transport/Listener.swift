@@ -2,13 +2,21 @@ import CLinux
 import Glibc
 
 /// A listening socket, owned by one loop once the server starts. Accepted connections are
-/// spread over the runtime's loops round-robin.
+/// spread over the runtime's loops round-robin. Out of file descriptors (or kernel memory), it
+/// stops listening for a back-off that doubles from 10 ms to 1 s, instead of spinning on a
+/// socket that stays readable.
 final class Listener: FDHandler {
   private(set) var fd: Int32
   let server: Server
   let isUnix: Bool
   let unixPath: String?
   private var nextLoop = 0
+  /// The loop it is registered with (set by `register`).
+  private var loop: EventLoop?
+  private var backoffNanos: Int64 = 0
+  private var pauseTimer: LoopTimer?
+  static let minBackoffNanos: Int64 = 10_000_000
+  static let maxBackoffNanos: Int64 = 1_000_000_000
 
   init(fd: Int32, server: Server, address: ListenAddress) {
     self.fd = fd
@@ -25,6 +33,12 @@ final class Listener: FDHandler {
     }
   }
 
+  /// Starts accepting on `loop` (loop thread).
+  func register(on loop: EventLoop) {
+    self.loop = loop
+    loop.register(fd: fd, events: EPOLLIN.rawValue, handler: self)
+  }
+
   func handleEvents(_ events: UInt32) {
     let flags = swiftgrpc_sock_nonblock() | swiftgrpc_sock_cloexec()
     for _ in 0..<64 {
@@ -36,8 +50,10 @@ final class Listener: FDHandler {
       if cfd < 0 {
         let e = swiftgrpc_errno()
         if e == EINTR || e == ECONNABORTED { continue }
-        return  // EAGAIN, or EMFILE & co: try again on the next readiness event.
+        if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM { pause() }
+        return  // EAGAIN: nothing more to accept now
       }
+      backoffNanos = 0
       if !isUnix {
         var one: Int32 = 1
         setsockopt(cfd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, 4)
@@ -61,7 +77,22 @@ final class Listener: FDHandler {
     }
   }
 
+  /// Stops listening for the back-off, then listens again.
+  private func pause() {
+    guard let loop, fd >= 0, pauseTimer == nil else { return }
+    backoffNanos = backoffNanos == 0 ? Listener.minBackoffNanos : min(2 * backoffNanos, Listener.maxBackoffNanos)
+    loop.modify(fd: fd, events: 0)
+    pauseTimer = loop.schedule(after: backoffNanos) { [weak self] in
+      guard let self else { return }
+      self.pauseTimer = nil
+      if self.fd >= 0 { loop.modify(fd: self.fd, events: EPOLLIN.rawValue) }
+    }
+  }
+
+  /// Closes the socket (loop thread, after `unregister`).
   func close() {
+    loop?.cancel(pauseTimer)
+    pauseTimer = nil
     if fd >= 0 {
       Glibc.close(fd)
       fd = -1

@@ -39,6 +39,8 @@ _INT_OPTIONS = {
     "grpc.max_reconnect_backoff_ms": N.CHANNEL_MAX_BACKOFF_MS,
     "grpc.min_reconnect_backoff_ms": N.CHANNEL_CONNECT_TIMEOUT_MS,
     "swiftgrpc.default_timeout_ms": N.CHANNEL_DEFAULT_TIMEOUT_MS,
+    "grpc.max_metadata_size": N.CHANNEL_MAX_METADATA_SIZE,
+    "grpc.absolute_max_metadata_size": N.CHANNEL_MAX_METADATA_SIZE,
 }
 _STR_OPTIONS = {
     "grpc.primary_user_agent": N.CHANNEL_USER_AGENT,

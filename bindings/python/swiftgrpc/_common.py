@@ -136,14 +136,24 @@ _MD_SIZE = N.METADATA_LAYOUT.size
 _md_iter = N.METADATA_LAYOUT.iter_unpack
 
 
+def _text(b: bytes) -> str:
+    """A metadata value from the wire as grpcio gives it: UTF-8, else Latin-1 (never fails)."""
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        return b.decode("latin-1")
+
+
 def read_metadata(ptr: int, count: int) -> Tuple[Metadatum, ...]:
+    """Metadata from library memory. Never raises on what a peer sent: values of non-binary keys
+    that are not ASCII are passed through as grpcio does (UTF-8, else Latin-1)."""
     if not count:
         return ()
     out = []
     for kp, kl, vp, vl in _md_iter(_string_at(ptr, _MD_SIZE * count)):
-        k = _string_at(kp, kl).decode("ascii")
+        k = _string_at(kp, kl).decode("latin-1")
         v = _string_at(vp, vl)
-        out.append(Metadatum(k, v if k.endswith("-bin") else v.decode("ascii")))
+        out.append(Metadatum(k, v if k.endswith("-bin") else _text(v)))
     return tuple(out)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import logging
+import queue
 import threading
 import weakref
 from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
@@ -231,7 +232,7 @@ class ServicerContext(ContextBase):
     """The context handed to a handler; grpcio's ``grpc.ServicerContext``."""
 
     __slots__ = ("_state", "_token", "_method", "_peer", "_metadata", "_deadline_ns", "_active",
-                 "_done", "_callbacks", "_code", "_details", "_trailing", "_inbox",
+                 "_done", "_callbacks", "_code", "_details", "_trailing", "_inbox", "_sent",
                  "_initial_sent", "__weakref__")
 
     def __init__(self, state: "_ServerState", ev: Event) -> None:
@@ -247,7 +248,8 @@ class ServicerContext(ContextBase):
         self._code: Optional[int] = None
         self._details: Optional[str] = None
         self._trailing: Any = None
-        self._inbox: Any = None
+        self._inbox: Any = None  # MESSAGE / HALF_CLOSE events (None: cancelled)
+        self._sent: Any = None  # SEND_DONE events (None: cancelled)
         self._initial_sent = False
 
     # -- what the call is
@@ -326,7 +328,6 @@ class _RequestIterator:
         self._ctx = ctx
         self._deserializer = deserializer
         self._ended = False
-        import queue
         ctx._inbox = queue.SimpleQueue()
 
     def __iter__(self) -> "_RequestIterator":
@@ -362,6 +363,10 @@ _OPTION_MAP = {
     "grpc.max_receive_message_length": N.OPT_MAX_RECV_MESSAGE_SIZE,
     "grpc.max_send_message_length": N.OPT_MAX_SEND_MESSAGE_SIZE,
     "grpc.max_concurrent_streams": N.OPT_MAX_CONCURRENT_STREAMS,
+    "grpc.max_metadata_size": N.OPT_MAX_METADATA_SIZE,
+    "grpc.absolute_max_metadata_size": N.OPT_MAX_METADATA_SIZE,
+    "grpc.server_handshake_timeout_ms": N.OPT_HANDSHAKE_TIMEOUT_MS,
+    "swiftgrpc.max_control_frames_per_second": N.OPT_MAX_CONTROL_FRAMES_PER_SECOND,
 }
 
 
@@ -558,6 +563,9 @@ class _ServerState:
                 responses = behavior(request, ctx)
                 if responses is not None:
                     handle = self.handle
+                    # One message at a time, the next once the library says this one left
+                    # (SEND_DONE): the generator is pulled only as fast as the client reads.
+                    sent = ctx._sent = queue.SimpleQueue()
                     for item in responses:
                         if ctx._done:
                             break
@@ -567,7 +575,7 @@ class _ServerState:
                             self.finish(ctx, None, StatusCode.RESOURCE_EXHAUSTED.value[0],
                                         N.last_error())
                             return
-                        if rc < 0:
+                        if rc < 0 or sent.get() is None:
                             break  # the call ended (cancelled, deadline): nobody to send to
                 code = 0 if ctx._code is None else ctx._code
                 self.finish(ctx, None, code, ctx._details)
@@ -588,14 +596,25 @@ class _ServerState:
             if ctx is None:
                 self.early_cancels[ev.token] = ev.status_code
                 return
-            del self.calls[ev.token]
-            if ctx._inbox is not None:
-                ctx._inbox.put(None)
+            self.calls.pop(ev.token, None)
+            for box in (ctx._inbox, ctx._sent):
+                if box is not None:
+                    box.put(None)
             ctx._terminated()
-        elif ctx is not None and ctx._inbox is not None:
-            ctx._inbox.put(ev)
+        elif ctx is not None:
+            box = ctx._sent if ev.type == N.EVENT_SEND_DONE else ctx._inbox
+            if box is not None:
+                box.put(ev)
 
     # -- the workers
+    @staticmethod
+    def _guarded(step: Callable[[Event], None], ev: Event) -> None:
+        """Runs one dispatch step; nothing it raises may end the worker thread."""
+        try:
+            step(ev)
+        except Exception:
+            _LOG.exception("swiftgrpc: dispatching an event of %s failed", getattr(ev, "method", "?"))
+
     def spawn(self) -> None:
         t = threading.Thread(target=self.work, name="swiftgrpc-server-worker", daemon=True)
         t.start()
@@ -615,7 +634,7 @@ class _ServerState:
                         continue
                     return
                 if ev.type != N.EVENT_CALL:
-                    self.route(ev)
+                    self._guarded(self.route, ev)
                     continue
                 spawn = False
                 with lock:
@@ -631,7 +650,7 @@ class _ServerState:
                             continue
                 if spawn:
                     self.spawn()
-                self.run_call(ev)
+                self._guarded(self.run_call, ev)
                 while True:
                     with lock:
                         if self.backlog:
@@ -643,7 +662,7 @@ class _ServerState:
                         else:
                             park = False
                     if park is None:
-                        self.run_call(ev)
+                        self._guarded(self.run_call, ev)
                         continue
                     if park:
                         self.wake.acquire()

@@ -104,7 +104,8 @@ class ServicerContext(ContextBase):
         self._trailing: Any = None
         self._initial_sent = False
         self._task: Optional[asyncio.Task] = None
-        self._waiter: Optional[asyncio.Future] = None
+        self._waiter: Optional[asyncio.Future] = None  # a read: MESSAGE / HALF_CLOSE
+        self._send_waiter: Optional[asyncio.Future] = None  # a write: SEND_DONE
         self._handler: Any = None
 
     def cancelled(self) -> bool:
@@ -161,6 +162,11 @@ class ServicerContext(ContextBase):
             raise ValueError(N.last_error())
         if rc < 0:
             raise _Cancelled()
+        # Returns once the message left (SEND_DONE): a slow client paces the handler.
+        fut = asyncio.get_running_loop().create_future()
+        self._send_waiter = fut
+        if await fut is None:
+            raise _Cancelled()
 
     def _terminated(self, cancelled: bool) -> None:
         if self._done:
@@ -168,9 +174,10 @@ class ServicerContext(ContextBase):
         self._done = True
         if cancelled:
             self._active = False
-        w, self._waiter = self._waiter, None
-        if w is not None and not w.done():
-            w.set_result(None)
+        for w in (self._waiter, self._send_waiter):
+            if w is not None and not w.done():
+                w.set_result(None)
+        self._waiter = self._send_waiter = None
         for cb in self._callbacks:
             try:
                 cb(self)
@@ -260,7 +267,10 @@ class Server(ServerAPI):
                 if ctx._task is not None:
                     ctx._task.cancel()
             elif ctx is not None:
-                w, ctx._waiter = ctx._waiter, None
+                if t == N.EVENT_SEND_DONE:
+                    w, ctx._send_waiter = ctx._send_waiter, None
+                else:
+                    w, ctx._waiter = ctx._waiter, None
                 if w is not None and not w.done():
                     w.set_result(ev)
 

@@ -30,7 +30,8 @@ module SwiftGRPC
              timeout: [Native::CHANNEL_DEFAULT_TIMEOUT_MS, :ms],
              user_agent: [Native::CHANNEL_USER_AGENT, :string],
              lb_policy: [Native::CHANNEL_LB_POLICY, :lb],
-             authority: [Native::CHANNEL_AUTHORITY, :string] }.freeze
+             authority: [Native::CHANNEL_AUTHORITY, :string],
+             max_metadata_size: [Native::CHANNEL_MAX_METADATA_SIZE, :int] }.freeze
 
     # @return [String]
     attr_reader :target

@@ -25,7 +25,12 @@ module SwiftGRPC
         key = FFI::Pointer.new(words[i]).get_bytes(0, words[i + 1])
         value = FFI::Pointer.new(words[i + 2]).get_bytes(0, words[i + 3])
         key.force_encoding(Encoding::UTF_8)
-        value.force_encoding(Encoding::UTF_8) unless key.end_with?("-bin")
+        # A peer may send any bytes: UTF-8 text stays UTF-8, anything else is passed through
+        # as a binary String (never an invalid UTF-8 one that raises later).
+        unless key.end_with?("-bin")
+          value.force_encoding(Encoding::UTF_8)
+          value.force_encoding(Encoding::BINARY) unless value.valid_encoding?
+        end
         prev = out[key]
         out[key] = if prev.nil? then value
                    elsif prev.is_a?(Array) then prev << value

@@ -39,7 +39,8 @@ module SwiftGRPC
       @metadata_sent = false
       @ended = nil      # the status code the call ended with before we completed it
       @done = false     # answered or ended
-      @inbox = nil
+      @inbox = nil      # MESSAGE / HALF_CLOSE events of a streaming request (nil: ended)
+      @sent = nil       # SEND_DONE events of a streaming response (nil: ended)
       @half_closed = false
       @callbacks = nil
     end
@@ -47,7 +48,7 @@ module SwiftGRPC
     # @api private
     attr_reader :token, :state, :spec
     # @api private
-    attr_accessor :inbox, :done
+    attr_accessor :inbox, :sent, :done
 
     # @return [Time, nil] the call's deadline, nil if the client set none
     def deadline
@@ -106,11 +107,16 @@ module SwiftGRPC
     # messages does the same).
     # @raise [SwiftGRPC::Cancelled, SwiftGRPC::DeadlineExceeded, SwiftGRPC::Unavailable] once
     #   the call has ended: stop producing
+    #
+    # Returns once the message has left: the library takes one message at a time and says so
+    # (SEND_DONE), so a client that reads slowly paces the handler.
     def write(message)
       body = @state.encode_response(self, message)
+      raise_ended if @ended
       rc = Native.swiftgrpc_call_send_message(@state.handle, @token, body, body.bytesize)
       @metadata_sent = true if rc.zero?
       check_answer(rc, "swiftgrpc_call_send_message")
+      raise_ended if @sent&.pop.nil?
       self
     end
     alias send_msg write
@@ -163,6 +169,7 @@ module SwiftGRPC
         c
       end
       @inbox&.push(nil)
+      @sent&.push(nil)
       callbacks&.each do |c|
         c.call
       rescue StandardError => e
@@ -218,17 +225,27 @@ module SwiftGRPC
     # @param pool_size [Integer] most handlers running at once; more calls wait their turn
     # @param max_receive_message_size [Integer, nil] bytes (default 4 MiB)
     # @param max_send_message_size [Integer, nil] bytes (default unlimited)
-    # @param max_concurrent_streams [Integer, nil] HTTP/2 streams per connection
+    # @param max_concurrent_streams [Integer, nil] HTTP/2 streams per connection (default 100;
+    #   excess streams are refused one by one)
+    # @param max_metadata_size [Integer, nil] decoded request header bytes (default 16384)
+    # @param handshake_timeout_ms [Integer, nil] time a connection has for its HTTP/2 preface
+    #   (default 120000)
+    # @param max_control_frames_per_second [Integer, nil] control-frame budget of a connection
+    #   (default 1000; 0: none)
     def initialize(pool_size: 32, max_receive_message_size: nil, max_send_message_size: nil,
-                   max_concurrent_streams: nil)
+                   max_concurrent_streams: nil, max_metadata_size: nil, handshake_timeout_ms: nil,
+                   max_control_frames_per_second: nil)
       raise ArgumentError, "pool_size must be a positive Integer" unless pool_size.is_a?(Integer) && pool_size.positive?
 
       @state = ServerState.new(pool_size)
       { Native::OPT_MAX_RECV_MESSAGE_SIZE => max_receive_message_size,
         Native::OPT_MAX_SEND_MESSAGE_SIZE => max_send_message_size,
-        Native::OPT_MAX_CONCURRENT_STREAMS => max_concurrent_streams }.each do |opt, v|
+        Native::OPT_MAX_CONCURRENT_STREAMS => max_concurrent_streams,
+        Native::OPT_MAX_METADATA_SIZE => max_metadata_size,
+        Native::OPT_HANDSHAKE_TIMEOUT_MS => handshake_timeout_ms,
+        Native::OPT_MAX_CONTROL_FRAMES_PER_SECOND => max_control_frames_per_second }.each do |opt, v|
         next if v.nil?
-        raise TypeError, "server size options must be Integers, not #{v.class}" unless v.is_a?(Integer)
+        raise TypeError, "server options must be Integers, not #{v.class}" unless v.is_a?(Integer)
 
         @state.option(opt, v)
       end
@@ -522,6 +539,7 @@ module SwiftGRPC
       spec, fn = @methods[ev.method]
       call = ServerCall.new(self, ev, spec)
       call.inbox = Thread::Queue.new if ev.kind >= Native::KIND_CLIENT_STREAMING
+      call.sent = Thread::Queue.new if ev.kind == Native::KIND_SERVER_STREAMING || ev.kind == Native::KIND_BIDI_STREAMING
       early = @lock.synchronize do
         @calls[ev.token] = call
         @early_cancels.delete(ev.token)
@@ -585,7 +603,7 @@ module SwiftGRPC
       end
     end
 
-    # A MESSAGE, HALF_CLOSE or CANCELLED event: to the call it belongs to.
+    # A MESSAGE, HALF_CLOSE, SEND_DONE or CANCELLED event: to the call it belongs to.
     def route(ev)
       if ev.type == Native::EVENT_CANCELLED
         call = @lock.synchronize do
@@ -596,7 +614,8 @@ module SwiftGRPC
         call&.ended!(ev.status_code)
       else
         call = @lock.synchronize { @calls[ev.token] }
-        call&.inbox&.push(ev)
+        box = ev.type == Native::EVENT_SEND_DONE ? call&.sent : call&.inbox
+        box&.push(ev)
       end
     end
 
@@ -646,15 +665,22 @@ module SwiftGRPC
         end
         case action
         when :exit then break
-        when :route then route(ev) unless ev.is_a?(Integer)
+        when :route then guarded { route(ev) } unless ev.is_a?(Integer)
         when :run
           spawn if spawn_one
-          run_call(ev)
+          guarded { run_call(ev) }
           break unless after_call
         end
       end
     ensure
       @lock.synchronize { @threads -= 1 }
+    end
+
+    # Runs one dispatch step: nothing it raises may end a pool thread.
+    def guarded
+      yield
+    rescue StandardError, ScriptError => e
+      warn "swiftgrpc: dispatching an event failed: #{e.class}: #{e.message}"
     end
 
     # Runs backlogged calls, then goes back to the queue (counted as listening), or parks if
@@ -678,7 +704,7 @@ module SwiftGRPC
           @parked -= 1
           return false # stopping
         end
-        run_call(ev)
+        guarded { run_call(ev) }
       end
     end
   end

@@ -1,0 +1,107 @@
+/// A call's messages in both directions, for either role. Inbound, it reassembles the peer's
+/// DATA into messages and holds back their flow-control credit while a complete message waits
+/// for the host (receive back-pressure: the peer can send no more than the stream window beyond
+/// what the host asked for). Outbound, it keeps the framed messages nghttp2 has yet to take and
+/// says when the host's outstanding send has left. Loop-bound, no nghttp2 calls.
+struct MessageBuffer {
+  // Inbound.
+  private var deframer: MessageDeframer
+  private var received: [[UInt8]] = []
+  private var receivedHead = 0
+  /// Bytes received but not yet returned to the peer's window.
+  private var heldBytes = 0
+
+  // Outbound.
+  private var out: [UInt8] = []
+  private var outOffset = 0
+  /// Framed bytes queued and taken by nghttp2 since the call began.
+  private var queuedBytes = 0
+  private var takenBytes = 0
+  /// Where the outstanding send ends, in queued bytes: it is done once nghttp2 took that far.
+  private var sendEndsAt: Int?
+
+  init(maxReceiveMessageSize: Int) {
+    deframer = MessageDeframer(maxMessageSize: maxReceiveMessageSize)
+  }
+
+  // MARK: - Inbound
+
+  /// Whether the bytes received so far end inside a message.
+  var hasPartialMessage: Bool { deframer.bufferedBytes > 0 }
+
+  /// Whether a complete message waits to be taken.
+  var hasMessage: Bool { receivedHead < received.count }
+
+  /// Takes a chunk of DATA. Returns the flow-control credit to give back now: all of it unless a
+  /// complete message waits (then it is held until the host takes the messages). Throws if the
+  /// stream is malformed or a message is too large; `dropReceived` then returns what is held.
+  mutating func receive(_ chunk: UnsafeRawBufferPointer) throws(MessageDeframer.Failure) -> Int {
+    heldBytes += chunk.count
+    deframer.append(chunk)
+    while let message = try deframer.next() { received.append(message) }
+    if hasMessage { return 0 }
+    defer { heldBytes = 0 }
+    return heldBytes
+  }
+
+  /// The next complete message, and the credit its taking frees (the held bytes, once no
+  /// message waits any more).
+  mutating func nextMessage() -> (message: [UInt8], credit: Int)? {
+    guard hasMessage else { return nil }
+    let message = received[receivedHead]
+    receivedHead += 1
+    guard receivedHead == received.count else { return (message, 0) }
+    received.removeAll(keepingCapacity: received.capacity <= 64)
+    receivedHead = 0
+    defer { heldBytes = 0 }
+    return (message, heldBytes)
+  }
+
+  /// Drops everything received (the call ended); returns the credit that was held.
+  mutating func dropReceived() -> Int {
+    received.removeAll()
+    receivedHead = 0
+    defer { heldBytes = 0 }
+    return heldBytes
+  }
+
+  // MARK: - Outbound
+
+  /// Whether framed bytes wait for nghttp2.
+  var hasOutbound: Bool { outOffset < out.count }
+
+  /// Queues a message, framed. `completesSend`: it is the host's outstanding send, whose
+  /// SEND_DONE comes once nghttp2 has taken all of it.
+  mutating func enqueue(_ message: [UInt8], completesSend: Bool) {
+    let before = out.count
+    message.withUnsafeBytes { MessageFramer.appendFramed($0, to: &out) }
+    queuedBytes += out.count - before
+    if completesSend { sendEndsAt = queuedBytes }
+  }
+
+  /// nghttp2 pulls up to `length` bytes into `buffer`. Returns how many, and whether the
+  /// outstanding send is now done.
+  mutating func read(into buffer: UnsafeMutableRawPointer, length: Int) -> (count: Int, sendDone: Bool) {
+    let n = min(length, out.count - outOffset)
+    guard n > 0 else { return (0, false) }
+    out.withUnsafeBytes { raw in
+      buffer.copyMemory(from: raw.baseAddress! + outOffset, byteCount: n)
+    }
+    outOffset += n
+    takenBytes += n
+    if outOffset == out.count {
+      out.removeAll(keepingCapacity: out.capacity <= 65536)
+      outOffset = 0
+    }
+    guard let end = sendEndsAt, takenBytes >= end else { return (n, false) }
+    sendEndsAt = nil
+    return (n, true)
+  }
+
+  /// Drops what was not sent (the call ended).
+  mutating func dropOutbound() {
+    out = []
+    outOffset = 0
+    sendEndsAt = nil
+  }
+}

@@ -1,0 +1,215 @@
+import CLinux
+import CNGHTTP2
+import Glibc
+
+/// What server and client connections share: a byte transport below an HTTP/2 session, the read
+/// loop feeding it, the write loop draining it, epoll write interest, the frame budget, and the
+/// dispatch of nghttp2's callbacks to the calls of its streams. Owned by one loop, touched only
+/// there. Subclasses add their role: accepting calls (server) or carrying a subchannel's calls
+/// (client).
+class HTTP2Connection: FDHandler {
+  let loop: EventLoop
+  let transport: ByteTransport
+  let fd: Int32
+  var session: HTTP2Session?
+  var isDirty = false
+  private var out: [UInt8] = []
+  private var outOffset = 0
+  private var writeInterest = false
+  private(set) var closed = false
+  /// Set once the connection is ending for misbehaviour: no more input is fed to the session.
+  private(set) var terminating = false
+  private var budget: FrameBudget
+
+  init(loop: EventLoop, transport: ByteTransport, controlFramesPerSecond: Int64) {
+    self.loop = loop
+    self.transport = transport
+    self.fd = transport.fd
+    budget = FrameBudget(perSecond: controlFramesPerSecond, now: monotonicNanos())
+    out.reserveCapacity(65536)
+  }
+
+  /// The status given to calls when the peer closes the socket.
+  var peerClosedStatus: Status { Status(.unavailable, "connection closed by the peer") }
+
+  /// Called once, when the connection closes, after the session is gone. Subclasses end their
+  /// calls here.
+  func didClose(reason: Status) {}
+
+  // MARK: - I/O
+
+  func handleEvents(_ events: UInt32) {
+    if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue)
+      != 0
+    {
+      readAvailable()
+      if closed { return }
+    }
+    // Answers given inline while we parsed go out in the same write.
+    loop.drainQueue()
+    flush()
+  }
+
+  private func readAvailable() {
+    let buffer = loop.readBuffer
+    for _ in 0..<16 {
+      guard let session else { return }
+      switch transport.read(into: buffer) {
+      case .bytes(let n):
+        if terminating { continue }  // drain and drop: the GOAWAY is on its way
+        let rv = session.receive(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        if rv < 0 {
+          close(reason: Status(.unavailable, "HTTP/2 protocol error: \(HTTP2Session.describe(Int32(rv)))"))
+          return
+        }
+        if closed { return }
+        if n < buffer.count { return }
+      case .wouldBlock:
+        return
+      case .eof, .failed:
+        close(reason: peerClosedStatus)
+        return
+      }
+    }
+  }
+
+  /// Writes what the session has to send; closes the connection once the session is done.
+  func flush() {
+    guard !closed, let session else { return }
+    while true {
+      if outOffset == out.count {
+        out.removeAll(keepingCapacity: true)
+        outOffset = 0
+        while out.count < 65536 {
+          switch session.nextOutput() {
+          case .bytes(let b):
+            let start = out.count
+            out.append(contentsOf: b)
+            session.patchOutput(&out, from: start)
+            continue
+          case .none:
+            break
+          case .failed(let why):
+            close(reason: Status(.internalError, "HTTP/2 send failed: \(why)"))
+            return
+          }
+          break
+        }
+        if out.isEmpty { break }
+      }
+      let result = out.withUnsafeBytes { raw in
+        transport.write(UnsafeRawBufferPointer(rebasing: raw[outOffset...]))
+      }
+      switch result {
+      case .bytes(let n):
+        outOffset += n
+      case .wouldBlock:
+        setWriteInterest(true)
+        return
+      case .eof, .failed:
+        close(reason: Status(.unavailable, "connection lost while writing"))
+        return
+      }
+    }
+    setWriteInterest(false)
+    if !session.isActive {
+      close(reason: terminating ? terminationStatus : Status(.unavailable, "connection closed"))
+    }
+  }
+
+  private func setWriteInterest(_ on: Bool) {
+    guard on != writeInterest else { return }
+    writeInterest = on
+    var events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+    if on { events |= EPOLLOUT.rawValue }
+    loop.modify(fd: fd, events: events)
+  }
+
+  /// Closes the socket and the session, then lets the subclass end its calls. Never from inside
+  /// an nghttp2 callback (use `terminate`).
+  func close(reason: Status) {
+    guard !closed else { return }
+    closed = true
+    loop.unregister(fd: fd)
+    transport.close()
+    session?.delete()
+    session = nil
+    didClose(reason: reason)
+  }
+
+  /// Ends the connection for misbehaviour: GOAWAY with `code`, no more input; it closes once the
+  /// GOAWAY is written. Safe inside nghttp2 callbacks.
+  func terminate(_ code: HTTP2Session.ErrorCode, _ why: String) {
+    guard !terminating, !closed, let session else { return }
+    terminating = true
+    terminationStatus = Status(.unavailable, why)
+    session.terminate(code)
+    loop.markDirty(self)
+  }
+
+  private var terminationStatus = Status(.unavailable, "connection terminated")
+
+  /// Returns flow-control credit to the peer for bytes the application has taken.
+  func consume(streamID: Int32, bytes: Int) {
+    session?.consume(streamID: streamID, bytes: bytes)
+  }
+
+  // MARK: - nghttp2 callbacks (inside `session.receive` / `nextOutput`)
+
+  /// A frame header arrived: control frames are charged to the budget.
+  final func frameBegins(type: UInt8, flags: UInt8, length: Int) {
+    guard !terminating else { return }
+    let isControl: Bool
+    switch UInt32(type) {
+    case NGHTTP2_DATA.rawValue:
+      isControl = length == 0 && flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) == 0
+    case NGHTTP2_HEADERS.rawValue, NGHTTP2_CONTINUATION.rawValue, NGHTTP2_GOAWAY.rawValue:
+      isControl = false
+    case NGHTTP2_SETTINGS.rawValue, NGHTTP2_PING.rawValue:
+      isControl = flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0
+    default:  // WINDOW_UPDATE, PRIORITY, RST_STREAM, PUSH_PROMISE, unknown types
+      isControl = true
+    }
+    if isControl && !budget.spend(now: monotonicNanos()) {
+      terminate(.enhanceYourCalm, "the peer sent too many control frames (flood)")
+    }
+  }
+
+  /// A frame went out.
+  func frameSent(type: UInt8, flags: UInt8, streamID: Int32) {
+    if UInt32(type) == NGHTTP2_DATA.rawValue { budget.earn() }
+  }
+
+  /// A header block begins on a stream: a request (server), a response, or (`trailers`) trailers
+  /// or a block that ends the stream.
+  func headersBegin(streamID: Int32, isRequest: Bool, trailers: Bool) {
+    session?.call(for: streamID)?.headerBlockBegins(trailers: trailers)
+  }
+
+  /// A frame was received in full. Subclasses handle connection frames and call super.
+  func frameReceived(type: UInt8, flags: UInt8, streamID: Int32, isRequestHeaders: Bool) {
+    let endStream = flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+    switch UInt32(type) {
+    case NGHTTP2_HEADERS.rawValue:
+      guard let call = session?.call(for: streamID) else { return }
+      call.headersEnded(endStream: endStream)
+      if endStream { call.peerEnded() }
+    case NGHTTP2_DATA.rawValue:
+      if endStream { session?.call(for: streamID)?.peerEnded() }
+    default:
+      break
+    }
+  }
+
+  /// A chunk of DATA for a stream.
+  final func dataReceived(streamID: Int32, _ chunk: UnsafeRawBufferPointer) {
+    if let call = session?.call(for: streamID) {
+      call.receivedData(chunk)
+    } else {
+      consume(streamID: streamID, bytes: chunk.count)
+    }
+  }
+
+  /// A stream closed (both halves ended, or reset). Subclasses forget the call.
+  func streamClosed(streamID: Int32, errorCode: UInt32) {}
+}

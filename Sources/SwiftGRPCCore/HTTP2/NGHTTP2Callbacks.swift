@@ -1,0 +1,83 @@
+import CNGHTTP2
+
+/// The nghttp2 callback table and options, built once and shared by server and client sessions.
+/// Callbacks capture nothing: they reach their connection through `user_data` and dispatch to
+/// its (role-specific) methods, which reach the call through the stream's user data.
+struct NGHTTP2Callbacks: @unchecked Sendable {
+  // @unchecked: the pointers are created once and never mutated afterwards; nghttp2 only reads.
+  let table: OpaquePointer
+  let options: OpaquePointer
+
+  static let shared = NGHTTP2Callbacks()
+
+  private init() {
+    var opt: OpaquePointer?
+    nghttp2_option_new(&opt)
+    nghttp2_option_set_no_auto_window_update(opt, 1)
+    // gRPC peers (grpcio among them) send grpc-message with unescaped spaces at its ends, which
+    // RFC 9113 forbids; accept them rather than resetting the stream.
+    nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(opt, 1)
+    options = opt!
+
+    var cbs: OpaquePointer?
+    nghttp2_session_callbacks_new(&cbs)
+    table = cbs!
+
+    nghttp2_session_callbacks_set_on_begin_frame_callback(table) { _, hd, ud in
+      guard let hd, let conn = connection(ud) else { return 0 }
+      conn.frameBegins(type: hd.pointee.type, flags: hd.pointee.flags, length: hd.pointee.length)
+      return 0
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(table) { _, frame, ud in
+      guard let frame, let conn = connection(ud),
+        frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)
+      else { return 0 }
+      let cat = frame.pointee.headers.cat
+      conn.headersBegin(
+        streamID: frame.pointee.hd.stream_id, isRequest: cat == NGHTTP2_HCAT_REQUEST,
+        trailers: cat == NGHTTP2_HCAT_HEADERS
+          || frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0)
+      return 0
+    }
+    nghttp2_session_callbacks_set_on_header_callback(table) {
+      _, frame, name, namelen, value, valuelen, _, ud in
+      guard let frame, let name, let value, let conn = connection(ud),
+        frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)
+      else { return 0 }
+      conn.session?.call(for: frame.pointee.hd.stream_id)?.receivedHeader(
+        name: UnsafeBufferPointer(start: name, count: namelen),
+        value: UnsafeBufferPointer(start: value, count: valuelen))
+      return 0
+    }
+    nghttp2_session_callbacks_set_on_frame_recv_callback(table) { _, frame, ud in
+      guard let frame, let conn = connection(ud) else { return 0 }
+      let hd = frame.pointee.hd
+      let isRequest =
+        hd.type == UInt8(NGHTTP2_HEADERS.rawValue) && frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST
+      conn.frameReceived(
+        type: hd.type, flags: hd.flags, streamID: hd.stream_id, isRequestHeaders: isRequest)
+      return 0
+    }
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(table) {
+      _, _, streamID, data, len, ud in
+      guard let data, let conn = connection(ud) else { return 0 }
+      conn.dataReceived(streamID: streamID, UnsafeRawBufferPointer(start: data, count: len))
+      return 0
+    }
+    nghttp2_session_callbacks_set_on_frame_send_callback(table) { _, frame, ud in
+      guard let frame, let conn = connection(ud) else { return 0 }
+      conn.frameSent(type: frame.pointee.hd.type, flags: frame.pointee.hd.flags,
+                     streamID: frame.pointee.hd.stream_id)
+      return 0
+    }
+    nghttp2_session_callbacks_set_on_stream_close_callback(table) { _, streamID, errorCode, ud in
+      connection(ud)?.streamClosed(streamID: streamID, errorCode: errorCode)
+      return 0
+    }
+  }
+}
+
+private func connection(_ ud: UnsafeMutableRawPointer?) -> HTTP2Connection? {
+  guard let ud else { return nil }
+  return Unmanaged<HTTP2Connection>.fromOpaque(ud).takeUnretainedValue()
+}
