@@ -16,8 +16,17 @@
  *   Reenter       calls shutdown/destroy inside the host fn; replies with the result codes
  *   Inline        unary echo answered inside the host fn (no thread hop)
  *   Hold          client streaming; never reads a message (back-pressure tests)
+ *   Stats         "sent=N": response messages ServerStream has sent (accepted by the library)
  *
- * usage: interop_server [--port N] [--pull] [--grace-ms N] [--exit-after-ms N]
+ * A ServerStream call cancelled while streaming tries one more send and logs its result
+ * ("SEND_AFTER_CANCEL rc"): the library must refuse it.
+ *
+ * usage: interop_server [--port N] [--pull] [--grace-ms N] [--exit-after-ms N] [--loops N]
+ *                       [--opt NAME=VALUE]... [--trace]
+ *   --opt: a server option by the end of its SWIFTGRPC_OPT_ name, lower case with dashes
+ *   (max-concurrent-streams=10, max-metadata-size=..., handshake-timeout-ms=...,
+ *   max-control-frames-per-second=..., max-recv-message-size=...).
+ *   --trace: every log line also goes to stderr at once, prefixed with swiftgrpc_now_ns() in ms.
  * Prints "listening on PORT"; on SIGTERM or stdin EOF: shutdown(grace), destroy, then prints
  * "stopped shutdown_ms=... cancelled=... callbacks_after_destroy=..." and exits 0.
  */
@@ -38,6 +47,8 @@ static swiftgrpc_queue queue;
 static volatile int destroyed;
 static volatile int callbacks_after_destroy;
 static volatile int cancelled_count;
+static volatile long stream_sent;
+static int trace;
 
 /* ---- event log -------------------------------------------------------------------------- */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -52,6 +63,11 @@ static void log_line(const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(event_log + event_log_len, sizeof event_log - event_log_len, fmt, ap);
   va_end(ap);
+  if (n > 0 && trace) {
+    fprintf(stderr, "%lld %.*s", (long long)(swiftgrpc_now_ns() / 1000000), n,
+            event_log + event_log_len);
+    fflush(stderr);
+  }
   if (n > 0 && event_log_len + (size_t)n < sizeof event_log) event_log_len += (size_t)n;
   pthread_mutex_unlock(&log_lock);
 }
@@ -212,6 +228,8 @@ static void handle(swiftgrpc_event *ev) {
   if (ev->type == SWIFTGRPC_EVENT_CANCELLED) {
     __sync_fetch_and_add(&cancelled_count, 1);
     log_line("CANCELLED %s %d\n", ev->method, ev->status_code);
+    if (is(ev, "ServerStream"))
+      log_line("SEND_AFTER_CANCEL %d\n", swiftgrpc_call_send_message(server, ev->token, "x", 1));
     free(ev);
     return;
   }
@@ -245,7 +263,8 @@ static void handle(swiftgrpc_event *ev) {
     } else {
       char *buf = malloc(size + 1);
       memset(buf, 'a' + (int)(index % 26), size);
-      swiftgrpc_call_send_message(server, ev->token, buf, size);
+      if (swiftgrpc_call_send_message(server, ev->token, buf, size) == 0)
+        __sync_fetch_and_add(&stream_sent, 1);
       free(buf);
     }
   } else if (is(ev, "ClientStream")) {
@@ -278,6 +297,10 @@ static void handle(swiftgrpc_event *ev) {
     pthread_mutex_lock(&log_lock);
     swiftgrpc_host_complete(server, ev->token, event_log, event_log_len, 0, NULL, NULL, 0);
     pthread_mutex_unlock(&log_lock);
+  } else if (is(ev, "Stats")) {
+    char reply[64];
+    int n = snprintf(reply, sizeof reply, "sent=%ld", __sync_fetch_and_add(&stream_sent, 0));
+    swiftgrpc_host_complete(server, ev->token, reply, (size_t)n, 0, NULL, NULL, 0);
   } else if (is(ev, "Misuse")) misuse(ev);
   else if (is(ev, "Hold")) log_line("HOLD %llu\n", (unsigned long long)ev->token);
   free(ev);
@@ -327,23 +350,43 @@ static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
 int main(int argc, char **argv) {
-  int port = 0, workers = 4;
+  int port = 0, workers = 4, loops = 0, nopts = 0;
   long grace_ms = 1000, exit_after_ms = -1;
-  const char *listen_addr = NULL;
+  const char *listen_addr = NULL, *opts[16];
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--listen") && i + 1 < argc) listen_addr = argv[++i];
     else if (!strcmp(argv[i], "--pull")) pull_mode = 1;
     else if (!strcmp(argv[i], "--grace-ms") && i + 1 < argc) grace_ms = atol(argv[++i]);
     else if (!strcmp(argv[i], "--exit-after-ms") && i + 1 < argc) exit_after_ms = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--loops") && i + 1 < argc) loops = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--opt") && i + 1 < argc && nopts < 16) opts[nopts++] = argv[++i];
+    else if (!strcmp(argv[i], "--trace")) trace = 1;
   }
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_cond_init(&delayed_cond, &attr);
 
-  check(swiftgrpc_runtime_create(0, &runtime), "runtime_create");
+  check(swiftgrpc_runtime_create((uint32_t)loops, &runtime), "runtime_create");
   check(swiftgrpc_server_create(runtime, &server), "server_create");
+  static const struct { const char *name; int option; } names[] = {
+      {"max-recv-message-size", SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE},
+      {"max-concurrent-streams", SWIFTGRPC_OPT_MAX_CONCURRENT_STREAMS},
+      {"max-metadata-size", SWIFTGRPC_OPT_MAX_METADATA_SIZE},
+      {"handshake-timeout-ms", SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS},
+      {"max-control-frames-per-second", SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND},
+  };
+  for (int i = 0; i < nopts; i++) {
+    const char *eq = strchr(opts[i], '=');
+    size_t k = 0, len = eq ? (size_t)(eq - opts[i]) : 0;
+    while (k < sizeof names / sizeof names[0] && !(strlen(names[k].name) == len && !strncmp(names[k].name, opts[i], len))) k++;
+    if (!eq || k == sizeof names / sizeof names[0]) {
+      fprintf(stderr, "unknown --opt %s\n", opts[i]);
+      return 2;
+    }
+    check(swiftgrpc_server_set_option(server, names[k].option, atoll(eq + 1)), opts[i]);
+  }
   if (pull_mode) check(swiftgrpc_queue_create(runtime, &queue), "queue_create");
   static const struct { const char *name; int kind; } methods[] = {
       {"Unary", SWIFTGRPC_KIND_UNARY}, {"Status", SWIFTGRPC_KIND_UNARY},
@@ -352,7 +395,7 @@ int main(int argc, char **argv) {
       {"ClientStream", SWIFTGRPC_KIND_CLIENT_STREAMING}, {"Bidi", SWIFTGRPC_KIND_BIDI_STREAMING},
       {"Log", SWIFTGRPC_KIND_UNARY}, {"Misuse", SWIFTGRPC_KIND_UNARY},
       {"Reenter", SWIFTGRPC_KIND_UNARY}, {"Inline", SWIFTGRPC_KIND_UNARY},
-      {"Hold", SWIFTGRPC_KIND_CLIENT_STREAMING},
+      {"Hold", SWIFTGRPC_KIND_CLIENT_STREAMING}, {"Stats", SWIFTGRPC_KIND_UNARY},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
     char path[128];

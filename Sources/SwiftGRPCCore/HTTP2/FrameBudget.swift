@@ -1,10 +1,11 @@
 /// A per-connection token bucket for frames that make no progress on any call: PING, SETTINGS,
 /// WINDOW_UPDATE, PRIORITY, RST_STREAM, empty DATA without END_STREAM, unknown frame types.
 /// Each costs a token; the bucket refills at `perSecond` up to `perSecond` tokens, and every
-/// DATA frame the connection sends earns one back (a peer answers data with WINDOW_UPDATEs and
-/// pings). A peer that empties it is flooding: the connection ends with GOAWAY
-/// ENHANCE_YOUR_CALM. Pure.
+/// DATA frame the connection sends earns `earnedPerDataFrame` back (a peer rightly answers data
+/// with WINDOW_UPDATEs for the stream and the connection, and bandwidth pings). A peer that
+/// empties it is flooding: the connection ends with GOAWAY ENHANCE_YOUR_CALM. Pure.
 struct FrameBudget: Equatable {
+  static let earnedPerDataFrame: Int64 = 4
   let capacity: Int64
   private(set) var tokens: Int64
   private var refilledAt: Int64
@@ -25,9 +26,9 @@ struct FrameBudget: Equatable {
     return true
   }
 
-  /// A frame we sent earns a token back.
+  /// A DATA frame we sent earns tokens back.
   mutating func earn() {
-    if tokens < capacity { tokens += 1 }
+    tokens = min(capacity, tokens + FrameBudget.earnedPerDataFrame)
   }
 
   private mutating func refill(now: Int64) {

@@ -20,6 +20,9 @@ class HTTP2Connection: FDHandler {
   /// Set once the connection is ending for misbehaviour: no more input is fed to the session.
   private(set) var terminating = false
   private var budget: FrameBudget
+  /// Counts frames and DATA chunks nghttp2 reported; a read that moves it not at all carried
+  /// only frames nghttp2 drops without a callback (DATA for closed streams) or a partial frame.
+  private var callbacks = 0
 
   init(loop: EventLoop, transport: ByteTransport, controlFramesPerSecond: Int64) {
     self.loop = loop
@@ -57,12 +60,19 @@ class HTTP2Connection: FDHandler {
       switch transport.read(into: buffer) {
       case .bytes(let n):
         if terminating { continue }  // drain and drop: the GOAWAY is on its way
+        let before = callbacks
         let rv = session.receive(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
         if rv < 0 {
-          close(reason: Status(.unavailable, "HTTP/2 protocol error: \(HTTP2Session.describe(Int32(rv)))"))
+          // A connection error: nghttp2 may have queued a GOAWAY saying why; let it out first.
+          let reason = Status(.unavailable, "HTTP/2 protocol error: \(HTTP2Session.describe(Int32(rv)))")
+          terminationStatus = reason
+          terminating = true
+          flush()
+          close(reason: reason)
           return
         }
         if closed { return }
+        if callbacks == before { charge() }  // a read of frames nghttp2 silently dropped
         if n < buffer.count { return }
       case .wouldBlock:
         return
@@ -158,6 +168,7 @@ class HTTP2Connection: FDHandler {
 
   /// A frame header arrived: control frames are charged to the budget.
   final func frameBegins(type: UInt8, flags: UInt8, length: Int) {
+    callbacks &+= 1
     guard !terminating else { return }
     let isControl: Bool
     switch UInt32(type) {
@@ -170,7 +181,12 @@ class HTTP2Connection: FDHandler {
     default:  // WINDOW_UPDATE, PRIORITY, RST_STREAM, PUSH_PROMISE, unknown types
       isControl = true
     }
-    if isControl && !budget.spend(now: monotonicNanos()) {
+    if isControl { charge() }
+  }
+
+  /// One unit of the control-frame budget; the connection ends when the peer has used it up.
+  private func charge() {
+    if !terminating && !budget.spend(now: monotonicNanos()) {
       terminate(.enhanceYourCalm, "the peer sent too many control frames (flood)")
     }
   }
@@ -203,6 +219,7 @@ class HTTP2Connection: FDHandler {
 
   /// A chunk of DATA for a stream.
   final func dataReceived(streamID: Int32, _ chunk: UnsafeRawBufferPointer) {
+    callbacks &+= 1
     if let call = session?.call(for: streamID) {
       call.receivedData(chunk)
     } else {

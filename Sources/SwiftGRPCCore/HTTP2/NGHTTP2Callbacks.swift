@@ -14,9 +14,15 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
     var opt: OpaquePointer?
     nghttp2_option_new(&opt)
     nghttp2_option_set_no_auto_window_update(opt, 1)
+    // gRPC uses no stream priorities: keep no closed streams for a priority tree (else a
+    // connection retains every stream it ever carried, up to its concurrency limit).
+    nghttp2_option_set_no_closed_streams(opt, 1)
     // gRPC peers (grpcio among them) send grpc-message with unescaped spaces at its ends, which
     // RFC 9113 forbids; accept them rather than resetting the stream.
     nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(opt, 1)
+    // Frame types nghttp2 does not know reach no callback unless claimed as extensions: claim
+    // them all (10...255), so that they pass through the frame budget, then drop them.
+    for type in UInt8(10)...UInt8(255) { nghttp2_option_set_user_recv_extension_type(opt, type) }
     options = opt!
 
     var cbs: OpaquePointer?
@@ -27,6 +33,10 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
       guard let hd, let conn = connection(ud) else { return 0 }
       conn.frameBegins(type: hd.pointee.type, flags: hd.pointee.flags, length: hd.pointee.length)
       return 0
+    }
+    nghttp2_session_callbacks_set_on_extension_chunk_recv_callback(table) { _, _, _, _, _ in 0 }
+    nghttp2_session_callbacks_set_unpack_extension_callback(table) { _, _, _, _ in
+      Int32(NGHTTP2_ERR_CANCEL.rawValue)  // extension frames are ignored
     }
     nghttp2_session_callbacks_set_on_begin_headers_callback(table) { _, frame, ud in
       guard let frame, let conn = connection(ud),
