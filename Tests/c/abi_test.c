@@ -53,6 +53,115 @@ static void hold_fn(const swiftgrpc_event *ev, void *user_data) {
     held_cancelled = 1;
 }
 
+/* For the extreme-value checks: an echo answered inside the host fn. */
+static swiftgrpc_server echo_server;
+static void echo_fn(const swiftgrpc_event *ev, void *user_data) {
+  (void)user_data;
+  if (ev->type == SWIFTGRPC_EVENT_CALL)
+    swiftgrpc_host_complete(echo_server, ev->token, ev->message, ev->message_len, 0, NULL, NULL, 0);
+}
+
+/* A unary call on `ch` with `deadline`; returns its status code (-100 if no STATUS came). */
+static int echo_call(swiftgrpc_channel ch, swiftgrpc_queue q, int64_t deadline) {
+  swiftgrpc_call call;
+  int rc = swiftgrpc_client_call_start(ch, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, NULL, 0, "e", 1,
+                                       deadline, 0, q, NULL, NULL, &call);
+  if (rc != SWIFTGRPC_OK) return rc;
+  swiftgrpc_event *ev = NULL;
+  if (swiftgrpc_queue_next(q, 10000, &ev) != SWIFTGRPC_OK) return -100;
+  int code = ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS ? ev->status_code : -101;
+  if (code == 0 && !(ev->has_message && ev->message_len == 1 && ev->message[0] == 'e')) code = -102;
+  swiftgrpc_event_free(ev);
+  return code;
+}
+
+/* Every deadline, timeout and option value the header accepts either works or is refused with
+   SWIFTGRPC_E_INVALID_ARGUMENT: none may crash (Swift traps on arithmetic overflow). */
+static void extreme_values(void) {
+  swiftgrpc_runtime rt;
+  swiftgrpc_queue q;
+  int port = 0;
+  EXPECT(swiftgrpc_runtime_create(1, &rt), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_create(rt, &echo_server), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS, INT64_MAX), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS, 0), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS, INT64_MIN), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_METADATA_SIZE, INT64_MAX), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_METADATA_SIZE, 1023), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND, -1), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND, INT32_MAX), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_fn(echo_server, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, echo_fn, NULL), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_listen(echo_server, "127.0.0.1:0", &port), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_start(echo_server), SWIFTGRPC_OK);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+
+  /* Deadlines: the far future works; the past ends the call at once. */
+  swiftgrpc_channel ch;
+  EXPECT(swiftgrpc_channel_create(rt, target, NULL, 0, &ch), SWIFTGRPC_OK);
+  EXPECT(echo_call(ch, q, INT64_MAX - 1), SWIFTGRPC_STATUS_OK);
+  EXPECT(echo_call(ch, q, INT64_MAX - 2), SWIFTGRPC_STATUS_OK);
+  EXPECT(echo_call(ch, q, SWIFTGRPC_DEADLINE_NONE), SWIFTGRPC_STATUS_OK);
+  EXPECT(echo_call(ch, q, swiftgrpc_now_ns() + INT64_C(3153600000000000000)), SWIFTGRPC_STATUS_OK);
+  EXPECT(echo_call(ch, q, 1), SWIFTGRPC_STATUS_DEADLINE_EXCEEDED);
+  EXPECT(echo_call(ch, q, -1), SWIFTGRPC_STATUS_DEADLINE_EXCEEDED);
+  EXPECT(echo_call(ch, q, INT64_MIN), SWIFTGRPC_STATUS_DEADLINE_EXCEEDED);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+
+  /* Every millisecond channel argument at and around the edges of int64. */
+  static const int32_t ms_args[] = {
+      SWIFTGRPC_CHANNEL_CONNECT_TIMEOUT_MS, SWIFTGRPC_CHANNEL_INITIAL_BACKOFF_MS,
+      SWIFTGRPC_CHANNEL_MAX_BACKOFF_MS,     SWIFTGRPC_CHANNEL_KEEPALIVE_TIME_MS,
+      SWIFTGRPC_CHANNEL_KEEPALIVE_TIMEOUT_MS, SWIFTGRPC_CHANNEL_DEFAULT_TIMEOUT_MS};
+  const int64_t values[] = {INT64_MAX, INT64_MAX / 1000000, INT64_MAX / 1000000 - 1,
+                            INT64_MAX / 1000000 + 1, INT64_MAX / 1000, 1, INT64_MIN};
+  for (size_t a = 0; a < sizeof ms_args / sizeof ms_args[0]; a++) {
+    for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+      swiftgrpc_channel_arg arg = {ms_args[a], values[v], NULL};
+      int rc = swiftgrpc_channel_create(rt, target, &arg, 1, &ch);
+      checks++;
+      if (rc == SWIFTGRPC_E_INVALID_ARGUMENT) continue;
+      if (rc != SWIFTGRPC_OK) {
+        failures++;
+        fprintf(stderr, "FAIL arg %d = %lld: %d (%s)\n", ms_args[a], (long long)values[v], rc, swiftgrpc_last_error());
+        continue;
+      }
+      /* Accepted: the channel must work with it (1 ms default timeout aside). */
+      int want = ms_args[a] == SWIFTGRPC_CHANNEL_DEFAULT_TIMEOUT_MS && values[v] == 1
+                     ? SWIFTGRPC_STATUS_DEADLINE_EXCEEDED : SWIFTGRPC_STATUS_OK;
+      int got = echo_call(ch, q, SWIFTGRPC_DEADLINE_DEFAULT);
+      if (!(got == want || (want == SWIFTGRPC_STATUS_DEADLINE_EXCEEDED && got == SWIFTGRPC_STATUS_OK))) {
+        failures++;
+        fprintf(stderr, "FAIL arg %d = %lld: call ended %d\n", ms_args[a], (long long)values[v], got);
+      }
+      swiftgrpc_channel_destroy(ch);
+    }
+  }
+
+  /* Waits with any timeout. */
+  int state;
+  EXPECT(swiftgrpc_channel_create(rt, target, NULL, 0, &ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_state(ch, 1, &state), SWIFTGRPC_OK);
+  const int64_t waits[] = {INT64_MAX, INT64_MAX / 1000000, INT64_MAX / 1000000 + 1, INT64_MAX / 2000000};
+  for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++)
+    EXPECT(swiftgrpc_channel_wait_state_change(ch, SWIFTGRPC_STATE_SHUTDOWN, waits[i], &state), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  swiftgrpc_event *ev = NULL;
+  swiftgrpc_queue done;
+  EXPECT(swiftgrpc_queue_create(rt, &done), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_shutdown(done), SWIFTGRPC_OK);
+  for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++)
+    EXPECT(swiftgrpc_queue_next(done, waits[i], &ev), SWIFTGRPC_E_SHUTDOWN);
+  int64_t elapsed = 0;
+  EXPECT(swiftgrpc_server_probe(echo_server, "/t.T/Echo", "x", 1, 3, INT64_MAX, &elapsed), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_probe(echo_server, "/t.T/Echo", "x", 1, 3, INT64_MIN, &elapsed), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_shutdown(echo_server, INT64_MAX), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_shutdown(echo_server, INT64_MIN), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_destroy(echo_server), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_runtime_destroy(rt), SWIFTGRPC_OK);
+}
+
 int main(void) {
   /* Version and error text. */
   EXPECT(swiftgrpc_version_number(), SWIFTGRPC_VERSION_NUMBER);
@@ -360,6 +469,8 @@ int main(void) {
   EXPECT(swiftgrpc_runtime_destroy(rt2), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_server_create(rt2, &tmp), SWIFTGRPC_E_BAD_HANDLE);
   EXPECT(swiftgrpc_runtime_destroy(rt), SWIFTGRPC_OK);
+
+  extreme_values();
 
   printf("%d passed, %d failed\n", checks - failures, failures);
   return failures ? 1 : 0;

@@ -83,6 +83,18 @@ def test_non_positive_deadlines_are_refused(channel, timeout):
         svc_pb2_grpc.SvcStub(channel).Unary(Msg(text="echo"), timeout=timeout)
 
 
+@pytest.mark.parametrize("timeout", [1e12, 1e300, float("inf"), 2 ** 63, 9.3e9])
+def test_huge_deadlines_work(channel, timeout):
+    """A deadline centuries away is no deadline: the call is answered (it used to kill the
+    process on an overflow trap in the library)."""
+    assert svc_pb2_grpc.SvcStub(channel).Unary(Msg(text="echo"), timeout=timeout).text == "echo"
+
+
+def test_nan_deadline_is_refused(channel):
+    with pytest.raises(ValueError, match="NaN"):
+        svc_pb2_grpc.SvcStub(channel).Unary(Msg(text="echo"), timeout=float("nan"))
+
+
 def test_closed_channel_refuses_calls(grpcio_target):
     ch = swiftgrpc.insecure_channel(grpcio_target)
     stub = svc_pb2_grpc.SvcStub(ch)

@@ -141,3 +141,30 @@ def test_library_discovery_errors_are_clear():
                        env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert "LibraryNotFound" in p.stderr and "/nonexistent/libswiftgrpc.so" in p.stderr
+
+
+def test_exit_right_after_a_cancel_never_crashes():
+    """An interpreter that cancels a call on a "dns" target (name resolution on a library
+    thread) and exits at once: the library's threads end with the runtime, before the process
+    tears down (a detached resolver thread used to crash here)."""
+    server = subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent("""
+        s, target = make_server()
+        print(target.split(":")[1], flush=True)
+        sys.stdin.read()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, SWIFT_BACKTRACE="enable=no"))
+    port = server.stdout.readline().strip()
+    try:
+        for i in range(20):
+            code, out, err = run_script(f"""
+                ch = swiftgrpc.insecure_channel("dns:///localhost:{port}")
+                if {i} % 2:
+                    assert ch.unary_unary("/l.S/Echo")(b"x", timeout=10) == b"x"
+                it = ch.unary_stream("/l.S/Stream")(b"y", timeout=10)
+                it.cancel()
+                print("exiting")
+            """, timeout=30)
+            assert code == 0 and "exiting" in out, (i, code, err[-2000:])
+    finally:
+        server.stdin.close()
+        server.wait(timeout=20)

@@ -80,6 +80,15 @@ class ClientTest < Minitest::Test
     assert_in_delta 3.0, Float(with_default.unary(Msg.new(text: "deadline")).text), 0.3
   end
 
+  def test_huge_deadlines_work_and_nan_is_refused
+    stub = SwiftStub.new(target)
+    [1e12, 1e300, Float::INFINITY, 2**70].each do |t|
+      assert_equal "echo", stub.unary(Msg.new(text: "echo"), timeout: t).text, "timeout #{t}"
+    end
+    assert_equal "echo", stub.unary(Msg.new(text: "echo"), deadline: Time.at(2**40)).text
+    assert_raises(ArgumentError) { stub.unary(Msg.new(text: "x"), timeout: Float::NAN) }
+  end
+
   def test_connectivity_state
     ch = SwiftGRPC::Channel.new(target)
     assert_equal :idle, ch.connectivity_state

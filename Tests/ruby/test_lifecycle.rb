@@ -182,4 +182,25 @@ class LifecycleTest < Minitest::Test
     assert_equal 3, status.exitstatus, out
     assert_includes out, "needs 1"
   end
+
+  def test_exit_right_after_a_cancel_never_crashes
+    # A client that cancels a call on a "dns" target (resolved on a library thread) and exits
+    # at once: the library's threads end with the runtime, before the process is torn down (a
+    # detached resolver thread used to segfault here in 13 of 60 runs).
+    server = TCPServer.new("127.0.0.1", 0) # a plain listener is peer enough: the call is cancelled
+    port = server.addr[1]
+    20.times do |i|
+      out, status = ruby(<<~RUBY)
+        require "swiftgrpc"
+        ch = SwiftGRPC::Channel.new("dns:///localhost:#{port}")
+        stream = ch.server_streamer("/e.E/S", "x", timeout: 10)
+        stream.cancel if #{i}.odd?
+        ch.close
+        puts "exiting"
+      RUBY
+      assert status.success? && out.include?("exiting"), "run #{i}: #{status.inspect}\n#{out}"
+    end
+  ensure
+    server&.close
+  end
 end

@@ -42,6 +42,10 @@ class HTTP2Connection: FDHandler {
   // MARK: - I/O
 
   func handleEvents(_ events: UInt32) {
+    if lingering {
+      drainLinger()
+      return
+    }
     if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue)
       != 0
     {
@@ -68,7 +72,7 @@ class HTTP2Connection: FDHandler {
           terminationStatus = reason
           terminating = true
           flush()
-          close(reason: reason)
+          if !closed { linger() }
           return
         }
         if closed { return }
@@ -85,7 +89,7 @@ class HTTP2Connection: FDHandler {
 
   /// Writes what the session has to send; closes the connection once the session is done.
   func flush() {
-    guard !closed, let session else { return }
+    guard !closed, !lingering, let session else { return }
     while true {
       if outOffset == out.count {
         out.removeAll(keepingCapacity: true)
@@ -123,7 +127,11 @@ class HTTP2Connection: FDHandler {
     }
     setWriteInterest(false)
     if !session.isActive {
-      close(reason: terminating ? terminationStatus : Status(.unavailable, "connection closed"))
+      if terminating {
+        linger()
+      } else {
+        close(reason: Status(.unavailable, "connection closed"))
+      }
     }
   }
 
@@ -140,11 +148,60 @@ class HTTP2Connection: FDHandler {
   func close(reason: Status) {
     guard !closed else { return }
     closed = true
+    if lingering {
+      loop.cancel(lingerTimer)
+      lingerTimer = nil
+      lingering = false
+    }
     loop.unregister(fd: fd)
     transport.close()
+    endSession(reason)
+  }
+
+  private var sessionEnded = false
+
+  /// Deletes the session and lets the subclass end its calls, once.
+  private func endSession(_ reason: Status) {
+    guard !sessionEnded else { return }
+    sessionEnded = true
     session?.delete()
     session = nil
     didClose(reason: reason)
+  }
+
+  // MARK: - Lingering close
+
+  /// How long a terminated connection keeps reading (and dropping) before its socket closes.
+  static let lingerNanos: Int64 = 1_000_000_000
+  private var lingering = false
+  private var lingerTimer: LoopTimer?
+
+  /// The GOAWAY that ends a misbehaving peer's connection is written; its calls end now, but the
+  /// socket stays open, reading and dropping, until the peer closes or a second passes. Closing
+  /// at once with the peer's flood unread in the receive buffer would send a TCP RST, and the
+  /// peer's kernel would discard the GOAWAY before the peer read why.
+  private func linger() {
+    guard !lingering, !closed else { return }
+    lingering = true
+    transport.shutdownWrite()
+    endSession(terminationStatus)
+    lingerTimer = loop.schedule(after: HTTP2Connection.lingerNanos) { [weak self] in
+      self?.lingerTimer = nil
+      self?.close(reason: Status(.unavailable, "connection closed"))
+    }
+  }
+
+  private func drainLinger() {
+    let buffer = loop.readBuffer
+    for _ in 0..<16 {
+      switch transport.read(into: buffer) {
+      case .bytes: continue
+      case .wouldBlock: return
+      case .eof, .failed:
+        close(reason: terminationStatus)
+        return
+      }
+    }
   }
 
   /// Ends the connection for misbehaviour: GOAWAY with `code`, no more input; it closes once the

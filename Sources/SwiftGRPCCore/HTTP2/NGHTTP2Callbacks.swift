@@ -17,6 +17,10 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
     // gRPC uses no stream priorities: keep no closed streams for a priority tree (else a
     // connection retains every stream it ever carried, up to its concurrency limit).
     nghttp2_option_set_no_closed_streams(opt, 1)
+    // SETTINGS and PING floods are cut by the connection's control-frame budget, with a GOAWAY
+    // the peer can read; nghttp2's own limit on queued ACKs (which ends the session without
+    // one) stays as a backstop above what one read buffer can hold.
+    nghttp2_option_set_max_outbound_ack(opt, 16384)
     // gRPC peers (grpcio among them) send grpc-message with unescaped spaces at its ends, which
     // RFC 9113 forbids; accept them rather than resetting the stream.
     nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(opt, 1)

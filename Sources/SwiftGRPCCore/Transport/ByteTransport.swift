@@ -15,6 +15,8 @@ protocol ByteTransport: AnyObject {
   var fd: Int32 { get }
   func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
   func write(_ buffer: UnsafeRawBufferPointer) -> IOResult
+  /// Sends FIN: no more writes; reads go on.
+  func shutdownWrite()
   func close()
 }
 
@@ -45,6 +47,10 @@ final class SocketTransport: ByteTransport {
       if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
       return .failed(e)
     }
+  }
+
+  func shutdownWrite() {
+    if fd >= 0 { _ = shutdown(fd, Int32(SHUT_WR)) }
   }
 
   func close() {

@@ -347,9 +347,14 @@ def deadline_from_timeout(timeout: Optional[float]) -> int:
         return N.DEADLINE_NONE
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+    if timeout != timeout:
+        raise ValueError("timeout is NaN")
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    return min(N.DEADLINE_NONE - 1, N.now_ns() + int(timeout * 1e9))
+    ns = timeout * 1e9
+    if ns >= N.DEADLINE_NONE:  # centuries: the library saturates the sum; keep it finite here
+        return N.DEADLINE_NONE - 1
+    return min(N.DEADLINE_NONE - 1, N.now_ns() + int(ns))
 
 
 class Pump:

@@ -235,8 +235,10 @@ module SwiftGRPC
       def deadline_ns(deadline, timeout)
         if timeout
           raise TypeError, "timeout must be Numeric, not #{timeout.class}" unless timeout.is_a?(Numeric)
+          raise ArgumentError, "timeout is NaN" if timeout.respond_to?(:nan?) && timeout.nan?
+          return Native::DEADLINE_NONE if timeout.respond_to?(:infinite?) && timeout.infinite? == 1
 
-          return clamp(now_ns + (timeout * 1e9).to_i)
+          return clamp(now_ns + nanos(timeout))
         end
         return Native::DEADLINE_DEFAULT if deadline.nil?
 
@@ -245,14 +247,26 @@ module SwiftGRPC
                when Numeric then deadline.to_f
                else raise TypeError, "deadline must be a Time, not #{deadline.class}"
                end
-        return Native::DEADLINE_NONE if secs.infinite?
+        raise ArgumentError, "deadline is NaN" if secs.nan?
+        return Native::DEADLINE_NONE if secs.infinite? == 1
+        return 1 if secs.infinite? == -1
 
-        clamp(now_ns + ((secs - Time.now.to_f) * 1e9).to_i)
+        clamp(now_ns + nanos(secs - Time.now.to_f))
       end
 
-      # Keeps a computed deadline inside (0, DEADLINE_NONE]: 0 would mean "the default".
-      def clamp(ns)
+      # Seconds as nanoseconds, within +-DEADLINE_NONE (1e300 seconds is no error).
+      def nanos(secs)
+        ns = secs * 1e9
         return Native::DEADLINE_NONE if ns >= Native::DEADLINE_NONE
+        return -Native::DEADLINE_NONE if ns <= -Native::DEADLINE_NONE
+
+        ns.floor
+      end
+
+      # Keeps a computed deadline inside (0, DEADLINE_NONE): 0 would mean "the default"; a huge
+      # timeout is a deadline just short of "none", as grpcio's is.
+      def clamp(ns)
+        return Native::DEADLINE_NONE - 1 if ns >= Native::DEADLINE_NONE
 
         ns < 1 ? 1 : ns
       end
