@@ -4,6 +4,7 @@
  * documented code, set a last-error message, change nothing, and never crash.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 #include <stdio.h>
@@ -43,8 +44,8 @@ static void answer_fn(const swiftgrpc_event *ev, void *user_data) {
     probe_bad_events++;
   swiftgrpc_host_complete(probe_server, ev->token, "y", 1, 0, NULL, NULL, 0);
 }
-static volatile uint64_t held_token;
-static volatile int held_cancelled;
+static _Atomic uint64_t held_token; /* written on a loop thread, read by main */
+static _Atomic int held_cancelled;
 static void hold_fn(const swiftgrpc_event *ev, void *user_data) {
   (void)user_data;
   if (ev->type == SWIFTGRPC_EVENT_CALL) held_token = ev->token;

@@ -22,16 +22,26 @@ final class ServerConnection: HTTP2Connection {
 
   /// Takes ownership of an accepted socket on `loop` (runs on that loop).
   static func adopt(fd: Int32, peer: String, server: Server, loop: EventLoop) {
+    adopt(transport: SocketTransport(fd: fd), peer: peer, server: server, loop: loop)
+  }
+
+  /// Serves a connection over `transport` on `loop` (runs on that loop). Returns it, or nil if
+  /// the server is not serving (the transport is closed then).
+  @discardableResult
+  static func adopt(transport: ByteTransport, peer: String, server: Server, loop: EventLoop)
+    -> ServerConnection?
+  {
     guard server.isServing else {
-      Glibc.close(fd)
+      transport.close()
       server.connectionClosed()
-      return
+      return nil
     }
-    let c = ServerConnection(loop: loop, server: server, transport: SocketTransport(fd: fd), peer: peer)
+    let fd = transport.fd
+    let c = ServerConnection(loop: loop, server: server, transport: transport, peer: peer)
     guard let session = HTTP2Session.server(owner: c) else {
       c.transport.close()
       server.connectionClosed()
-      return
+      return nil
     }
     let config = server.config
     c.session = session
@@ -46,6 +56,7 @@ final class ServerConnection: HTTP2Connection {
       c?.close(reason: Status(.unavailable, "the client did not complete the HTTP/2 handshake in time"))
     }
     c.flush()
+    return c
   }
 
   override var peerClosedStatus: Status { Status(.cancelled, "connection closed by the client") }

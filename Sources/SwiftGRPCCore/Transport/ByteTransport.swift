@@ -60,3 +60,48 @@ final class SocketTransport: ByteTransport {
     }
   }
 }
+
+/// An in-memory transport: reads what `feed` gave it, keeps what is written. For driving a
+/// connection without a socket (tests, fuzz targets); its fd is -1.
+final class MemoryTransport: ByteTransport {
+  private var input: [UInt8] = []
+  private var offset = 0
+  private(set) var output: [UInt8] = []
+  private(set) var isClosed = false
+  /// Whether a read past the input is the end of the stream (else it would block).
+  var endOfInput = false
+
+  var fd: Int32 { -1 }
+
+  func feed(_ bytes: some Collection<UInt8>) { input += bytes }
+
+  var unread: Int { input.count - offset }
+
+  func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult {
+    if isClosed { return .failed(EBADF) }
+    let n = min(buffer.count, input.count - offset)
+    if n == 0 { return endOfInput ? .eof : .wouldBlock }
+    input.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
+    offset += n
+    if offset == input.count {
+      input.removeAll(keepingCapacity: true)
+      offset = 0
+    }
+    return .bytes(n)
+  }
+
+  func write(_ buffer: UnsafeRawBufferPointer) -> IOResult {
+    if isClosed { return .failed(EBADF) }
+    output += buffer
+    return .bytes(buffer.count)
+  }
+
+  func takeOutput() -> [UInt8] {
+    defer { output.removeAll(keepingCapacity: true) }
+    return output
+  }
+
+  func shutdownWrite() {}
+
+  func close() { isClosed = true }
+}

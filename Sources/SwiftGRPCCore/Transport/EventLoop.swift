@@ -91,6 +91,21 @@ public final class EventLoop: @unchecked Sendable {
     }
   }
 
+  /// Makes the calling thread this loop's thread, for a loop that is never started: the fuzz
+  /// targets and tests drive it by hand (`runOnce`).
+  func bindToCurrentThread() {
+    thread = pthread_self()
+  }
+
+  /// One pass of the loop's work without waiting: queued work, due timers, pending writes.
+  /// For loops driven by hand.
+  func runOnce() {
+    assertInLoop()
+    while drainQueue() {}
+    runTimers()
+    flushDirty()
+  }
+
   /// Whether the caller runs on this loop's thread.
   public var inLoop: Bool { pthread_equal(pthread_self(), thread) != 0 }
 

@@ -27,6 +27,12 @@ public final class EventLoopGroup: Sendable {
     }
   }
 
+  /// A group of loops that are not started (driven by hand, by tests and fuzz targets).
+  init(unstarted loops: [EventLoop]) {
+    resolver = loops.first?.resolver ?? Resolver()
+    self.loops = loops
+  }
+
   /// Whether the calling thread is one of this group's loops.
   public var isLoopThread: Bool { loops.contains { $0.inLoop } }
 
