@@ -120,6 +120,20 @@ import Testing
     #expect(!group.isLoopThread)
   }
 
+  @Test func aDrainAppliesABoundedBatchThenServesTheSockets() throws {
+    // A host that queues without pause cannot keep the loop from its sockets: one drain applies
+    // at most `drainBatch` items and says that more remain.
+    let loop = try EventLoop(index: 0)
+    loop.bindToCurrentThread()
+    let applied = Locked(0)
+    for _ in 0..<(3 * EventLoop.drainBatch + 5) { loop.execute { applied.withLock { $0 += 1 } } }
+    #expect(loop.drainQueue())
+    #expect(applied.withLock { $0 } == EventLoop.drainBatch)
+    #expect(loop.drainQueue() && loop.drainQueue())
+    #expect(!loop.drainQueue(), "the last five")
+    #expect(applied.withLock { $0 } == 3 * EventLoop.drainBatch + 5)
+  }
+
   @Test func answersForUnknownTokensAreRefused() throws {
     let group = try EventLoopGroup(threads: 2)
     defer { group.shutdown() }

@@ -1,5 +1,4 @@
 import CLinux
-import CNGHTTP2
 import Glibc
 
 /// One outgoing HTTP/2 connection of a channel: a non-blocking connect, then an nghttp2 client
@@ -84,23 +83,22 @@ final class ClientConnection: HTTP2Connection {
     self.session = session
     session.start(
       settings: [
-        (NGHTTP2_SETTINGS_ENABLE_PUSH, 0),
-        (NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, UInt32(ClientConnection.streamWindow)),
-        (NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, UInt32(channel.config.maxMetadataSize)),
+        (.enablePush, 0),
+        (.initialWindowSize, UInt32(ClientConnection.streamWindow)),
+        (.maxHeaderListSize, UInt32(channel.config.maxMetadataSize)),
       ],
       maxConcurrentStreams: nil, connectionWindow: Int32(ClientConnection.connectionWindow))
     return true
   }
 
-  override func frameReceived(type: UInt8, flags: UInt8, streamID: Int32, isRequestHeaders: Bool) {
-    let ack = flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0
-    switch UInt32(type) {
-    case NGHTTP2_SETTINGS.rawValue where !ack: settingsReceived()
-    case NGHTTP2_PING.rawValue where ack: pingAcked()
-    case NGHTTP2_GOAWAY.rawValue: goawayReceived()
+  override func frameReceived(_ frame: FrameHeader) {
+    switch frame.kind {
+    case .settings where !frame.isAck: settingsReceived()
+    case .ping where frame.isAck: pingAcked()
+    case .goaway: goawayReceived()
     default: break
     }
-    super.frameReceived(type: type, flags: flags, streamID: streamID, isRequestHeaders: isRequestHeaders)
+    super.frameReceived(frame)
   }
 
   /// The server's first SETTINGS: the connection can carry calls.

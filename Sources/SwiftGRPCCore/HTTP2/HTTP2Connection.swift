@@ -249,8 +249,8 @@ class HTTP2Connection: FDHandler {
   }
 
   /// A frame went out.
-  func frameSent(type: UInt8, flags: UInt8, streamID: Int32) {
-    if UInt32(type) == NGHTTP2_DATA.rawValue { budget.earn() }
+  func frameSent(_ frame: FrameHeader) {
+    if frame.kind == .data { budget.earn() }
   }
 
   /// A header block begins on a stream: a request (server), a response, or (`trailers`) trailers
@@ -259,16 +259,40 @@ class HTTP2Connection: FDHandler {
     session?.call(for: streamID)?.headerBlockBegins(trailers: trailers)
   }
 
+  /// The header of a frame received or sent, as the roles see it.
+  struct FrameHeader {
+    enum Kind { case data, headers, settings, ping, goaway, other }
+    let kind: Kind
+    let streamID: Int32
+    /// SETTINGS and PING: the ACK flag.
+    let isAck: Bool
+    /// DATA and HEADERS: the END_STREAM flag.
+    let endsStream: Bool
+
+    init(type: UInt8, flags: UInt8, streamID: Int32) {
+      switch UInt32(type) {
+      case NGHTTP2_DATA.rawValue: kind = .data
+      case NGHTTP2_HEADERS.rawValue: kind = .headers
+      case NGHTTP2_SETTINGS.rawValue: kind = .settings
+      case NGHTTP2_PING.rawValue: kind = .ping
+      case NGHTTP2_GOAWAY.rawValue: kind = .goaway
+      default: kind = .other
+      }
+      self.streamID = streamID
+      isAck = (kind == .settings || kind == .ping) && flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0
+      endsStream = (kind == .data || kind == .headers) && flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+    }
+  }
+
   /// A frame was received in full. Subclasses handle connection frames and call super.
-  func frameReceived(type: UInt8, flags: UInt8, streamID: Int32, isRequestHeaders: Bool) {
-    let endStream = flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-    switch UInt32(type) {
-    case NGHTTP2_HEADERS.rawValue:
-      guard let call = session?.call(for: streamID) else { return }
-      call.headersEnded(endStream: endStream)
-      if endStream { call.peerEnded() }
-    case NGHTTP2_DATA.rawValue:
-      if endStream { session?.call(for: streamID)?.peerEnded() }
+  func frameReceived(_ frame: FrameHeader) {
+    switch frame.kind {
+    case .headers:
+      guard let call = session?.call(for: frame.streamID) else { return }
+      call.headersEnded(endStream: frame.endsStream)
+      if frame.endsStream { call.peerEnded() }
+    case .data:
+      if frame.endsStream { session?.call(for: frame.streamID)?.peerEnded() }
     default:
       break
     }

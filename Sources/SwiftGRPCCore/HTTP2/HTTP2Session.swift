@@ -14,6 +14,21 @@ final class HTTP2Session {
     case enhanceYourCalm = 0xB
   }
 
+  /// The SETTINGS the runtime sends.
+  enum Setting {
+    case enablePush
+    case initialWindowSize
+    case maxHeaderListSize
+
+    var id: nghttp2_settings_id {
+      switch self {
+      case .enablePush: return NGHTTP2_SETTINGS_ENABLE_PUSH
+      case .initialWindowSize: return NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE
+      case .maxHeaderListSize: return NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE
+      }
+    }
+  }
+
   private var raw: OpaquePointer?
   /// The MAX_CONCURRENT_STREAMS value to put on the wire in the first SETTINGS frame (see
   /// `start(settings:maxConcurrentStreams:)`).
@@ -23,19 +38,21 @@ final class HTTP2Session {
 
   /// A server session reaching `owner` from its callbacks.
   static func server(owner: HTTP2Connection) -> HTTP2Session? {
-    var s: OpaquePointer?
-    let rv = nghttp2_session_server_new2(
-      &s, NGHTTP2Callbacks.shared.table, Unmanaged.passUnretained(owner).toOpaque(),
-      NGHTTP2Callbacks.shared.options)
-    guard rv == 0, let s else { return nil }
-    return HTTP2Session(raw: s)
+    make(owner, nghttp2_session_server_new2)
   }
 
   static func client(owner: HTTP2Connection) -> HTTP2Session? {
+    make(owner, nghttp2_session_client_new2)
+  }
+
+  private static func make(
+    _ owner: HTTP2Connection,
+    _ new: (UnsafeMutablePointer<OpaquePointer?>?, OpaquePointer?, UnsafeMutableRawPointer?,
+            OpaquePointer?) -> Int32
+  ) -> HTTP2Session? {
     var s: OpaquePointer?
-    let rv = nghttp2_session_client_new2(
-      &s, NGHTTP2Callbacks.shared.table, Unmanaged.passUnretained(owner).toOpaque(),
-      NGHTTP2Callbacks.shared.options)
+    let rv = new(&s, NGHTTP2Callbacks.shared.table, Unmanaged.passUnretained(owner).toOpaque(),
+                 NGHTTP2Callbacks.shared.options)
     guard rv == 0, let s else { return nil }
     return HTTP2Session(raw: s)
   }
@@ -55,9 +72,9 @@ final class HTTP2Session {
   /// end every live call, while gRPC refuses only the excess stream (REFUSED_STREAM, as C-core
   /// does). So nghttp2 is told "no limit", the value is written into the frame on its way out,
   /// and the server enforces it stream by stream.
-  func start(settings: [(id: nghttp2_settings_id, value: UInt32)], maxConcurrentStreams: UInt32?,
+  func start(settings: [(Setting, UInt32)], maxConcurrentStreams: UInt32?,
              connectionWindow: Int32) {
-    var entries = settings.map { nghttp2_settings_entry(settings_id: Int32($0.id.rawValue), value: $0.value) }
+    var entries = settings.map { nghttp2_settings_entry(settings_id: Int32($0.0.id.rawValue), value: $0.1) }
     if let maxConcurrentStreams {
       entries.append(nghttp2_settings_entry(
         settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: UInt32(Int32.max)))

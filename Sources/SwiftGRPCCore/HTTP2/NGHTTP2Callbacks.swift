@@ -66,10 +66,7 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
     nghttp2_session_callbacks_set_on_frame_recv_callback(table) { _, frame, ud in
       guard let frame, let conn = connection(ud) else { return 0 }
       let hd = frame.pointee.hd
-      let isRequest =
-        hd.type == UInt8(NGHTTP2_HEADERS.rawValue) && frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST
-      conn.frameReceived(
-        type: hd.type, flags: hd.flags, streamID: hd.stream_id, isRequestHeaders: isRequest)
+      conn.frameReceived(.init(type: hd.type, flags: hd.flags, streamID: hd.stream_id))
       return 0
     }
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(table) {
@@ -80,8 +77,8 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
     }
     nghttp2_session_callbacks_set_on_frame_send_callback(table) { _, frame, ud in
       guard let frame, let conn = connection(ud) else { return 0 }
-      conn.frameSent(type: frame.pointee.hd.type, flags: frame.pointee.hd.flags,
-                     streamID: frame.pointee.hd.stream_id)
+      let hd = frame.pointee.hd
+      conn.frameSent(.init(type: hd.type, flags: hd.flags, streamID: hd.stream_id))
       return 0
     }
     nghttp2_session_callbacks_set_on_stream_close_callback(table) { _, streamID, errorCode, ud in

@@ -1,5 +1,4 @@
 import CLinux
-import CNGHTTP2
 import Glibc
 
 /// One accepted HTTP/2 connection: a byte transport below, a server session, and the calls
@@ -47,8 +46,8 @@ final class ServerConnection: HTTP2Connection {
     c.session = session
     session.start(
       settings: [
-        (NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, UInt32(Server.streamWindow)),
-        (NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, UInt32(config.maxMetadataSize)),
+        (.initialWindowSize, UInt32(Server.streamWindow)),
+        (.maxHeaderListSize, UInt32(config.maxMetadataSize)),
       ],
       maxConcurrentStreams: config.maxConcurrentStreams, connectionWindow: Int32(Server.connectionWindow))
     loop.register(fd: fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, handler: c)
@@ -107,21 +106,21 @@ final class ServerConnection: HTTP2Connection {
     super.headersBegin(streamID: streamID, isRequest: isRequest, trailers: trailers)
   }
 
-  override func frameReceived(type: UInt8, flags: UInt8, streamID: Int32, isRequestHeaders: Bool) {
-    if UInt32(type) == NGHTTP2_SETTINGS.rawValue && flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+  override func frameReceived(_ frame: FrameHeader) {
+    if frame.kind == .settings && !frame.isAck {
       loop.cancel(handshakeTimer)  // the preface and SETTINGS arrived
       handshakeTimer = nil
     }
-    super.frameReceived(type: type, flags: flags, streamID: streamID, isRequestHeaders: isRequestHeaders)
+    super.frameReceived(frame)
   }
 
-  override func frameSent(type: UInt8, flags: UInt8, streamID: Int32) {
-    super.frameSent(type: type, flags: flags, streamID: streamID)
-    guard flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0, streamID > 0,
-      let call = calls[streamID], !call.requestHasEnded
+  override func frameSent(_ frame: FrameHeader) {
+    super.frameSent(frame)
+    guard frame.endsStream, frame.streamID > 0, let call = calls[frame.streamID],
+      !call.requestHasEnded
     else { return }
     // The response is over but the client is still sending: tell it to stop.
-    session?.resetStream(streamID, .noError)
+    session?.resetStream(frame.streamID, .noError)
   }
 
   override func streamClosed(streamID: Int32, errorCode: UInt32) {

@@ -116,7 +116,7 @@ module SwiftGRPC
       rc = Native.swiftgrpc_call_send_message(@state.handle, @token, body, body.bytesize)
       @metadata_sent = true if rc.zero?
       check_answer(rc, "swiftgrpc_call_send_message")
-      raise_ended if @sent&.pop.nil?
+      raise_ended if @sent && @sent.pop.nil?
       self
     end
     alias send_msg write
