@@ -119,12 +119,16 @@ static void handle(const swiftgrpc_event *ev) {
     else if (!strcmp(m, "Stream")) serve_stream(ev);
     else swiftgrpc_call_read(server, ev->token); /* Ping */
     break;
-  case SWIFTGRPC_EVENT_MESSAGE: /* Ping: answer; read the next once the answer left */
+  case SWIFTGRPC_EVENT_MESSAGE:
+    /* Ping: answer, and read the next ping at once. A ping-pong client sends its next ping only
+       after this pong arrived, by which time the pong's SEND_DONE has come: one send is never
+       outstanding when the next is made. (A client that pipelines needs the read to wait for
+       SEND_DONE instead, as examples/c/echo_server.c does.) */
     swiftgrpc_call_send_message(server, ev->token, ev->message, ev->message_len);
+    swiftgrpc_call_read(server, ev->token);
     break;
   case SWIFTGRPC_EVENT_SEND_DONE:
     if (!strcmp(m, "Stream")) stream_next(ev);
-    else swiftgrpc_call_read(server, ev->token); /* Ping */
     break;
   case SWIFTGRPC_EVENT_HALF_CLOSE:
     swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
