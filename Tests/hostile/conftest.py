@@ -102,9 +102,15 @@ def py_host(*options):
     return Host("python", argv, env=dict(ENV, SWIFTGRPC_LOOP_THREADS="1"))
 
 
-@pytest.fixture(params=["c", "python"])
+def rb_host():
+    return Host("ruby", ["ruby", os.path.join(HERE, "rb_server.rb")],
+                env=dict(ENV, SWIFTGRPC_LOOP_THREADS="1",
+                         SWIFTGRPC_LIBRARY=os.path.join(BUILD, "libswiftgrpc.so")))
+
+
+@pytest.fixture(params=["c", "python", "ruby"])
 def host(request):
-    h = c_host() if request.param == "c" else py_host()
+    h = {"c": c_host, "python": py_host, "ruby": rb_host}[request.param]()
     yield h
     h.stop()
 

@@ -5,9 +5,11 @@ import time
 
 import grpc
 import hpack
+import pytest
 
 import h2raw
-from conftest import MIB, TEST, GoodClient, c_host, py_host, unary
+
+from conftest import MIB, TEST, GoodClient, c_host, py_host, rb_host, unary
 
 
 def bomb_block(path, copies, size=4000):
@@ -95,16 +97,27 @@ def test_malformed_grpc_timeout_ends_the_call_with_internal(host):
     c.close()
 
 
-def test_non_ascii_metadata_reaches_a_python_handler_as_grpcio_gives_it():
-    host = py_host()
+# What a handler sees of a value with bytes above 0x7F, as the handler returns it (UTF-8):
+# Python decodes as grpcio does (UTF-8, else Latin-1); Ruby passes the bytes through (a UTF-8
+# String when they are UTF-8, else a binary one).
+NON_ASCII = {
+    "python": [("café".encode(), "café".encode()), (b"\xff\xfe", "\xff\xfe".encode()), (b"plain", b"plain")],
+    "ruby": [("café".encode(), "café".encode()), (b"\xff\xfe", b"\xff\xfe"), (b"plain", b"plain")],
+}
+
+
+@pytest.mark.parametrize("kind", ["python", "ruby"])
+def test_non_ascii_metadata_reaches_a_handler_and_every_worker_survives(kind):
+    host = py_host() if kind == "python" else rb_host()
     try:
         c = h2raw.RawH2(host.port)
         c.start()
-        for value, seen in [("café".encode(), "café"), (b"\xff\xfe", "\xff\xfe"), (b"plain", "plain")]:
-            s = c.unary(TEST + "Meta", extra=[("x-name", value)])
-            headers, body, _ = c.response(s)
-            assert headers.get("grpc-status") == "0", headers
-            assert body == h2raw.grpc_message(seen.encode("utf-8")), (value, body)
+        for _ in range(3):  # more than once: a worker that died would be missing the next time
+            for value, seen in NON_ASCII[kind]:
+                s = c.unary(TEST + "Meta", extra=[("x-name", value)])
+                headers, body, _ = c.response(s)
+                assert headers.get("grpc-status") == "0", headers
+                assert body == h2raw.grpc_message(seen), (value, body)
         c.close()
         # Every worker is still there: many calls at once are all answered.
         with grpc.insecure_channel(host.target) as ch:

@@ -169,11 +169,7 @@ public func swiftgrpc_client_call_start(
     guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
     let c = try lookupChannel(channel)
     let path = try cString(method, "method")
-    guard path.hasPrefix("/"), path.utf8.count > 1,
-      MetadataValidation.validate(value: Array(path.utf8), key: ":path") == nil
-    else {
-      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "method '\(path)' is not a path like /pkg.Service/Method")
-    }
+    if let why = MethodPath.callError(path) { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, why) }
     guard let k = MethodKind(rawValue: kind) else {
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "kind \(kind) is not SWIFTGRPC_KIND_*")
     }
@@ -210,6 +206,7 @@ public func swiftgrpc_client_call_start(
       out.pointee = try c.channel.startCall(start)
     } catch {
       if case .tooLarge(let m) = error { throw ABIError(SWIFTGRPC_E_TOO_LARGE, m) }
+      if case .invalidArgument(let m) = error { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, m) }
       throw ABIError(SWIFTGRPC_E_WRONG_STATE, "cannot start a call: \(error)")
     }
   }

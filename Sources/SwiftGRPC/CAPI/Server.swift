@@ -66,13 +66,7 @@ private func validateMethod(_ method: UnsafePointer<CChar>?, _ kind: Int32) thro
   -> (String, MethodKind)
 {
   let path = try cString(method, "method")
-  let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-  guard path.hasPrefix("/"), parts.count == 3, !parts[1].isEmpty, !parts[2].isEmpty,
-    path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
-  else {
-    throw ABIError(
-      SWIFTGRPC_E_INVALID_ARGUMENT, "method '\(path)' is not of the form /package.Service/Method")
-  }
+  if let why = MethodPath.registrationError(path) { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, why) }
   guard let k = MethodKind(rawValue: kind) else {
     throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "kind \(kind) is not a SWIFTGRPC_KIND_* value")
   }

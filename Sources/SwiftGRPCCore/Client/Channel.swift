@@ -44,6 +44,7 @@ public final class Channel: @unchecked Sendable {
     case invalidTarget(String)
     case closed(String)
     case tooLarge(String)
+    case invalidArgument(String)
   }
 
   struct Shared {
@@ -117,6 +118,7 @@ public final class Channel: @unchecked Sendable {
 
   /// Starts a call; its events go to `start.sink`. Returns the call id.
   public func startCall(_ start: CallStart) throws(ChannelError) -> UInt64 {
+    if let why = MethodPath.callError(start.method) { throw .invalidArgument(why) }
     if let m = start.message, m.count > config.maxSendMessageSize {
       throw .tooLarge("message of \(m.count) bytes is above the limit of \(config.maxSendMessageSize)")
     }

@@ -74,6 +74,7 @@ public final class Server: @unchecked Sendable {
   }
 
   public func register(_ registration: MethodRegistration) throws(ServerError) {
+    if let why = MethodPath.registrationError(registration.path) { throw .invalidArgument(why) }
     try state.withLock { s throws(ServerError) in
       guard s.phase == .idle else { throw .wrongState("methods can only be registered before start") }
       guard methods[registration.path] == nil else {
