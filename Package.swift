@@ -2,7 +2,8 @@
 import PackageDescription
 
 // libswiftgrpc.so: a gRPC runtime in Swift on libnghttp2, exported through a C ABI.
-// It links no Swift package and no Foundation: the Swift standard library, libnghttp2 and libc.
+// It links no Swift package and no Foundation: the Swift standard library, libnghttp2, OpenSSL
+// and libc.
 let package = Package(
   name: "swiftgrpc",
   products: [
@@ -14,13 +15,18 @@ let package = Package(
       pkgConfig: "libnghttp2",
       providers: [.apt(["libnghttp2-dev"])]
     ),
+    .systemLibrary(
+      name: "COpenSSL",
+      pkgConfig: "openssl",
+      providers: [.apt(["libssl-dev"])]
+    ),
     // Linux calls that Swift's Glibc module does not export (epoll, eventfd, timerfd, accept4).
     .systemLibrary(name: "CLinux"),
     // The public header, include/swiftgrpc.h, seen by the ABI target.
     .systemLibrary(name: "CSwiftGRPCABI"),
     .target(
       name: "SwiftGRPCCore",
-      dependencies: ["CNGHTTP2", "CLinux"]
+      dependencies: ["CNGHTTP2", "COpenSSL", "CLinux"]
     ),
     .target(
       name: "SwiftGRPC",

@@ -43,14 +43,14 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define SWIFTGRPC_VERSION_MAJOR 0
-#define SWIFTGRPC_VERSION_MINOR 4
+#define SWIFTGRPC_VERSION_MINOR 5
 #define SWIFTGRPC_VERSION_PATCH 0
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number().
    0.4.0 changed one behaviour (pre-1.0 minor versions may): a server host sends one response
    message at a time and waits for its SWIFTGRPC_EVENT_SEND_DONE before the next (send
-   back-pressure); see swiftgrpc_call_send_message. */
-#define SWIFTGRPC_VERSION_NUMBER 4000
-#define SWIFTGRPC_VERSION_STRING "0.4.0"
+   back-pressure); see swiftgrpc_call_send_message. 0.5.0 added TLS (additions only). */
+#define SWIFTGRPC_VERSION_NUMBER 5000
+#define SWIFTGRPC_VERSION_STRING "0.5.0"
 
 /* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
 int swiftgrpc_version_number(void);
@@ -254,6 +254,13 @@ typedef struct swiftgrpc_event {
   size_t status_message_len;
   const swiftgrpc_metadata *trailers; /* CLIENT_STATUS: trailing metadata (-bin values decoded) */
   size_t trailer_count;
+  /* Appended in 0.5.0. CALL: the connection's auth properties, gRPC C-core's auth context as
+     (property, value) pairs: "transport_security_type" ("insecure" or "ssl"), and for a TLS
+     client that sent a verified certificate "x509_subject" (RFC 2253), "x509_common_name",
+     "x509_subject_alternative_name" (one per SAN), "peer_dns" (one per DNS SAN),
+     "x509_pem_cert"; also "security_level". Empty for other events. */
+  const swiftgrpc_metadata *auth;
+  size_t auth_count;
 } swiftgrpc_event;
 
 /* A host function: invoked on a loop thread for every event of the calls of the methods it was
@@ -492,6 +499,80 @@ int swiftgrpc_channel_close(swiftgrpc_channel channel);
    channel is delivered after it returns. Accepts 0 and already-destroyed handles. From a loop
    thread (inside a callback) it returns SWIFTGRPC_E_RECURSIVE_CALL. */
 int swiftgrpc_channel_destroy(swiftgrpc_channel channel);
+
+/* ------------------------------------------------------------------------------------------ */
+/* TLS (0.5.0)                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+/* TLS runs on OpenSSL under HTTP/2: TLS 1.2 and 1.3 only, ALPN "h2" required (a peer that does
+   not negotiate it is refused), no renegotiation, no compression. The handshake runs on the
+   connection's loop without blocking; on a server it must finish, with the HTTP/2 preface,
+   within SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS. A failed handshake ends the connection: a client's
+   calls fail with UNAVAILABLE and a message naming the cause ("certificate verify failed:
+   certificate has expired", "hostname mismatch", "the peer did not negotiate HTTP/2 ...").
+   Credentials are handles of their own, not tied to a runtime; a server or channel keeps the
+   credentials it uses alive, so destroying the handle early is allowed. All functions here are
+   thread-safe. PEM texts are (pointer, length) and copied. */
+
+typedef uint64_t swiftgrpc_server_credentials;
+typedef uint64_t swiftgrpc_channel_credentials;
+
+/* A certificate chain (leaf first, then intermediates) and its private key, both PEM. */
+typedef struct swiftgrpc_tls_identity {
+  const char *certificate_chain;
+  size_t certificate_chain_len;
+  const char *private_key;
+  size_t private_key_len;
+} swiftgrpc_tls_identity;
+
+/* How a TLS server treats client certificates. */
+#define SWIFTGRPC_CLIENT_AUTH_NONE 0    /* not asked for */
+#define SWIFTGRPC_CLIENT_AUTH_REQUEST 1 /* asked for; one that is sent must verify */
+#define SWIFTGRPC_CLIENT_AUTH_REQUIRE 2 /* required and verified (mutual TLS) */
+
+/* Constructor. Server credentials: `count` identities (1 to 64; the first serves by default,
+   another when the client's SNI names a host its certificate covers), the roots client
+   certificates must chain to (`client_roots`, PEM; may be NULL with 0 when `client_auth` is
+   NONE) and `client_auth` (SWIFTGRPC_CLIENT_AUTH_*). SWIFTGRPC_E_INVALID_ARGUMENT names what is
+   wrong with a certificate or key (unparsable, key not matching the certificate). */
+int swiftgrpc_server_credentials_create(const swiftgrpc_tls_identity *identities, size_t count,
+                                        const char *client_roots, size_t client_roots_len,
+                                        int client_auth, swiftgrpc_server_credentials *out);
+
+/* Method. Replaces the identities and client settings of `credentials`: connections accepted
+   afterwards use the new ones, connections already open keep theirs (certificate rotation
+   without a restart). On error nothing changes. */
+int swiftgrpc_server_credentials_update(swiftgrpc_server_credentials credentials,
+                                        const swiftgrpc_tls_identity *identities, size_t count,
+                                        const char *client_roots, size_t client_roots_len,
+                                        int client_auth);
+
+/* Destructor. Accepts 0 and already-destroyed handles. */
+int swiftgrpc_server_credentials_destroy(swiftgrpc_server_credentials credentials);
+
+/* Method. Like swiftgrpc_server_listen, but the connections on `address` are TLS with
+   `credentials`. Calls on them carry the auth properties of the connection (event `auth`). */
+int swiftgrpc_server_listen_secure(swiftgrpc_server server, const char *address,
+                                   swiftgrpc_server_credentials credentials, int *bound_port);
+
+/* Constructor. Channel credentials: the roots the server's certificate must chain to (`roots`,
+   PEM; NULL with 0: the system's trust store), the client's own identity for mutual TLS
+   (`identity`, may be NULL), and the name the server's certificate must cover and the client
+   sends as SNI (`server_name_override`, may be NULL: the target's host; an IP address is
+   checked against the certificate's IP addresses and sent without SNI). */
+int swiftgrpc_channel_credentials_create(const char *roots, size_t roots_len,
+                                         const swiftgrpc_tls_identity *identity,
+                                         const char *server_name_override,
+                                         swiftgrpc_channel_credentials *out);
+
+/* Destructor. Accepts 0 and already-destroyed handles. */
+int swiftgrpc_channel_credentials_destroy(swiftgrpc_channel_credentials credentials);
+
+/* Constructor. Like swiftgrpc_channel_create, but the channel's connections are TLS with
+   `credentials` (and its calls use the "https" scheme). */
+int swiftgrpc_channel_create_secure(swiftgrpc_runtime runtime, const char *target,
+                                    swiftgrpc_channel_credentials credentials,
+                                    const swiftgrpc_channel_arg *args, size_t arg_count,
+                                    swiftgrpc_channel *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Client calls (any thread, never block on I/O)                                              */

@@ -163,6 +163,54 @@ static void extreme_values(void) {
   EXPECT(swiftgrpc_runtime_destroy(rt), SWIFTGRPC_OK);
 }
 
+/* TLS credentials: every bad input is refused with its code and changes nothing. */
+static void tls_bad_input(swiftgrpc_runtime rt) {
+  static const char junk[] = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+  swiftgrpc_tls_identity bad = {junk, sizeof junk - 1, junk, sizeof junk - 1};
+  swiftgrpc_tls_identity empty = {NULL, 0, NULL, 0};
+  swiftgrpc_server_credentials sc = 0;
+  swiftgrpc_channel_credentials cc = 0;
+  EXPECT(swiftgrpc_server_credentials_create(&bad, 1, NULL, 0, 0, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_server_credentials_create(NULL, 1, NULL, 0, 0, &sc), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_server_credentials_create(&bad, 0, NULL, 0, 0, &sc), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_credentials_create(&bad, 65, NULL, 0, 0, &sc), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_credentials_create(&empty, 1, NULL, 0, 0, &sc), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_server_credentials_create(&bad, 1, NULL, 0, 0, &sc), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(strstr(swiftgrpc_last_error(), "PEM") != NULL, 1);
+  EXPECT(swiftgrpc_server_credentials_create(&bad, 1, NULL, 0, 7, &sc), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_credentials_create(&bad, 1, NULL, 5, 0, &sc), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(sc == 0, 1);
+  EXPECT(swiftgrpc_server_credentials_update(0, &bad, 1, NULL, 0, 0), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_credentials_update(rt, &bad, 1, NULL, 0, 0), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_credentials_destroy(0), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_credentials_destroy(UINT64_MAX - 5), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_channel_credentials_create(NULL, 0, NULL, NULL, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_channel_credentials_create(junk, sizeof junk - 1, NULL, NULL, &cc), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_channel_credentials_create(NULL, 3, NULL, NULL, &cc), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_channel_credentials_create(NULL, 0, &bad, NULL, &cc), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_channel_credentials_create(NULL, 0, NULL, "bad name", &cc), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_channel_credentials_create(NULL, 0, NULL, "\xc3\x28", &cc), SWIFTGRPC_E_INVALID_UTF8);
+  EXPECT(cc == 0, 1);
+  /* The system's roots: valid credentials with nothing given. */
+  EXPECT(swiftgrpc_channel_credentials_create(NULL, 0, NULL, "example.com", &cc), SWIFTGRPC_OK);
+  swiftgrpc_channel ch = 0;
+  EXPECT(swiftgrpc_channel_create_secure(rt, "127.0.0.1:1", 0, NULL, 0, &ch), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_channel_create_secure(rt, "127.0.0.1:1", rt, NULL, 0, &ch), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_channel_create_secure(rt, "host:99999", cc, NULL, 0, &ch), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_channel_create_secure(rt, "127.0.0.1:1", cc, NULL, 0, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_channel_create_secure(rt, "127.0.0.1:1", cc, NULL, 0, &ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_credentials_destroy(cc), SWIFTGRPC_OK); /* the channel keeps them */
+  EXPECT(swiftgrpc_channel_credentials_destroy(cc), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_create_secure(rt, "127.0.0.1:1", cc, NULL, 0, &ch), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  swiftgrpc_server srv;
+  EXPECT(swiftgrpc_server_create(rt, &srv), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_listen_secure(srv, "127.0.0.1:0", 0, NULL), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_listen_secure(srv, "127.0.0.1:0", srv, NULL), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_listen_secure(srv, NULL, 0, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_server_destroy(srv), SWIFTGRPC_OK);
+}
+
 int main(void) {
   /* Version and error text. */
   EXPECT(swiftgrpc_version_number(), SWIFTGRPC_VERSION_NUMBER);
@@ -472,6 +520,10 @@ int main(void) {
   EXPECT(swiftgrpc_runtime_destroy(rt), SWIFTGRPC_OK);
 
   extreme_values();
+  swiftgrpc_runtime tls_rt;
+  EXPECT(swiftgrpc_runtime_create(1, &tls_rt), SWIFTGRPC_OK);
+  tls_bad_input(tls_rt);
+  EXPECT(swiftgrpc_runtime_destroy(tls_rt), SWIFTGRPC_OK);
 
   printf("%d passed, %d failed\n", checks - failures, failures);
   return failures ? 1 : 0;

@@ -14,7 +14,8 @@
  * unary|server|client|bidi, --req HEX (repeatable), --req-size N (one request of N bytes),
  * --md KEY=HEX (repeatable), --deadline-ms N, --wfr, --cancel-after N (cancel after N response
  * messages), --lb rr, --backoff-ms N, --keepalive-ms N, --max-recv N, --blocking (bench through
- * swiftgrpc_unary_blocking).
+ * swiftgrpc_unary_blocking); TLS: --tls (a secure channel trusting the system's roots),
+ * --tls-roots FILE, --tls-cert FILE --tls-key FILE (a client identity), --tls-name NAME.
  *
  * Output lines: "INITIAL key hex", "MESSAGE len hex-or-checksum", "END", "SEND_DONE code",
  * "STATUS code hex(message)", "RESPONSE len hex-or-checksum", "MD key hex", "TRAILER key hex".
@@ -410,8 +411,21 @@ static int scenario_bench_blocking_threads(int n, int conc) {
   return failed != 0;
 }
 
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) { fprintf(stderr, "cannot read %s\n", path); exit(2); }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  *len = fread(buf, 1, (size_t)n, f);
+  fclose(f);
+  return buf;
+}
+
 int main(int argc, char **argv) {
-  const char *target = NULL;
+  const char *target = NULL, *tls_roots = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_name = NULL;
+  int tls = 0;
   swiftgrpc_channel_arg args[16];
   size_t nargs = 0;
   int i = 1;
@@ -450,11 +464,29 @@ int main(int argc, char **argv) {
       args[nargs++] = (swiftgrpc_channel_arg){SWIFTGRPC_CHANNEL_KEEPALIVE_TIMEOUT_MS, atol(v), NULL};
       i++;
     } else if (!strcmp(a, "--max-recv")) { args[nargs++] = (swiftgrpc_channel_arg){SWIFTGRPC_CHANNEL_MAX_RECV_MESSAGE_SIZE, atol(v), NULL}; i++; }
+    else if (!strcmp(a, "--tls")) tls = 1;
+    else if (!strcmp(a, "--tls-roots")) { tls = 1; tls_roots = v; i++; }
+    else if (!strcmp(a, "--tls-cert")) { tls = 1; tls_cert = v; i++; }
+    else if (!strcmp(a, "--tls-key")) { tls = 1; tls_key = v; i++; }
+    else if (!strcmp(a, "--tls-name")) { tls = 1; tls_name = v; i++; }
     else { fprintf(stderr, "unknown option %s\n", a); return 2; }
   }
   if (!target || i >= argc) { fprintf(stderr, "usage: client_driver --target T [options] SCENARIO\n"); return 2; }
   CHECK("runtime_create", swiftgrpc_runtime_create(1, &runtime));
-  CHECK("channel_create", swiftgrpc_channel_create(runtime, target, args, nargs, &channel));
+  if (tls) {
+    size_t roots_len = 0;
+    char *roots = tls_roots ? read_file(tls_roots, &roots_len) : NULL;
+    swiftgrpc_tls_identity me = {0};
+    if (tls_cert) me.certificate_chain = read_file(tls_cert, &me.certificate_chain_len);
+    if (tls_key) me.private_key = read_file(tls_key, &me.private_key_len);
+    swiftgrpc_channel_credentials creds;
+    CHECK("channel_credentials_create", swiftgrpc_channel_credentials_create(
+        roots, roots_len, tls_cert ? &me : NULL, tls_name, &creds));
+    CHECK("channel_create_secure", swiftgrpc_channel_create_secure(runtime, target, creds, args, nargs, &channel));
+    CHECK("channel_credentials_destroy", swiftgrpc_channel_credentials_destroy(creds)); /* the channel keeps them */
+  } else {
+    CHECK("channel_create", swiftgrpc_channel_create(runtime, target, args, nargs, &channel));
+  }
   if (pull_mode) CHECK("queue_create", swiftgrpc_queue_create(runtime, &queue));
   const char *scenario = argv[i];
   int rc;

@@ -17,12 +17,18 @@
  *   Inline        unary echo answered inside the host fn (no thread hop)
  *   Hold          client streaming; never reads a message (back-pressure tests)
  *   Stats         "sent=N": response messages ServerStream has sent (accepted by the library)
+ *   Auth          the call's auth properties, "name=value" lines (x509_pem_cert left out)
+ *   Rotate        replaces the TLS certificate with --tls-rotate-cert/-key (new connections)
  *
  * A ServerStream call cancelled while streaming tries one more send and logs its result
  * ("SEND_AFTER_CANCEL rc"): the library must refuse it.
  *
  * usage: interop_server [--port N] [--pull] [--grace-ms N] [--exit-after-ms N] [--loops N]
- *                       [--opt NAME=VALUE]... [--trace]
+ *                       [--opt NAME=VALUE]... [--trace] [--tls-cert F --tls-key F
+ *                       [--tls-client-roots F] [--tls-client-auth none|request|require]
+ *                       [--tls-rotate-cert F --tls-rotate-key F] [--also-plain]]
+ *   --tls-*: the port is TLS with that certificate and key (PEM files); --also-plain listens on
+ *   a second, plaintext port too ("listening on TLS_PORT PLAIN_PORT").
  *   --opt: a server option by the end of its SWIFTGRPC_OPT_ name, lower case with dashes
  *   (max-concurrent-streams=10, max-metadata-size=..., handshake-timeout-ms=...,
  *   max-control-frames-per-second=..., max-recv-message-size=...).
@@ -49,6 +55,20 @@ static volatile int callbacks_after_destroy;
 static volatile int cancelled_count;
 static volatile long stream_sent;
 static int trace;
+static swiftgrpc_server_credentials server_creds;
+static swiftgrpc_tls_identity rotate_identity;
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) { fprintf(stderr, "cannot read %s\n", path); exit(2); }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  *len = fread(buf, 1, (size_t)n, f);
+  fclose(f);
+  return buf;
+}
 
 /* ---- event log -------------------------------------------------------------------------- */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -297,6 +317,21 @@ static void handle(swiftgrpc_event *ev) {
     pthread_mutex_lock(&log_lock);
     swiftgrpc_host_complete(server, ev->token, event_log, event_log_len, 0, NULL, NULL, 0);
     pthread_mutex_unlock(&log_lock);
+  } else if (is(ev, "Auth")) {
+    char reply[8192];
+    size_t n = 0;
+    for (size_t k = 0; k < ev->auth_count; k++) {
+      const swiftgrpc_metadata *a = &ev->auth[k];
+      if (a->key_len == 13 && !memcmp(a->key, "x509_pem_cert", 13)) continue;
+      n += (size_t)snprintf(reply + n, sizeof reply - n, "%.*s=%.*s\n", (int)a->key_len, a->key,
+                            (int)a->value_len, a->value);
+    }
+    swiftgrpc_host_complete(server, ev->token, reply, n, 0, NULL, NULL, 0);
+  } else if (is(ev, "Rotate")) {
+    int rc = swiftgrpc_server_credentials_update(server_creds, &rotate_identity, 1, NULL, 0,
+                                                 SWIFTGRPC_CLIENT_AUTH_NONE);
+    swiftgrpc_host_complete(server, ev->token, "rotated", 7, rc == 0 ? 0 : SWIFTGRPC_STATUS_INTERNAL,
+                            rc == 0 ? NULL : swiftgrpc_last_error(), NULL, 0);
   } else if (is(ev, "Stats")) {
     char reply[64];
     int n = snprintf(reply, sizeof reply, "sent=%ld", __sync_fetch_and_add(&stream_sent, 0));
@@ -353,6 +388,8 @@ int main(int argc, char **argv) {
   int port = 0, workers = 4, loops = 0, nopts = 0;
   long grace_ms = 1000, exit_after_ms = -1;
   const char *listen_addr = NULL, *opts[16];
+  const char *tls_cert = NULL, *tls_key = NULL, *tls_roots = NULL, *rot_cert = NULL, *rot_key = NULL;
+  int client_auth = SWIFTGRPC_CLIENT_AUTH_NONE, also_plain = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--listen") && i + 1 < argc) listen_addr = argv[++i];
@@ -362,6 +399,17 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--loops") && i + 1 < argc) loops = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--opt") && i + 1 < argc && nopts < 16) opts[nopts++] = argv[++i];
     else if (!strcmp(argv[i], "--trace")) trace = 1;
+    else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls_cert = argv[++i];
+    else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls_key = argv[++i];
+    else if (!strcmp(argv[i], "--tls-client-roots") && i + 1 < argc) tls_roots = argv[++i];
+    else if (!strcmp(argv[i], "--tls-rotate-cert") && i + 1 < argc) rot_cert = argv[++i];
+    else if (!strcmp(argv[i], "--tls-rotate-key") && i + 1 < argc) rot_key = argv[++i];
+    else if (!strcmp(argv[i], "--also-plain")) also_plain = 1;
+    else if (!strcmp(argv[i], "--tls-client-auth") && i + 1 < argc) {
+      const char *m = argv[++i];
+      client_auth = !strcmp(m, "require") ? SWIFTGRPC_CLIENT_AUTH_REQUIRE
+                  : !strcmp(m, "request") ? SWIFTGRPC_CLIENT_AUTH_REQUEST : SWIFTGRPC_CLIENT_AUTH_NONE;
+    }
   }
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
@@ -396,6 +444,7 @@ int main(int argc, char **argv) {
       {"Log", SWIFTGRPC_KIND_UNARY}, {"Misuse", SWIFTGRPC_KIND_UNARY},
       {"Reenter", SWIFTGRPC_KIND_UNARY}, {"Inline", SWIFTGRPC_KIND_UNARY},
       {"Hold", SWIFTGRPC_KIND_CLIENT_STREAMING}, {"Stats", SWIFTGRPC_KIND_UNARY},
+      {"Auth", SWIFTGRPC_KIND_UNARY}, {"Rotate", SWIFTGRPC_KIND_UNARY},
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
     char path[128];
@@ -407,13 +456,30 @@ int main(int argc, char **argv) {
   char address[256];
   if (listen_addr) snprintf(address, sizeof address, "%s", listen_addr);
   else snprintf(address, sizeof address, "127.0.0.1:%d", port);
-  int bound = 0;
-  check(swiftgrpc_server_listen(server, address, &bound), "listen");
+  int bound = 0, plain = 0;
+  if (tls_cert) {
+    swiftgrpc_tls_identity id = {0};
+    id.certificate_chain = read_file(tls_cert, &id.certificate_chain_len);
+    id.private_key = read_file(tls_key, &id.private_key_len);
+    size_t roots_len = 0;
+    char *roots = tls_roots ? read_file(tls_roots, &roots_len) : NULL;
+    check(swiftgrpc_server_credentials_create(&id, 1, roots, roots_len, client_auth, &server_creds),
+          "server_credentials_create");
+    if (rot_cert) {
+      rotate_identity.certificate_chain = read_file(rot_cert, &rotate_identity.certificate_chain_len);
+      rotate_identity.private_key = read_file(rot_key, &rotate_identity.private_key_len);
+    }
+    check(swiftgrpc_server_listen_secure(server, address, server_creds, &bound), "listen_secure");
+    if (also_plain) check(swiftgrpc_server_listen(server, "127.0.0.1:0", &plain), "listen plain");
+  } else {
+    check(swiftgrpc_server_listen(server, address, &bound), "listen");
+  }
   pthread_t threads[16], delayer;
   for (int i = 0; i < workers; i++) pthread_create(&threads[i], NULL, worker, NULL);
   pthread_create(&delayer, NULL, delay_thread, NULL);
   check(swiftgrpc_server_start(server), "start");
-  printf("listening on %d\n", bound);
+  if (plain) printf("listening on %d %d\n", bound, plain);
+  else printf("listening on %d\n", bound);
   fflush(stdout);
 
   if (exit_after_ms >= 0) {

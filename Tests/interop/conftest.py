@@ -31,6 +31,7 @@ class ServerProcess:
             self.proc.kill()
             raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read()}")
         self.port = int(line.split()[2])
+        self.plain_port = int(line.split()[3]) if len(line.split()) > 3 else None
         self.target = f"127.0.0.1:{self.port}"
 
     def stop(self, sig=signal.SIGTERM, timeout=20):

@@ -29,7 +29,7 @@ def _identity(b):
 
 
 class GrpcioTestServer:
-    def __init__(self, address="127.0.0.1:0", announce=False):
+    def __init__(self, address="127.0.0.1:0", announce=False, credentials=None):
         self.log = []
         self.calls = 0
         self._lock = threading.Lock()
@@ -45,7 +45,10 @@ class GrpcioTestServer:
             "Log": grpc.unary_unary_rpc_method_handler(self.get_log, _identity, _identity),
         }
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-        self.port = self.server.add_insecure_port(address)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, credentials)
         self.target = f"127.0.0.1:{self.port}"
         self.server.start()
 

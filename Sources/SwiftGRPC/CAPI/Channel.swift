@@ -90,18 +90,35 @@ public func swiftgrpc_channel_create(
   _ runtime: UInt64, _ target: UnsafePointer<CChar>?, _ args: UnsafePointer<swiftgrpc_channel_arg>?,
   _ argCount: Int, _ out: UnsafeMutablePointer<UInt64>?
 ) -> Int32 {
+  guarded { () throws(ABIError) in try createChannel(runtime, target, nil, args, argCount, out) }
+}
+
+@_cdecl("swiftgrpc_channel_create_secure")
+public func swiftgrpc_channel_create_secure(
+  _ runtime: UInt64, _ target: UnsafePointer<CChar>?, _ creds: UInt64,
+  _ args: UnsafePointer<swiftgrpc_channel_arg>?, _ argCount: Int, _ out: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
   guarded { () throws(ABIError) in
-    guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
-    let text = try cString(target, "target")
-    let config = try channelConfig(args, argCount)
-    let r = try lookupRuntime(runtime)
-    do throws(Channel.ChannelError) {
-      let channel = try Channel(target: text, group: r.group, config: config)
-      out.pointee = register(.channel(ChannelObject(channel: channel, runtime: runtime)))
-    } catch {
-      if case .invalidTarget(let m) = error { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, m) }
-      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "\(error)")
-    }
+    let c = try lookupChannelCredentials(creds)
+    try createChannel(runtime, target, c, args, argCount, out)
+  }
+}
+
+private func createChannel(
+  _ runtime: UInt64, _ target: UnsafePointer<CChar>?, _ credentials: ChannelCredentials?,
+  _ args: UnsafePointer<swiftgrpc_channel_arg>?, _ argCount: Int, _ out: UnsafeMutablePointer<UInt64>?
+) throws(ABIError) {
+  guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
+  let text = try cString(target, "target")
+  var config = try channelConfig(args, argCount)
+  config.credentials = credentials
+  let r = try lookupRuntime(runtime)
+  do throws(Channel.ChannelError) {
+    let channel = try Channel(target: text, group: r.group, config: config)
+    out.pointee = register(.channel(ChannelObject(channel: channel, runtime: runtime)))
+  } catch {
+    if case .invalidTarget(let m) = error { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, m) }
+    throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "\(error)")
   }
 }
 

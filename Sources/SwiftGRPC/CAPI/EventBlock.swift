@@ -17,22 +17,23 @@ enum EventBlock {
       authority: e.authority, peer: e.peer, metadata: e.metadata, deadline: e.deadline,
       message: e.message, statusCode: code,
       statusMessage: e.type == .clientStatus ? e.status.message : "", trailers: e.trailers,
-      server: server, channel: channel, tag: e.tag)
+      auth: e.auth, server: server, channel: channel, tag: e.tag)
   }
 
   private static func make(
     type: Int32, kind: MethodKind, token: UInt64, method: String, authority: String,
     peer: String, metadata: [MetadataEntry], deadline: Int64, message: [UInt8]?,
-    statusCode: Int32, statusMessage: String, trailers: [MetadataEntry], server: UInt64,
-    channel: UInt64, tag: UInt
+    statusCode: Int32, statusMessage: String, trailers: [MetadataEntry], auth: [MetadataEntry],
+    server: UInt64, channel: UInt64, tag: UInt
   ) -> EventPointer? {
     let eventSize = MemoryLayout<swiftgrpc_event>.stride
-    let mdCount = metadata.count + trailers.count
+    let mdCount = metadata.count + trailers.count + auth.count
     let mdSize = MemoryLayout<swiftgrpc_metadata>.stride * mdCount
     var bytesSize =
       method.utf8.count + authority.utf8.count + peer.utf8.count + statusMessage.utf8.count + 4
     for m in metadata { bytesSize += m.key.utf8.count + m.value.count + 2 }
     for m in trailers { bytesSize += m.key.utf8.count + m.value.count + 2 }
+    for m in auth { bytesSize += m.key.utf8.count + m.value.count + 2 }
     bytesSize += (message?.count ?? 0) + 1
     guard let raw = malloc(eventSize + mdSize + bytesSize) else { return nil }
     let event = raw.bindMemory(to: swiftgrpc_event.self, capacity: 1)
@@ -58,7 +59,7 @@ enum EventBlock {
     let authorityText = put(authority)
     let peerText = put(peer)
     let statusText = put(statusMessage)
-    for (i, m) in (metadata + trailers).enumerated() {
+    for (i, m) in (metadata + trailers + auth).enumerated() {
       let k = put(m.key)
       let v = put(m.value)
       (md + i).initialize(to: swiftgrpc_metadata(key: k.0, key_len: k.1, value: v.0, value_len: v.1))
@@ -74,7 +75,8 @@ enum EventBlock {
         has_message: message == nil ? 0 : 1, status_code: statusCode, channel: channel,
         tag: UnsafeMutableRawPointer(bitPattern: tag), status_message: statusText.0,
         status_message_len: statusText.1, trailers: UnsafePointer(md + metadata.count),
-        trailer_count: trailers.count))
+        trailer_count: trailers.count, auth: UnsafePointer(md + metadata.count + trailers.count),
+        auth_count: auth.count))
     return event
   }
 }

@@ -46,10 +46,13 @@ enum HandleObject {
   case server(ServerObject)
   case queue(QueueObject)
   case channel(ChannelObject)
+  /// Credentials belong to no runtime; servers and channels keep what they use alive.
+  case serverCredentials(ServerCredentials)
+  case channelCredentials(ChannelCredentials)
 
   var runtimeID: UInt64? {
     switch self {
-    case .runtime: return nil
+    case .runtime, .serverCredentials, .channelCredentials: return nil
     case .server(let s): return s.runtime
     case .queue(let q): return q.runtime
     case .channel(let c): return c.runtime
@@ -75,7 +78,7 @@ func register(_ object: HandleObject) -> UInt64 {
   }
 }
 
-private func describe(_ id: UInt64, _ what: String, _ t: HandleTable) -> String {
+func describe(_ id: UInt64, _ what: String, _ t: HandleTable) -> String {
   if id == 0 { return "\(what) handle is 0" }
   if id >= t.next { return "\(what) handle \(id) was never issued" }
   if t.objects[id] == nil { return "\(what) handle \(id) was destroyed" }
@@ -123,6 +126,24 @@ func lookupChannel(_ id: UInt64) throws(ABIError) -> ChannelObject {
   try handles.withLock { t throws(ABIError) in
     guard case .channel(let c)? = t.objects[id] else {
       throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "channel", t))
+    }
+    return c
+  }
+}
+
+func lookupServerCredentials(_ id: UInt64) throws(ABIError) -> ServerCredentials {
+  try handles.withLock { t throws(ABIError) in
+    guard case .serverCredentials(let c)? = t.objects[id] else {
+      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "server credentials", t))
+    }
+    return c
+  }
+}
+
+func lookupChannelCredentials(_ id: UInt64) throws(ABIError) -> ChannelCredentials {
+  try handles.withLock { t throws(ABIError) in
+    guard case .channelCredentials(let c)? = t.objects[id] else {
+      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "channel credentials", t))
     }
     return c
   }

@@ -123,6 +123,24 @@ public func swiftgrpc_server_listen(
   }
 }
 
+@_cdecl("swiftgrpc_server_listen_secure")
+public func swiftgrpc_server_listen_secure(
+  _ server: UInt64, _ address: UnsafePointer<CChar>?, _ creds: UInt64,
+  _ boundPort: UnsafeMutablePointer<Int32>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    let a = try cString(address, "address")
+    let c = try lookupServerCredentials(creds)
+    do throws(Server.ServerError) {
+      let port = try s.listen(a, credentials: c)
+      boundPort?.pointee = Int32(port)
+    } catch {
+      throw abiError(error)
+    }
+  }
+}
+
 @_cdecl("swiftgrpc_server_start")
 public func swiftgrpc_server_start(_ server: UInt64) -> Int32 {
   guarded { () throws(ABIError) in

@@ -28,7 +28,7 @@ public final class Channel: @unchecked Sendable {
     public var maxReceiveMessageSize = 4 * 1024 * 1024
     /// Deadline of calls started without one; nil: none.
     public var defaultTimeoutNanos: Int64?
-    public var userAgent = "swiftgrpc/0.4.0"
+    public var userAgent = "swiftgrpc/0.5.0"
     public var loadBalancing = LoadBalancing.pickFirst
     /// `:authority` override; nil: derived from the target.
     public var authority: String?
@@ -37,6 +37,8 @@ public final class Channel: @unchecked Sendable {
     public var maxMetadataSize = 16 * 1024
     /// Control frames a server may send per second (see `Server.Config`); 0: no limit.
     public var maxControlFramesPerSecond: Int64 = 1000
+    /// TLS settings; nil: plaintext.
+    public var credentials: ChannelCredentials?
     public init() {}
   }
 

@@ -132,7 +132,7 @@ final class ClientCall: Call {
   func requestHeaders() -> HeaderBlock {
     var block = HeaderBlock()
     block.add(":method", "POST")
-    block.add(":scheme", "http")
+    if channel.config.credentials == nil { block.add(":scheme", "http") } else { block.add(":scheme", "https") }
     block.add(":path", method.utf8)
     block.add(":authority", channel.authority.utf8)
     block.add("content-type", "application/grpc")

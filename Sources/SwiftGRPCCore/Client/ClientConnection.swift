@@ -5,7 +5,8 @@ import Glibc
 /// session carrying the calls of its subchannel. Ready once the server's SETTINGS arrive.
 /// Owned by the channel's loop and touched only there.
 final class ClientConnection: HTTP2Connection {
-  enum Phase { case connecting, handshaking, ready, draining }
+  /// TCP connect, TLS handshake (secure channels), HTTP/2 SETTINGS, then ready.
+  enum Phase { case connecting, securing, handshaking, ready, draining }
 
   unowned let subchannel: Subchannel
   private(set) var phase = Phase.connecting
@@ -49,7 +50,18 @@ final class ClientConnection: HTTP2Connection {
         throw SystemError("connect(\(address.description))", errno: e)
       }
     }
-    let c = ClientConnection(loop: loop, subchannel: subchannel, transport: SocketTransport(fd: fd))
+    let transport: ByteTransport
+    if let credentials = subchannel.channel.config.credentials {
+      let name = credentials.serverNameOverride ?? subchannel.channel.target.host
+      guard let tls = TLSTransport(client: fd, context: credentials.context, serverName: name) else {
+        Glibc.close(fd)
+        throw SystemError("SSL_new", errno: ENOMEM)
+      }
+      transport = tls
+    } else {
+      transport = SocketTransport(fd: fd)
+    }
+    let c = ClientConnection(loop: loop, subchannel: subchannel, transport: transport)
     loop.register(fd: fd, events: EPOLLOUT.rawValue | EPOLLRDHUP.rawValue, handler: c)
     return c
   }
@@ -69,12 +81,25 @@ final class ClientConnection: HTTP2Connection {
       close(reason: Status(.unavailable, SystemError("connect(\(subchannel.address.description))", errno: err).description))
       return
     }
+    loop.modify(fd: fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+    if transport.needsHandshake {
+      phase = .securing
+      continueHandshake()
+    } else {
+      startHTTP2()
+    }
+  }
+
+  override func handshakeCompleted() { startHTTP2() }
+
+  /// The connection is up (and secured): the HTTP/2 session starts; ready once the server's
+  /// SETTINGS arrive.
+  private func startHTTP2() {
     guard startSession() else {
       close(reason: Status(.internalError, "could not create an HTTP/2 session"))
       return
     }
     phase = .handshaking
-    loop.modify(fd: fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
     flush()
   }
 
@@ -113,7 +138,7 @@ final class ClientConnection: HTTP2Connection {
   /// (REFUSED_STREAM); the others finish.
   func goawayReceived() {
     guard phase != .draining else { return }
-    let wasUsable = phase == .ready || phase == .handshaking
+    let wasUsable = phase == .ready || phase == .handshaking || phase == .securing
     phase = .draining
     if wasUsable { subchannel.connectionDraining(self) }
     loop.markDirty(self)

@@ -74,6 +74,21 @@ public enum ClientTarget: Equatable, Sendable {
     }
   }
 
+  /// The host name a secure channel verifies the server's certificate against (and sends as
+  /// SNI): the DNS host, the first literal address, or "localhost" for Unix sockets.
+  var host: String {
+    switch self {
+    case .dns(let host, _): return host
+    case .literals(let list):
+      guard let first = list.first else { return "localhost" }
+      if first.hasPrefix("["), let close = first.firstIndex(of: "]") {
+        return String(first[first.index(after: first.startIndex)..<close])
+      }
+      return String(first.prefix { $0 != ":" })
+    case .unix, .unixAbstract: return "localhost"
+    }
+  }
+
   /// Whether resolving needs a name lookup (a blocking call, run off the loops): not for
   /// numeric addresses.
   var needsDNS: Bool {

@@ -46,6 +46,10 @@ class HTTP2Connection: FDHandler {
       drainLinger()
       return
     }
+    if transport.needsHandshake {
+      continueHandshake()
+      return
+    }
     if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue)
       != 0
     {
@@ -57,7 +61,7 @@ class HTTP2Connection: FDHandler {
     flush()
   }
 
-  private func readAvailable() {
+  final func readAvailable() {
     let buffer = loop.readBuffer
     for _ in 0..<16 {
       guard let session else { return }
@@ -87,9 +91,35 @@ class HTTP2Connection: FDHandler {
     }
   }
 
+  // MARK: - TLS handshake
+
+  /// Runs the transport's handshake as far as the socket allows; once it is done the role
+  /// starts HTTP/2 (`handshakeCompleted`) and whatever already arrived is read.
+  final func continueHandshake() {
+    switch transport.handshakeStep() {
+    case .done:
+      setWriteInterest(false)
+      handshakeCompleted()
+      if closed { return }
+      readAvailable()  // application data may have come with the handshake's last flight
+      if closed { return }
+      loop.drainQueue()
+      flush()
+    case .wantRead:
+      setWriteInterest(false)
+    case .wantWrite:
+      setWriteInterest(true)
+    case .failed(let why):
+      close(reason: Status(.unavailable, why))
+    }
+  }
+
+  /// The transport's handshake is done: the role starts its HTTP/2 session.
+  func handshakeCompleted() {}
+
   /// Writes what the session has to send; closes the connection once the session is done.
   func flush() {
-    guard !closed, !lingering, let session else { return }
+    guard !closed, !lingering, !transport.needsHandshake, let session else { return }
     while true {
       if outOffset == out.count {
         out.removeAll(keepingCapacity: true)
@@ -135,7 +165,7 @@ class HTTP2Connection: FDHandler {
     }
   }
 
-  private func setWriteInterest(_ on: Bool) {
+  final func setWriteInterest(_ on: Bool) {
     guard on != writeInterest else { return }
     writeInterest = on
     var events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue

@@ -65,6 +65,11 @@ public struct CallEvent {
   public var status = Status(.ok)
   /// Client STATUS: trailing metadata.
   public var trailers: [MetadataEntry] = []
+  /// Server CALL: the connection's auth properties (gRPC's auth context):
+  /// `transport_security_type` ("insecure" or "ssl") and, for a verified client certificate,
+  /// `x509_subject`, `x509_common_name`, `x509_subject_alternative_name`, `peer_dns`,
+  /// `x509_pem_cert`.
+  public var auth: [MetadataEntry] = []
   /// Client calls: the host's opaque tag.
   public var tag: UInt = 0
 

@@ -36,7 +36,7 @@ public final class Server: @unchecked Sendable {
 
   private struct State {
     var phase = Phase.idle
-    var pendingListeners: [(fd: Int32, address: ListenAddress)] = []
+    var pendingListeners: [(fd: Int32, address: ListenAddress, credentials: ServerCredentials?)] = []
     var listeners: [(Listener, EventLoop)] = []
     var connections = 0
   }
@@ -84,8 +84,9 @@ public final class Server: @unchecked Sendable {
     }
   }
 
-  /// Binds and listens now; accepting starts with `start()`. Returns the bound port.
-  public func listen(_ address: String) throws(ServerError) -> Int {
+  /// Binds and listens now; accepting starts with `start()`. Returns the bound port. With
+  /// `credentials`, connections on this address are TLS.
+  public func listen(_ address: String, credentials: ServerCredentials? = nil) throws(ServerError) -> Int {
     guard let parsed = ListenAddress.parse(address) else {
       throw .invalidArgument(
         "malformed listen address '\(address)' (expected host:port, [v6]:port or unix:/path)")
@@ -98,7 +99,7 @@ public final class Server: @unchecked Sendable {
       } catch {
         throw .system(error.description)
       }
-      s.pendingListeners.append((result.fd, parsed))
+      s.pendingListeners.append((result.fd, parsed, credentials))
       return result.port
     }
   }
@@ -109,7 +110,8 @@ public final class Server: @unchecked Sendable {
       s.phase = .running
       var out = [(Listener, EventLoop)]()
       for (i, p) in s.pendingListeners.enumerated() {
-        out.append((Listener(fd: p.fd, server: self, address: p.address), group.loops[i % group.loops.count]))
+        out.append((Listener(fd: p.fd, server: self, address: p.address, credentials: p.credentials),
+                    group.loops[i % group.loops.count]))
       }
       s.pendingListeners = []
       s.listeners = out

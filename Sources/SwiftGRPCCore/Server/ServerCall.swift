@@ -15,6 +15,7 @@ final class ServerCall: Call {
 
   private let server: Server
   private let peer: String
+  private let auth: [MetadataEntry]
   private var phase = Phase.head
   private var head = RequestHead()
   /// Unary-request kinds: the request message, and how many arrived.
@@ -27,6 +28,7 @@ final class ServerCall: Call {
   init(streamID: Int32, connection: ServerConnection) {
     server = connection.server
     peer = connection.peer
+    auth = connection.auth
     let config = server.config
     super.init(
       loop: connection.loop, role: .server, kind: .unary, owner: server.id, sink: NoSink.shared,
@@ -85,9 +87,10 @@ final class ServerCall: Call {
   private func activate(message: [UInt8]?) {
     loop.registry.register(self)
     phase = .active
-    let delivered = deliver(.call) { [head, peer, deadline] e in
+    let delivered = deliver(.call) { [head, peer, auth, deadline] e in
       e.authority = head.authority
       e.peer = peer
+      e.auth = auth
       e.metadata = head.metadata
       e.deadline = deadline
       e.message = message

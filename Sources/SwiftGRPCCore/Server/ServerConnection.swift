@@ -8,6 +8,8 @@ import Glibc
 final class ServerConnection: HTTP2Connection {
   let server: Server
   let peer: String
+  /// The auth properties every call of this connection reports (TLS: the peer's certificate).
+  private(set) var auth: [MetadataEntry]
   private(set) var calls: [Int32: ServerCall] = [:]
   private var goingAway = false
   private var handshakeTimer: LoopTimer?
@@ -15,13 +17,27 @@ final class ServerConnection: HTTP2Connection {
   private init(loop: EventLoop, server: Server, transport: ByteTransport, peer: String) {
     self.server = server
     self.peer = peer
+    auth = transport.authProperties()
     super.init(loop: loop, transport: transport,
                controlFramesPerSecond: server.config.maxControlFramesPerSecond)
   }
 
-  /// Takes ownership of an accepted socket on `loop` (runs on that loop).
-  static func adopt(fd: Int32, peer: String, server: Server, loop: EventLoop) {
-    adopt(transport: SocketTransport(fd: fd), peer: peer, server: server, loop: loop)
+  /// Takes ownership of an accepted socket on `loop` (runs on that loop); with `credentials`
+  /// the connection is TLS (its handshake first).
+  static func adopt(fd: Int32, peer: String, server: Server, loop: EventLoop,
+                    credentials: ServerCredentials?) {
+    let transport: ByteTransport
+    if let credentials {
+      guard let tls = TLSTransport(server: fd, context: credentials.context) else {
+        Glibc.close(fd)
+        server.connectionClosed()
+        return
+      }
+      transport = tls
+    } else {
+      transport = SocketTransport(fd: fd)
+    }
+    adopt(transport: transport, peer: peer, server: server, loop: loop)
   }
 
   /// Serves a connection over `transport` on `loop` (runs on that loop). Returns it, or nil if
@@ -59,6 +75,12 @@ final class ServerConnection: HTTP2Connection {
   }
 
   override var peerClosedStatus: Status { Status(.cancelled, "connection closed by the client") }
+
+  /// The TLS handshake is done: the calls will report the peer's certificate. (The server's
+  /// SETTINGS were submitted at once; they go out now.)
+  override func handshakeCompleted() {
+    auth = transport.authProperties()
+  }
 
   // MARK: - Shutdown
 

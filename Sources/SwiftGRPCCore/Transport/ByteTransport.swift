@@ -9,15 +9,27 @@ enum IOResult {
   case failed(Int32)
 }
 
-/// The byte I/O under an HTTP/2 session: plaintext sockets now, TLS (OpenSSL) later, without
-/// touching the protocol code above it.
+/// The byte I/O under an HTTP/2 session: a plaintext socket, or TLS on OpenSSL (`TLSTransport`),
+/// without touching the protocol code above it.
 protocol ByteTransport: AnyObject {
   var fd: Int32 { get }
+  /// Whether a handshake must complete before bytes flow (TLS).
+  var needsHandshake: Bool { get }
+  /// One non-blocking step of the handshake.
+  func handshakeStep() -> HandshakeStep
+  /// The connection's auth properties (gRPC's auth context), once the handshake is done.
+  func authProperties() -> [MetadataEntry]
   func read(into buffer: UnsafeMutableRawBufferPointer) -> IOResult
   func write(_ buffer: UnsafeRawBufferPointer) -> IOResult
   /// Sends FIN: no more writes; reads go on.
   func shutdownWrite()
   func close()
+}
+
+extension ByteTransport {
+  var needsHandshake: Bool { false }
+  func handshakeStep() -> HandshakeStep { .done }
+  func authProperties() -> [MetadataEntry] { [MetadataEntry("transport_security_type", "insecure")] }
 }
 
 /// A plaintext non-blocking socket.

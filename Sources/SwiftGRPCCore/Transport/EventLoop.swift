@@ -82,6 +82,7 @@ public final class EventLoop: @unchecked Sendable {
       &thread, nil,
       { arg in
         let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+        swiftgrpc_block_sigpipe()
         loop.run()
         return nil
       }, box.toOpaque())

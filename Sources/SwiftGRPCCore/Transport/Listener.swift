@@ -8,6 +8,8 @@ import Glibc
 final class Listener: FDHandler {
   private(set) var fd: Int32
   let server: Server
+  /// TLS settings of the connections it accepts (nil: plaintext).
+  let credentials: ServerCredentials?
   let isUnix: Bool
   let unixPath: String?
   private var nextLoop = 0
@@ -18,9 +20,10 @@ final class Listener: FDHandler {
   static let minBackoffNanos: Int64 = 10_000_000
   static let maxBackoffNanos: Int64 = 1_000_000_000
 
-  init(fd: Int32, server: Server, address: ListenAddress) {
+  init(fd: Int32, server: Server, address: ListenAddress, credentials: ServerCredentials?) {
     self.fd = fd
     self.server = server
+    self.credentials = credentials
     if case .unix(let p) = address {
       isUnix = true
       unixPath = p
@@ -63,12 +66,13 @@ final class Listener: FDHandler {
       let loop = loops[nextLoop % loops.count]
       nextLoop &+= 1
       let server = self.server
+      let credentials = self.credentials
       if !server.connectionOpened() {
         Glibc.close(cfd)
         continue
       }
       let accepted = loop.execute {
-        ServerConnection.adopt(fd: cfd, peer: peer, server: server, loop: loop)
+        ServerConnection.adopt(fd: cfd, peer: peer, server: server, loop: loop, credentials: credentials)
       }
       if !accepted {
         Glibc.close(cfd)

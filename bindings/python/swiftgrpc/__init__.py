@@ -20,7 +20,7 @@ from ._server import (GenericRpcHandler, RpcMethodHandler, Server, ServicerConte
 from ._channel import (Channel, ChannelConnectivity, FutureCancelledError, FutureTimeoutError,
                        insecure_channel)
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "Channel", "ChannelConnectivity", "FutureCancelledError", "FutureTimeoutError",

@@ -157,6 +157,14 @@ def read_metadata(ptr: int, count: int) -> Tuple[Metadatum, ...]:
     return tuple(out)
 
 
+def read_raw_pairs(ptr: int, count: int) -> Tuple[Tuple[str, bytes], ...]:
+    """(key, value bytes) pairs from library memory (the auth properties of a call)."""
+    if not count:
+        return ()
+    return tuple((_string_at(kp, kl).decode("latin-1"), _string_at(vp, vl))
+                 for kp, kl, vp, vl in _md_iter(_string_at(ptr, _MD_SIZE * count)))
+
+
 def build_metadata(md: Optional[Any], what: str = "metadata") -> Tuple[Any, int]:
     """(swiftgrpc_metadata array or None, count) from a sequence of (key, value) pairs or a
     mapping. Keys are str; values str, or bytes under keys ending in -bin."""
@@ -226,11 +234,11 @@ _event_free = N.swiftgrpc_event_free
 class Event:
     """A decoded swiftgrpc_event (copied out of library memory, which is freed at once)."""
     __slots__ = ("type", "kind", "token", "server", "method", "peer", "metadata", "deadline_ns",
-                 "message", "status_code", "channel", "tag", "status_message", "trailers")
+                 "message", "status_code", "channel", "tag", "status_message", "trailers", "auth")
 
     def __init__(self, ptr: int) -> None:
         (t, kind, token, server, mp, ml, _ap, _al, pp, pl, mdp, mdc, deadline, msgp, msgl,
-         has_msg, code, channel, tag, smp, sml, trp, trc) = _ev_unpack(_string_at(ptr, _EV_SIZE))
+         has_msg, code, channel, tag, smp, sml, trp, trc, ap, ac) = _ev_unpack(_string_at(ptr, _EV_SIZE))
         self.type = t
         self.kind = kind
         self.token = token
@@ -244,6 +252,7 @@ class Event:
             self.method = _string_at(mp, ml).decode("utf-8", "replace")
             self.peer = _string_at(pp, pl).decode("utf-8", "replace")
             self.metadata = read_metadata(mdp, mdc)
+            self.auth = read_raw_pairs(ap, ac)
         elif t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA:
             self.metadata = read_metadata(mdp, mdc)
             self.trailers = read_metadata(trp, trc)

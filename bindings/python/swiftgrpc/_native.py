@@ -16,8 +16,8 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int32, c_i
 from typing import List, Optional
 
 # The ABI version this binding speaks (SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h).
-VERSION_NUMBER = 4000
-VERSION_STRING = "0.4.0"
+VERSION_NUMBER = 5000
+VERSION_STRING = "0.5.0"
 
 OK = 0
 E_NULL_ARGUMENT = -1
@@ -114,11 +114,12 @@ class Event(Structure):
         ("channel", c_uint64), ("tag", c_void_p),
         ("status_message", c_void_p), ("status_message_len", c_size_t),
         ("trailers", c_void_p), ("trailer_count", c_size_t),
+        ("auth", c_void_p), ("auth_count", c_size_t),
     ]
 
 
 # The same layout for struct.unpack_from: one C call copies an event, one unpack reads it all.
-EVENT_LAYOUT = struct.Struct("@iiQQPNPNPNPNqPNiiQPPNPN")
+EVENT_LAYOUT = struct.Struct("@iiQQPNPNPNPNqPNiiQPPNPNPN")
 METADATA_LAYOUT = struct.Struct("@PNPN")
 assert EVENT_LAYOUT.size == ctypes.sizeof(Event), "swiftgrpc_event layout mismatch"
 assert METADATA_LAYOUT.size == ctypes.sizeof(Metadata)

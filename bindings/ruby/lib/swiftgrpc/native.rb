@@ -95,9 +95,10 @@ module SwiftGRPC
     # typedef struct swiftgrpc_event (include/swiftgrpc.h), read with one get_bytes + unpack:
     #   int32 type, kind; uint64 token, server; method ptr, len; authority ptr, len; peer ptr,
     #   len; metadata ptr, count; int64 deadline_ns; message ptr, len; int32 has_message,
-    #   status_code; uint64 channel; tag ptr; status_message ptr, len; trailers ptr, count.
-    EVENT_SIZE = 168
-    EVENT_LAYOUT = "l2Q10qQ2l2Q6"
+    #   status_code; uint64 channel; tag ptr; status_message ptr, len; trailers ptr, count;
+    #   auth ptr, count.
+    EVENT_SIZE = 184
+    EVENT_LAYOUT = "l2Q10qQ2l2Q8"
 
     # typedef void (*swiftgrpc_host_fn)(const swiftgrpc_event *event, void *user_data);
     callback :host_fn, %i[pointer pointer], :void

@@ -4,8 +4,10 @@ module SwiftGRPC
   # One event taken from a queue, copied into Ruby objects (the C event is freed at once).
   # `metadata` and `trailers` are Hashes (see {Metadata.decode}); `method`, `authority` and
   # `peer` are read for server CALL events only (a client knows its call's method).
+  # `auth` (server CALL events): the connection's auth properties, [name, value] pairs.
   Event = Struct.new(:type, :kind, :token, :server, :method, :authority, :peer, :metadata,
-                     :deadline_ns, :message, :status_code, :channel, :status_message, :trailers)
+                     :deadline_ns, :message, :status_code, :channel, :status_message, :trailers,
+                     :auth)
 
   # Request, response and trailing metadata: Hash{String => String or Array<String>}.
   # Keys are lower-case ASCII; values under keys ending in "-bin" are binary strings, the others
@@ -39,6 +41,17 @@ module SwiftGRPC
         i += 4
       end
       out
+    end
+
+    # Reads `count` swiftgrpc_metadata entries as [key, binary value] pairs, in order.
+    # @return [Array<Array(String, String)>]
+    def self.pairs(addr, count)
+      return [] if count.zero?
+
+      words = FFI::Pointer.new(addr).get_bytes(0, count * Native::METADATA_SIZE).unpack("Q*")
+      words.each_slice(4).map do |kp, kl, vp, vl|
+        [FFI::Pointer.new(kp).get_bytes(0, kl).force_encoding(Encoding::UTF_8), FFI::Pointer.new(vp).get_bytes(0, vl)]
+      end
     end
 
     # Lays metadata out as a C array of swiftgrpc_metadata.
@@ -196,7 +209,8 @@ module SwiftGRPC
         f = ptr.get_bytes(0, Native::EVENT_SIZE).unpack(Native::EVENT_LAYOUT)
         # f: 0 type, 1 kind, 2 token, 3 server, 4 method, 5 len, 6 authority, 7 len, 8 peer,
         # 9 len, 10 metadata, 11 count, 12 deadline, 13 message, 14 len, 15 has_message,
-        # 16 status, 17 channel, 18 tag, 19 status_message, 20 len, 21 trailers, 22 count
+        # 16 status, 17 channel, 18 tag, 19 status_message, 20 len, 21 trailers, 22 count,
+        # 23 auth, 24 count
         type = f[0]
         message = f[15].zero? ? nil : FFI::Pointer.new(f[13]).get_bytes(0, f[14])
         if type == Native::EVENT_CALL || type >= Native::EVENT_CLIENT_INITIAL_METADATA
@@ -206,13 +220,14 @@ module SwiftGRPC
           method = FFI::Pointer.new(f[4]).get_bytes(0, f[5]).force_encoding(Encoding::UTF_8)
           authority = FFI::Pointer.new(f[6]).get_bytes(0, f[7]).force_encoding(Encoding::UTF_8)
           peer = FFI::Pointer.new(f[8]).get_bytes(0, f[9]).force_encoding(Encoding::UTF_8)
+          auth = Metadata.pairs(f[23], f[24])
         elsif type == Native::EVENT_CLIENT_STATUS
           status_message = FFI::Pointer.new(f[19]).get_bytes(0, f[20])
                                       .force_encoding(Encoding::UTF_8)
           trailers = f[22].zero? ? {} : Metadata.decode(f[21], f[22])
         end
         Event.new(type, f[1], f[2], f[3], method, authority, peer, metadata, f[12], message,
-                  f[16], f[17], status_message, trailers)
+                  f[16], f[17], status_message, trailers, auth)
       end
 
       # A pointer-sized out parameter owned by the calling thread (reused: no allocation).
