@@ -223,6 +223,12 @@ int64_t swiftgrpc_now_ns(void);
    than the client reads is paced by it: the library holds at most one unsent message per call. */
 #define SWIFTGRPC_EVENT_SEND_DONE 9
 
+/* Call credentials plugin (added in 0.5.0): metadata for a call is asked for. `token` is the
+   request (answer it with swiftgrpc_call_credentials_answer), `method` the method's name,
+   `authority` the service URL ("https://host:port/package.Service"), `tag` the plugin's
+   user_data. */
+#define SWIFTGRPC_EVENT_CREDENTIALS_REQUEST 10
+
 /* An event for a server call. In a host fn it is borrowed until the fn returns; from
    swiftgrpc_queue_next it is owned by the caller and released with swiftgrpc_event_free().
    Byte strings are not NUL-terminated unless stated; every pointer is valid (never NULL) even
@@ -574,6 +580,47 @@ int swiftgrpc_channel_create_secure(swiftgrpc_runtime runtime, const char *targe
                                     const swiftgrpc_channel_arg *args, size_t arg_count,
                                     swiftgrpc_channel *out);
 
+/* Call credentials: metadata added to calls to authenticate them, fixed (an access token) or
+   asked of a host plugin per call. They are sent only over TLS: a call that carries them on a
+   plaintext channel ends with UNAUTHENTICATED ("Established channel does not have a sufficient
+   security level to transfer call credential.", as gRPC C-core says). A call waits for its
+   plugins' answers before it goes out (its deadline runs meanwhile); a plugin that answers with
+   an error ends it with UNAVAILABLE "Getting metadata from plugin failed with error: <message>".
+   Attach them to a channel (swiftgrpc_channel_credentials_compose) or to one call
+   (swiftgrpc_client_call_start_v2). */
+typedef uint64_t swiftgrpc_call_credentials;
+
+/* Constructor. "authorization: Bearer <token>" on every call; `token` printable ASCII. */
+int swiftgrpc_call_credentials_create_access_token(const char *token,
+                                                   swiftgrpc_call_credentials *out);
+
+/* Constructor. A plugin: for each call, a SWIFTGRPC_EVENT_CREDENTIALS_REQUEST event goes to
+   `queue` if it is not 0 (then `fn` must be NULL), else to `fn(event, user_data)` on the call's
+   loop thread (return promptly: answer later, from any thread). */
+int swiftgrpc_call_credentials_create_plugin(swiftgrpc_queue queue, swiftgrpc_host_fn fn,
+                                             void *user_data, swiftgrpc_call_credentials *out);
+
+/* Method. Answers a credentials request: with `status_code` 0, `count` entries of metadata for
+   the call (validated: SWIFTGRPC_E_INVALID_METADATA changes nothing, the request stays open);
+   otherwise the call fails with UNAVAILABLE and `status_message` (may be NULL). Once per request:
+   SWIFTGRPC_E_TOKEN_CLOSED after that or when the call has ended, SWIFTGRPC_E_UNKNOWN_TOKEN for a
+   request never issued. */
+int swiftgrpc_call_credentials_answer(uint64_t request, const swiftgrpc_metadata *metadata,
+                                      size_t count, int status_code, const char *status_message);
+
+/* Constructor. `a`, then `b`: both add their metadata. */
+int swiftgrpc_call_credentials_compose(swiftgrpc_call_credentials a, swiftgrpc_call_credentials b,
+                                       swiftgrpc_call_credentials *out);
+
+/* Destructor. Accepts 0 and already-destroyed handles; credentials in use stay alive. */
+int swiftgrpc_call_credentials_destroy(swiftgrpc_call_credentials credentials);
+
+/* Constructor. Channel credentials whose every call also carries `call_credentials` (gRPC's
+   composite channel credentials). */
+int swiftgrpc_channel_credentials_compose(swiftgrpc_channel_credentials channel_credentials,
+                                          swiftgrpc_call_credentials call_credentials,
+                                          swiftgrpc_channel_credentials *out);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Client calls (any thread, never block on I/O)                                              */
 /* ------------------------------------------------------------------------------------------ */
@@ -615,6 +662,31 @@ int swiftgrpc_client_call_start(swiftgrpc_channel channel, const char *method, i
                                 const void *message, size_t message_len, int64_t deadline_ns,
                                 uint32_t flags, swiftgrpc_queue queue, swiftgrpc_host_fn fn,
                                 void *tag, swiftgrpc_call *out);
+
+/* The arguments of swiftgrpc_client_call_start_v2 (0.5.0): those of swiftgrpc_client_call_start,
+   plus call credentials. Set `struct_size` to sizeof(swiftgrpc_call_args): fields appended in
+   later versions are read only when the size says they are there. */
+typedef struct swiftgrpc_call_args {
+  uint32_t struct_size;
+  const char *method;
+  int kind;
+  const swiftgrpc_metadata *metadata;
+  size_t metadata_count;
+  const void *message;
+  size_t message_len;
+  int64_t deadline_ns;
+  uint32_t flags;
+  swiftgrpc_queue queue;
+  swiftgrpc_host_fn fn;
+  void *tag;
+  swiftgrpc_call_credentials credentials; /* 0: none (the channel's own still apply) */
+} swiftgrpc_call_args;
+
+/* Constructor. swiftgrpc_client_call_start with its arguments in a struct, and call credentials
+   for this call (added after the channel's). Same errors, and SWIFTGRPC_E_BAD_HANDLE for unknown
+   credentials, SWIFTGRPC_E_INVALID_ARGUMENT for a struct_size below the struct's. */
+int swiftgrpc_client_call_start_v2(swiftgrpc_channel channel, const swiftgrpc_call_args *args,
+                                   swiftgrpc_call *out);
 
 /* Method. Sends one request message (`len` bytes, copied) on a CLIENT_STREAMING or
    BIDI_STREAMING call. One send outstanding at a time: wait for its CLIENT_SEND_DONE before the

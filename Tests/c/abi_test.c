@@ -203,6 +203,51 @@ static void tls_bad_input(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_channel_credentials_destroy(cc), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_channel_create_secure(rt, "127.0.0.1:1", cc, NULL, 0, &ch), SWIFTGRPC_E_BAD_HANDLE);
   EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  /* Call credentials. */
+  swiftgrpc_call_credentials k = 0, k2 = 0;
+  EXPECT(swiftgrpc_call_credentials_create_access_token(NULL, &k), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_call_credentials_create_access_token("", &k), SWIFTGRPC_E_INVALID_METADATA);
+  EXPECT(swiftgrpc_call_credentials_create_access_token("line\nbreak", &k), SWIFTGRPC_E_INVALID_METADATA);
+  EXPECT(swiftgrpc_call_credentials_create_access_token("tok", NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_call_credentials_create_plugin(0, NULL, NULL, &k), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_call_credentials_create_plugin(rt, NULL, NULL, &k), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(k == 0, 1);
+  EXPECT(swiftgrpc_call_credentials_create_access_token("tok", &k), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_call_credentials_create_plugin(0, noop_fn, NULL, &k2), SWIFTGRPC_OK);
+  swiftgrpc_call_credentials both = 0;
+  EXPECT(swiftgrpc_call_credentials_compose(k, 0, &both), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_call_credentials_compose(k, k2, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_call_credentials_compose(k, k2, &both), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_call_credentials_answer(0, NULL, 0, 0, NULL), SWIFTGRPC_E_UNKNOWN_TOKEN);
+  EXPECT(swiftgrpc_call_credentials_answer(UINT64_MAX, NULL, 0, 0, NULL), SWIFTGRPC_E_UNKNOWN_TOKEN);
+  EXPECT(swiftgrpc_call_credentials_answer(1, NULL, 0, 99, NULL), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_channel_credentials_compose(k, k, &cc), SWIFTGRPC_E_BAD_HANDLE);
+  swiftgrpc_call_args args = {sizeof args, "/a.B/C", 0, NULL, 0, "x", 1, 0, 0, 0, noop_fn, NULL, k};
+  swiftgrpc_call call = 0;
+  EXPECT(swiftgrpc_client_call_start_v2(ch, &args, &call), SWIFTGRPC_E_BAD_HANDLE); /* destroyed channel */
+  args.struct_size = sizeof args - 8;
+  EXPECT(swiftgrpc_client_call_start_v2(ch, NULL, &call), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_call_credentials_destroy(both), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_call_credentials_destroy(both), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_call_credentials_destroy(k2), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_call_credentials_destroy(UINT64_MAX - 9), SWIFTGRPC_E_BAD_HANDLE);
+  /* struct_size too small, on a live channel; a plaintext channel with call credentials: the
+     call starts and ends with UNAUTHENTICATED (an event), as gRPC does. */
+  swiftgrpc_queue q;
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_create(rt, "127.0.0.1:1", NULL, 0, &ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_call_start_v2(ch, &args, &call), SWIFTGRPC_E_INVALID_ARGUMENT);
+  args.struct_size = sizeof args;
+  args.fn = NULL;
+  args.queue = q;
+  EXPECT(swiftgrpc_client_call_start_v2(ch, &args, &call), SWIFTGRPC_OK);
+  swiftgrpc_event *ev = NULL;
+  EXPECT(swiftgrpc_queue_next(q, 5000, &ev), SWIFTGRPC_OK);
+  EXPECT(ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS && ev->status_code == SWIFTGRPC_STATUS_UNAUTHENTICATED, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_call_credentials_destroy(k), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
   swiftgrpc_server srv;
   EXPECT(swiftgrpc_server_create(rt, &srv), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_server_listen_secure(srv, "127.0.0.1:0", 0, NULL), SWIFTGRPC_E_BAD_HANDLE);

@@ -15,7 +15,10 @@
  * --md KEY=HEX (repeatable), --deadline-ms N, --wfr, --cancel-after N (cancel after N response
  * messages), --lb rr, --backoff-ms N, --keepalive-ms N, --max-recv N, --blocking (bench through
  * swiftgrpc_unary_blocking); TLS: --tls (a secure channel trusting the system's roots),
- * --tls-roots FILE, --tls-cert FILE --tls-key FILE (a client identity), --tls-name NAME.
+ * --tls-roots FILE, --tls-cert FILE --tls-key FILE (a client identity), --tls-name NAME; call
+ * credentials: --token T (an access token on the channel), --call-token T (on each call, through
+ * swiftgrpc_client_call_start_v2), --plugin-md KEY=VALUE or --plugin-fail MESSAGE (a plugin on the
+ * channel; its requests print "PLUGIN method service_url").
  *
  * Output lines: "INITIAL key hex", "MESSAGE len hex-or-checksum", "END", "SEND_DONE code",
  * "STATUS code hex(message)", "RESPONSE len hex-or-checksum", "MD key hex", "TRAILER key hex".
@@ -93,11 +96,32 @@ static void free_event(swiftgrpc_event *ev) {
   if (pull_mode) swiftgrpc_event_free(ev); else free(ev);
 }
 
+/* Call credentials of each call (--call-token): started through swiftgrpc_client_call_start_v2. */
+static swiftgrpc_call_credentials call_creds;
+
 static int start(const char *method, int kind, const swiftgrpc_metadata *md, size_t n,
                  const void *msg, size_t len, int64_t deadline, uint32_t flags, void *tag,
                  swiftgrpc_call *out) {
-  return swiftgrpc_client_call_start(channel, method, kind, md, n, msg, len, deadline, flags,
-                                     pull_mode ? queue : 0, pull_mode ? NULL : on_event, tag, out);
+  if (!call_creds)
+    return swiftgrpc_client_call_start(channel, method, kind, md, n, msg, len, deadline, flags,
+                                       pull_mode ? queue : 0, pull_mode ? NULL : on_event, tag, out);
+  swiftgrpc_call_args a = {sizeof a, method, kind, md, n, msg, len, deadline, flags,
+                           pull_mode ? queue : 0, pull_mode ? NULL : on_event, tag, call_creds};
+  return swiftgrpc_client_call_start_v2(channel, &a, out);
+}
+
+/* A call credentials plugin (--plugin-md KEY=VALUE or --plugin-fail MESSAGE): answers each
+   request inside its fn, which the library allows. */
+static const char *plugin_key, *plugin_value, *plugin_fail;
+static void plugin_fn(const swiftgrpc_event *ev, void *user_data) {
+  (void)user_data;
+  printf("PLUGIN %.*s %.*s\n", (int)ev->method_len, ev->method, (int)ev->authority_len, ev->authority);
+  if (plugin_fail) {
+    swiftgrpc_call_credentials_answer(ev->token, NULL, 0, SWIFTGRPC_STATUS_PERMISSION_DENIED, plugin_fail);
+  } else {
+    swiftgrpc_metadata md = swiftgrpc_md(plugin_key, plugin_value);
+    swiftgrpc_call_credentials_answer(ev->token, &md, 1, 0, NULL);
+  }
 }
 
 /* ---- printing -------------------------------------------------------------------------- */
@@ -426,6 +450,7 @@ static char *read_file(const char *path, size_t *len) {
 int main(int argc, char **argv) {
   const char *target = NULL, *tls_roots = NULL, *tls_cert = NULL, *tls_key = NULL, *tls_name = NULL;
   int tls = 0;
+  const char *token = NULL, *call_token = NULL;
   swiftgrpc_channel_arg args[16];
   size_t nargs = 0;
   int i = 1;
@@ -469,6 +494,15 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--tls-cert")) { tls = 1; tls_cert = v; i++; }
     else if (!strcmp(a, "--tls-key")) { tls = 1; tls_key = v; i++; }
     else if (!strcmp(a, "--tls-name")) { tls = 1; tls_name = v; i++; }
+    else if (!strcmp(a, "--token")) { token = v; i++; }
+    else if (!strcmp(a, "--call-token")) { call_token = v; i++; }
+    else if (!strcmp(a, "--plugin-fail")) { plugin_fail = v; i++; }
+    else if (!strcmp(a, "--plugin-md")) {
+      const char *eq = strchr(v, '=');
+      plugin_key = strndup(v, (size_t)(eq - v));
+      plugin_value = eq + 1;
+      i++;
+    }
     else { fprintf(stderr, "unknown option %s\n", a); return 2; }
   }
   if (!target || i >= argc) { fprintf(stderr, "usage: client_driver --target T [options] SCENARIO\n"); return 2; }
@@ -482,12 +516,31 @@ int main(int argc, char **argv) {
     swiftgrpc_channel_credentials creds;
     CHECK("channel_credentials_create", swiftgrpc_channel_credentials_create(
         roots, roots_len, tls_cert ? &me : NULL, tls_name, &creds));
+    swiftgrpc_call_credentials extra = 0;
+    if (token) CHECK("access_token", swiftgrpc_call_credentials_create_access_token(token, &extra));
+    if (plugin_key || plugin_fail) {
+      swiftgrpc_call_credentials plugin;
+      CHECK("plugin", swiftgrpc_call_credentials_create_plugin(0, plugin_fn, NULL, &plugin));
+      if (extra) {
+        swiftgrpc_call_credentials both;
+        CHECK("compose", swiftgrpc_call_credentials_compose(extra, plugin, &both));
+        extra = both;
+      } else {
+        extra = plugin;
+      }
+    }
+    if (extra) {
+      swiftgrpc_channel_credentials composite;
+      CHECK("channel_credentials_compose", swiftgrpc_channel_credentials_compose(creds, extra, &composite));
+      creds = composite;
+    }
     CHECK("channel_create_secure", swiftgrpc_channel_create_secure(runtime, target, creds, args, nargs, &channel));
     CHECK("channel_credentials_destroy", swiftgrpc_channel_credentials_destroy(creds)); /* the channel keeps them */
   } else {
     CHECK("channel_create", swiftgrpc_channel_create(runtime, target, args, nargs, &channel));
   }
   if (pull_mode) CHECK("queue_create", swiftgrpc_queue_create(runtime, &queue));
+  if (call_token) CHECK("call access_token", swiftgrpc_call_credentials_create_access_token(call_token, &call_creds));
   const char *scenario = argv[i];
   int rc;
   if (!strcmp(scenario, "call")) rc = scenario_call();

@@ -223,3 +223,55 @@ def test_alpn_h2_is_required(pki):
             assert method(ch, "Unary")(b"h2", timeout=10) == b"h2"
     finally:
         s.stop()
+
+
+def initial(r):
+    return {l.split()[1]: bytes.fromhex(l.split()[2]).decode() for l in r.all("MD ")}
+
+
+def test_call_credentials_reach_the_server_over_tls(pki):
+    creds = grpc.ssl_server_credentials([(pem(pki, "server.key"), pem(pki, "server.pem"))])
+    server = GrpcioTestServer("localhost:0", credentials=creds)
+    try:
+        r = drive(f"localhost:{server.port}", "--tls-roots", os.path.join(pki, "ca.pem"),
+                  "--token", "channel-token", "--plugin-md", "x-plugin=from-plugin",
+                  "--call-token", "call-token", "--method", METHOD + "Unary", "--req", b"c".hex(), "call")
+        assert r.first("STATUS ").split()[1] == "0", r.out
+        md = r.all("MD ")
+        values = [bytes.fromhex(l.split()[2]).decode() for l in md if l.split()[1] == "echo-authorization"]
+        assert sorted(values) == ["Bearer call-token", "Bearer channel-token"], md
+        assert initial(r)["echo-x-plugin"] == "from-plugin"
+        assert r.first("PLUGIN ") == f"PLUGIN Unary https://localhost:{server.port}/swiftgrpc.test.Test"
+        # A plugin that fails ends the call with UNAVAILABLE, its message kept; the server never
+        # sees that call.
+        before = server.calls
+        r = drive(f"localhost:{server.port}", "--tls-roots", os.path.join(pki, "ca.pem"),
+                  "--plugin-fail", "no token for you", "--method", METHOD + "Unary", "--req", b"c".hex(), "call")
+        code, text = status_text(r)
+        assert code == "14" and text == "Getting metadata from plugin failed with error: no token for you", text
+        assert server.calls == before
+    finally:
+        server.stop(0)
+
+
+def test_call_credentials_are_never_sent_in_plaintext():
+    server = GrpcioTestServer()
+    try:
+        r = drive(server.target, "--call-token", "secret", "--method", METHOD + "Unary", "--req", b"c".hex(), "call")
+        code, text = status_text(r)
+        assert code == "16" and "sufficient security level" in text, text  # UNAUTHENTICATED, as grpcio
+        assert server.calls == 0
+    finally:
+        server.stop(0)
+
+
+def test_grpcio_call_credentials_reach_the_c_server(pki):
+    s = tls_server(pki)
+    try:
+        creds = grpc.composite_channel_credentials(grpc.ssl_channel_credentials(pem(pki, "ca.pem")),
+                                                   grpc.access_token_call_credentials("grpcio-token"))
+        with grpc.secure_channel(f"localhost:{s.port}", creds) as ch:
+            reply, call = method(ch, "Unary").with_call(b"t", timeout=10)
+            assert dict(call.initial_metadata())["echo-authorization"] == "Bearer grpcio-token"
+    finally:
+        s.stop()

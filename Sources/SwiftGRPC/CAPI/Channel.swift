@@ -183,49 +183,78 @@ public func swiftgrpc_client_call_start(
   _ fn: swiftgrpc_host_fn?, _ tag: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<UInt64>?
 ) -> Int32 {
   guarded { () throws(ABIError) in
-    guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
-    let c = try lookupChannel(channel)
-    let path = try cString(method, "method")
-    if let why = MethodPath.callError(path) { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, why) }
-    guard let k = MethodKind(rawValue: kind) else {
-      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "kind \(kind) is not SWIFTGRPC_KIND_*")
+    try startCall(channel, method, kind, md, mdCount, message, messageLen, deadline, flags, queue,
+                  fn, tag, nil, out)
+  }
+}
+
+@_cdecl("swiftgrpc_client_call_start_v2")
+public func swiftgrpc_client_call_start_v2(
+  _ channel: UInt64, _ args: UnsafePointer<swiftgrpc_call_args>?,
+  _ out: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let args else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "args is NULL") }
+    let a = args.pointee
+    guard Int(a.struct_size) >= MemoryLayout<swiftgrpc_call_args>.size else {
+      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT,
+                     "args->struct_size \(a.struct_size) is smaller than sizeof(swiftgrpc_call_args)")
     }
-    guard flags & ~SWIFTGRPC_CALL_WAIT_FOR_READY == 0 else {
-      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown call flags 0x\(String(flags, radix: 16))")
+    let credentials = a.credentials == 0 ? nil : try lookupCallCredentials(a.credentials)
+    try startCall(channel, a.method, a.kind, a.metadata, a.metadata_count, a.message, a.message_len,
+                  a.deadline_ns, a.flags, a.queue, a.fn, a.tag, credentials, out)
+  }
+}
+
+private func startCall(
+  _ channel: UInt64, _ method: UnsafePointer<CChar>?, _ kind: Int32,
+  _ md: UnsafePointer<swiftgrpc_metadata>?, _ mdCount: Int, _ message: UnsafeRawPointer?,
+  _ messageLen: Int, _ deadline: Int64, _ flags: UInt32, _ queue: UInt64,
+  _ fn: swiftgrpc_host_fn?, _ tag: UnsafeMutableRawPointer?, _ credentials: CallCredentials?,
+  _ out: UnsafeMutablePointer<UInt64>?
+) throws(ABIError) {
+  guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
+  let c = try lookupChannel(channel)
+  let path = try cString(method, "method")
+  if let why = MethodPath.callError(path) { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, why) }
+  guard let k = MethodKind(rawValue: kind) else {
+    throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "kind \(kind) is not SWIFTGRPC_KIND_*")
+  }
+  guard flags & ~SWIFTGRPC_CALL_WAIT_FOR_READY == 0 else {
+    throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown call flags 0x\(String(flags, radix: 16))")
+  }
+  let metadata = try metadata(md, mdCount)
+  var request: [UInt8]? = nil
+  if k.clientStreams {
+    guard message == nil && messageLen == 0 else {
+      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "a \(k) call takes no message at start: use swiftgrpc_client_send_message")
     }
-    let metadata = try metadata(md, mdCount)
-    var request: [UInt8]? = nil
-    if k.clientStreams {
-      guard message == nil && messageLen == 0 else {
-        throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "a \(k) call takes no message at start: use swiftgrpc_client_send_message")
-      }
-    } else {
-      request = try bytes(message, messageLen, "message")
+  } else {
+    request = try bytes(message, messageLen, "message")
+  }
+  let sink: EventSink
+  if queue != 0 {
+    guard fn == nil else { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "give a queue or a fn, not both") }
+    let q = try lookupQueue(queue)
+    guard q.runtime == c.runtime else {
+      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "queue \(queue) belongs to another runtime")
     }
-    let sink: EventSink
-    if queue != 0 {
-      guard fn == nil else { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "give a queue or a fn, not both") }
-      let q = try lookupQueue(queue)
-      guard q.runtime == c.runtime else {
-        throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "queue \(queue) belongs to another runtime")
-      }
-      sink = QueueSink(queue: q.queue, channel: channel)
-    } else {
-      guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL and queue is 0") }
-      sink = FunctionSink(fn: fn, userData: nil, channel: channel)
-    }
-    let start = CallStart(
-      method: path, kind: k, metadata: metadata, message: request,
-      deadline: deadline == SWIFTGRPC_DEADLINE_DEFAULT ? nil : deadline,
-      waitForReady: flags & SWIFTGRPC_CALL_WAIT_FOR_READY != 0, sink: sink,
-      tag: UInt(bitPattern: tag))
-    do throws(Channel.ChannelError) {
-      out.pointee = try c.channel.startCall(start)
-    } catch {
-      if case .tooLarge(let m) = error { throw ABIError(SWIFTGRPC_E_TOO_LARGE, m) }
-      if case .invalidArgument(let m) = error { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, m) }
-      throw ABIError(SWIFTGRPC_E_WRONG_STATE, "cannot start a call: \(error)")
-    }
+    sink = QueueSink(queue: q.queue, channel: channel)
+  } else {
+    guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL and queue is 0") }
+    sink = FunctionSink(fn: fn, userData: nil, channel: channel)
+  }
+  let start = CallStart(
+    method: path, kind: k, metadata: metadata, message: request,
+    deadline: deadline == SWIFTGRPC_DEADLINE_DEFAULT ? nil : deadline,
+    waitForReady: flags & SWIFTGRPC_CALL_WAIT_FOR_READY != 0, sink: sink,
+    tag: UInt(bitPattern: tag), credentials: credentials)
+  do throws(Channel.ChannelError) {
+    out.pointee = try c.channel.startCall(start)
+  } catch {
+    if case .tooLarge(let m) = error { throw ABIError(SWIFTGRPC_E_TOO_LARGE, m) }
+    if case .invalidArgument(let m) = error { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, m) }
+    throw ABIError(SWIFTGRPC_E_WRONG_STATE, "cannot start a call: \(error)")
   }
 }
 

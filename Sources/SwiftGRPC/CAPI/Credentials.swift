@@ -120,3 +120,94 @@ public func swiftgrpc_channel_credentials_destroy(_ creds: UInt64) -> Int32 {
     _ = handles.withLock { $0.objects.removeValue(forKey: creds) }
   }
 }
+
+// MARK: - Call credentials
+
+@_cdecl("swiftgrpc_call_credentials_create_access_token")
+public func swiftgrpc_call_credentials_create_access_token(
+  _ token: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
+    let t = try cString(token, "token")
+    if t.isEmpty || MetadataValidation.validate(value: Array(("Bearer " + t).utf8), key: "authorization") != nil {
+      throw ABIError(SWIFTGRPC_E_INVALID_METADATA, "the access token must be printable ASCII and not empty")
+    }
+    out.pointee = register(.callCredentials(CallCredentials(accessToken: t)))
+  }
+}
+
+@_cdecl("swiftgrpc_call_credentials_create_plugin")
+public func swiftgrpc_call_credentials_create_plugin(
+  _ queue: UInt64, _ fn: swiftgrpc_host_fn?, _ userData: UnsafeMutableRawPointer?,
+  _ out: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
+    let sink: EventSink
+    if queue != 0 {
+      guard fn == nil else { throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "give a queue or a fn, not both") }
+      sink = QueueSink(queue: try lookupQueue(queue).queue)
+    } else {
+      guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL and queue is 0") }
+      sink = FunctionSink(fn: fn, userData: userData)
+    }
+    let creds = CallCredentials(plugin: sink, tag: UInt(bitPattern: userData))
+    out.pointee = register(.callCredentials(creds))
+  }
+}
+
+@_cdecl("swiftgrpc_call_credentials_answer")
+public func swiftgrpc_call_credentials_answer(
+  _ request: UInt64, _ md: UnsafePointer<swiftgrpc_metadata>?, _ count: Int, _ code: Int32,
+  _ statusMessage: UnsafePointer<CChar>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard StatusCode(rawValue: code) != nil else {
+      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "status code \(code) is outside 0-16")
+    }
+    let entries = try metadata(md, count)
+    let failure: String? =
+      code == 0 ? nil : (statusMessage == nil ? "status \(code)" : try cString(statusMessage, "status_message"))
+    switch CredentialRequests.answer(request, metadata: entries, failure: failure) {
+    case nil: return
+    case .unknown?:
+      throw ABIError(SWIFTGRPC_E_UNKNOWN_TOKEN, "credentials request \(request) was never issued")
+    case .ended?:
+      throw ABIError(SWIFTGRPC_E_TOKEN_CLOSED, "credentials request \(request) was answered already or its call ended")
+    }
+  }
+}
+
+@_cdecl("swiftgrpc_call_credentials_compose")
+public func swiftgrpc_call_credentials_compose(
+  _ a: UInt64, _ b: UInt64, _ out: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
+    let first = try lookupCallCredentials(a)
+    let second = try lookupCallCredentials(b)
+    out.pointee = register(.callCredentials(.compose([first, second])))
+  }
+}
+
+@_cdecl("swiftgrpc_call_credentials_destroy")
+public func swiftgrpc_call_credentials_destroy(_ creds: UInt64) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard try wasIssued(creds, "call credentials") else { return }
+    _ = try lookupCallCredentials(creds)
+    _ = handles.withLock { $0.objects.removeValue(forKey: creds) }
+  }
+}
+
+@_cdecl("swiftgrpc_channel_credentials_compose")
+public func swiftgrpc_channel_credentials_compose(
+  _ channel: UInt64, _ call: UInt64, _ out: UnsafeMutablePointer<UInt64>?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
+    let c = try lookupChannelCredentials(channel)
+    let k = try lookupCallCredentials(call)
+    out.pointee = register(.channelCredentials(c.composed(with: k)))
+  }
+}

@@ -49,10 +49,11 @@ enum HandleObject {
   /// Credentials belong to no runtime; servers and channels keep what they use alive.
   case serverCredentials(ServerCredentials)
   case channelCredentials(ChannelCredentials)
+  case callCredentials(CallCredentials)
 
   var runtimeID: UInt64? {
     switch self {
-    case .runtime, .serverCredentials, .channelCredentials: return nil
+    case .runtime, .serverCredentials, .channelCredentials, .callCredentials: return nil
     case .server(let s): return s.runtime
     case .queue(let q): return q.runtime
     case .channel(let c): return c.runtime
@@ -144,6 +145,15 @@ func lookupChannelCredentials(_ id: UInt64) throws(ABIError) -> ChannelCredentia
   try handles.withLock { t throws(ABIError) in
     guard case .channelCredentials(let c)? = t.objects[id] else {
       throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "channel credentials", t))
+    }
+    return c
+  }
+}
+
+func lookupCallCredentials(_ id: UInt64) throws(ABIError) -> CallCredentials {
+  try handles.withLock { t throws(ABIError) in
+    guard case .callCredentials(let c)? = t.objects[id] else {
+      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "call credentials", t))
     }
     return c
   }

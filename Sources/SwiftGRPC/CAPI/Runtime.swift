@@ -64,7 +64,7 @@ func destroyRuntime(_ id: UInt64, atExit: Bool) -> Bool {
     case .server(let s):
       s.server.shutdown(graceNanos: 0)
       _ = handles.withLock { $0.objects.removeValue(forKey: childID) }
-    case .queue, .runtime, .channel, .serverCredentials, .channelCredentials:
+    case .queue, .runtime, .channel, .serverCredentials, .channelCredentials, .callCredentials:
       break
     }
   }

@@ -74,6 +74,8 @@ public final class Channel: @unchecked Sendable {
   /// Every live connection, including draining ones no subchannel points to any more.
   var connections: [ObjectIdentifier: ClientConnection] = [:]
   private var pending: [ClientCall] = []
+  /// Calls waiting for their call credentials' plugins.
+  var awaitingCredentials: [ObjectIdentifier: ClientCall] = [:]
   private var lastError = "not connected yet"
   private var roundRobinNext = 0
   private var pickFirstIndex = 0
@@ -186,7 +188,12 @@ public final class Channel: @unchecked Sendable {
   // MARK: - Loop: calls
 
   func dispatch(_ call: ClientCall) {
-    call.begin()
+    guard call.begin() else { return }
+    proceed(call)
+  }
+
+  /// Puts a started call (its credentials gathered) on a connection, or makes it wait for one.
+  func proceed(_ call: ClientCall) {
     guard call.phase == .pending else { return }
     if shared.withLock({ $0.destroyed }) {
       call.finish(Status(.cancelled, "the channel was destroyed"), resetStream: false)
@@ -429,6 +436,7 @@ public final class Channel: @unchecked Sendable {
   /// Destroy: fail every call, close every connection.
   private func sweep(_ status: Status) {
     failPending(status, onlyFailFast: false)
+    for call in awaitingCredentials.values { call.finish(status, resetStream: false) }
     for c in connections.values {
       for call in c.calls.values { call.finish(status, resetStream: true) }
     }

@@ -14,6 +14,11 @@ final class ClientCall: Call {
   let channel: Channel
   let metadata: [MetadataEntry]
   let waitForReady: Bool
+  /// The call's own call credentials (the channel's are added at start).
+  private let credentials: CallCredentials?
+  /// Metadata the call credentials gave, and the plugin requests still unanswered.
+  private var credentialMetadata: [MetadataEntry] = []
+  private var credentialRequests: Set<UInt64> = []
   private(set) var phase = Phase.pending
   /// The host half-closed (applied on the loop; unary-request kinds from the start).
   private var halfClosed: Bool
@@ -31,6 +36,7 @@ final class ClientCall: Call {
     self.channel = channel
     metadata = start.metadata
     waitForReady = start.waitForReady
+    credentials = start.credentials
     halfClosed = !start.kind.clientStreams
     super.init(
       loop: channel.loop, role: .client, kind: start.kind, owner: channel.id, sink: start.sink,
@@ -43,13 +49,60 @@ final class ClientCall: Call {
 
   // MARK: - Lifecycle
 
-  /// First step on the loop: arm the deadline (or end at once if it has passed).
-  func begin() {
+  /// First step on the loop: arm the deadline (or end at once if it has passed) and gather the
+  /// call credentials' metadata. Returns whether the call can go on a stream now; if plugins
+  /// must answer first, the call goes on (`channel.proceed`) once they have.
+  func begin() -> Bool {
     if deadline != Time.never && deadline <= monotonicNanos() {
       finish(Status(.deadlineExceeded, "deadline exceeded before the call started"), resetStream: false)
-      return
+      return false
     }
     armDeadline()
+    let sources = (channel.config.credentials?.callCredentials?.sources ?? []) + (credentials?.sources ?? [])
+    if sources.isEmpty { return true }
+    if channel.config.credentials == nil {
+      finish(Status(.unauthenticated,
+                    "Established channel does not have a sufficient security level to transfer call credential."),
+             resetStream: false)
+      return false
+    }
+    let service = method.split(separator: "/").first.map(String.init) ?? ""
+    let name = method.split(separator: "/").last.map(String.init) ?? ""
+    let serviceURL = "https://\(channel.authority)/\(service)"
+    for source in sources {
+      switch source {
+      case .metadata(let md):
+        credentialMetadata += md
+      case .plugin(let sink, let pluginTag):
+        let id = CredentialRequests.begin(self)
+        credentialRequests.insert(id)
+        var event = CallEvent(type: .credentialsRequest, token: id, kind: kind, method: name)
+        event.authority = serviceURL
+        event.tag = pluginTag
+        if !sink.deliver(event) {
+          finish(Status(.unavailable, "Getting metadata from plugin failed with error: its queue is shut down"),
+                 resetStream: false)
+          return false
+        }
+      }
+    }
+    if credentialRequests.isEmpty { return true }
+    channel.awaitingCredentials[ObjectIdentifier(self)] = self
+    return false
+  }
+
+  /// A plugin answered (loop thread).
+  func credentialsAnswered(request: UInt64, metadata: [MetadataEntry], failure: String?) {
+    guard phase == .pending, credentialRequests.remove(request) != nil else { return }
+    if let failure {
+      finish(Status(.unavailable, "Getting metadata from plugin failed with error: \(failure)"), resetStream: false)
+      return
+    }
+    credentialMetadata += metadata
+    if credentialRequests.isEmpty {
+      channel.awaitingCredentials[ObjectIdentifier(self)] = nil
+      channel.proceed(self)
+    }
   }
 
   /// The call is on `streamID` of `connection`.
@@ -69,6 +122,9 @@ final class ClientCall: Call {
   func finish(_ status: Status, resetStream: Bool) {
     guard phase != .done else { return }
     if phase == .pending { channel.removePending(self) }
+    for id in credentialRequests { CredentialRequests.cancel(id) }
+    credentialRequests.removeAll()
+    channel.awaitingCredentials[ObjectIdentifier(self)] = nil
     if phase == .open, resetStream, !streamClosedByPeer, let session, let connection {
       session.resetStream(streamID, .cancel)
       loop.markDirty(connection)
@@ -142,6 +198,7 @@ final class ClientCall: Call {
       block.add("grpc-timeout", GRPCTimeout.encode(nanoseconds: max(1, deadline - monotonicNanos())).utf8)
     }
     block.add(metadata: metadata)
+    block.add(metadata: credentialMetadata)
     return block
   }
 

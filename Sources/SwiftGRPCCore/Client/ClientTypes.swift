@@ -10,11 +10,15 @@ public struct CallStart: Sendable {
   public var waitForReady: Bool
   public var sink: EventSink
   public var tag: UInt
+  /// Call credentials of this call (added to the channel's).
+  public var credentials: CallCredentials?
 
   public init(
     method: String, kind: MethodKind, metadata: [MetadataEntry] = [], message: [UInt8]? = nil,
-    deadline: Int64? = nil, waitForReady: Bool = false, sink: EventSink, tag: UInt = 0
+    deadline: Int64? = nil, waitForReady: Bool = false, sink: EventSink, tag: UInt = 0,
+    credentials: CallCredentials? = nil
   ) {
+    self.credentials = credentials
     self.method = method
     self.kind = kind
     self.metadata = metadata

@@ -41,6 +41,9 @@ public enum CallEventType: Int32, Sendable {
   case clientStatus = 8
   /// Server: an outstanding send is done.
   case sendDone = 9
+  /// Call credentials plugin: metadata for a call is asked for (`token`: the request,
+  /// `method`: the method's name, `authority`: the service URL).
+  case credentialsRequest = 10
 }
 
 /// The event handed to an `EventSink`, borrowed for the duration of `deliver`.

@@ -229,10 +229,24 @@ public final class ServerCredentials: Sendable {
 public final class ChannelCredentials: Sendable {
   let context: TLSContext
   public let serverNameOverride: String?
+  /// Call credentials every call of the channel carries (gRPC's composite channel credentials).
+  public let callCredentials: CallCredentials?
 
   public init(roots: [UInt8]?, identity: TLSIdentity?, serverNameOverride: String?) throws(TLSError) {
     context = try TLSContext.client(roots: roots, identity: identity)
     self.serverNameOverride = serverNameOverride
+    callCredentials = nil
+  }
+
+  private init(_ base: ChannelCredentials, _ call: CallCredentials) {
+    context = base.context
+    serverNameOverride = base.serverNameOverride
+    callCredentials = base.callCredentials.map { .compose([$0, call]) } ?? call
+  }
+
+  /// These credentials, with `call` added to every call.
+  public func composed(with call: CallCredentials) -> ChannelCredentials {
+    ChannelCredentials(self, call)
   }
 }
 
