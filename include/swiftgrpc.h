@@ -229,6 +229,10 @@ int64_t swiftgrpc_now_ns(void);
    user_data. */
 #define SWIFTGRPC_EVENT_CREDENTIALS_REQUEST 10
 
+/* Server credentials fetcher (added in 0.5.0): a connection is about to be accepted; see
+   swiftgrpc_server_credentials_set_fetcher. `token` is the credentials handle. */
+#define SWIFTGRPC_EVENT_CREDENTIALS_FETCH 11
+
 /* An event for a server call. In a host fn it is borrowed until the fn returns; from
    swiftgrpc_queue_next it is owned by the caller and released with swiftgrpc_event_free().
    Byte strings are not NUL-terminated unless stated; every pointer is valid (never NULL) even
@@ -551,6 +555,14 @@ int swiftgrpc_server_credentials_update(swiftgrpc_server_credentials credentials
                                         const swiftgrpc_tls_identity *identities, size_t count,
                                         const char *client_roots, size_t client_roots_len,
                                         int client_auth);
+
+/* Method. A fetcher (gRPC's certificate configuration fetcher): `fn(event, user_data)` is
+   called on a loop thread before the TLS handshake of every connection accepted with these
+   credentials (event type SWIFTGRPC_EVENT_CREDENTIALS_FETCH, `token` the credentials handle);
+   it may call swiftgrpc_server_credentials_update, and that connection already gets the new
+   identities. It must return promptly (it holds up the handshake). NULL removes it. */
+int swiftgrpc_server_credentials_set_fetcher(swiftgrpc_server_credentials credentials,
+                                             swiftgrpc_host_fn fn, void *user_data);
 
 /* Destructor. Accepts 0 and already-destroyed handles. */
 int swiftgrpc_server_credentials_destroy(swiftgrpc_server_credentials credentials);

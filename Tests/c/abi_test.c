@@ -182,6 +182,9 @@ static void tls_bad_input(swiftgrpc_runtime rt) {
   EXPECT(sc == 0, 1);
   EXPECT(swiftgrpc_server_credentials_update(0, &bad, 1, NULL, 0, 0), SWIFTGRPC_E_BAD_HANDLE);
   EXPECT(swiftgrpc_server_credentials_update(rt, &bad, 1, NULL, 0, 0), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_credentials_set_fetcher(0, noop_fn, NULL), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_credentials_set_fetcher(rt, noop_fn, NULL), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_credentials_set_fetcher(UINT64_MAX, NULL, NULL), SWIFTGRPC_E_BAD_HANDLE);
   EXPECT(swiftgrpc_server_credentials_destroy(0), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_server_credentials_destroy(UINT64_MAX - 5), SWIFTGRPC_E_BAD_HANDLE);
   EXPECT(swiftgrpc_channel_credentials_create(NULL, 0, NULL, NULL, NULL), SWIFTGRPC_E_NULL_ARGUMENT);

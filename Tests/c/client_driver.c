@@ -516,26 +516,24 @@ int main(int argc, char **argv) {
     swiftgrpc_channel_credentials creds;
     CHECK("channel_credentials_create", swiftgrpc_channel_credentials_create(
         roots, roots_len, tls_cert ? &me : NULL, tls_name, &creds));
-    swiftgrpc_call_credentials extra = 0;
-    if (token) CHECK("access_token", swiftgrpc_call_credentials_create_access_token(token, &extra));
-    if (plugin_key || plugin_fail) {
-      swiftgrpc_call_credentials plugin;
-      CHECK("plugin", swiftgrpc_call_credentials_create_plugin(0, plugin_fn, NULL, &plugin));
-      if (extra) {
-        swiftgrpc_call_credentials both;
-        CHECK("compose", swiftgrpc_call_credentials_compose(extra, plugin, &both));
-        extra = both;
-      } else {
-        extra = plugin;
-      }
-    }
-    if (extra) {
-      swiftgrpc_channel_credentials composite;
-      CHECK("channel_credentials_compose", swiftgrpc_channel_credentials_compose(creds, extra, &composite));
-      creds = composite;
-    }
-    CHECK("channel_create_secure", swiftgrpc_channel_create_secure(runtime, target, creds, args, nargs, &channel));
-    CHECK("channel_credentials_destroy", swiftgrpc_channel_credentials_destroy(creds)); /* the channel keeps them */
+    free(roots); /* the credentials keep their own copies */
+    free((void *)me.certificate_chain);
+    free((void *)me.private_key);
+    swiftgrpc_call_credentials token_creds = 0, plugin = 0, both = 0;
+    if (token) CHECK("access_token", swiftgrpc_call_credentials_create_access_token(token, &token_creds));
+    if (plugin_key || plugin_fail) CHECK("plugin", swiftgrpc_call_credentials_create_plugin(0, plugin_fn, NULL, &plugin));
+    if (token_creds && plugin) CHECK("compose", swiftgrpc_call_credentials_compose(token_creds, plugin, &both));
+    swiftgrpc_call_credentials extra = both ? both : token_creds ? token_creds : plugin;
+    swiftgrpc_channel_credentials composite = 0;
+    if (extra) CHECK("channel_credentials_compose", swiftgrpc_channel_credentials_compose(creds, extra, &composite));
+    CHECK("channel_create_secure", swiftgrpc_channel_create_secure(runtime, target, composite ? composite : creds,
+                                                                    args, nargs, &channel));
+    /* The channel keeps what it uses: every handle made here can go now. */
+    CHECK("channel_credentials_destroy", swiftgrpc_channel_credentials_destroy(creds));
+    CHECK("channel_credentials_destroy", swiftgrpc_channel_credentials_destroy(composite));
+    CHECK("call_credentials_destroy", swiftgrpc_call_credentials_destroy(token_creds));
+    CHECK("call_credentials_destroy", swiftgrpc_call_credentials_destroy(plugin));
+    CHECK("call_credentials_destroy", swiftgrpc_call_credentials_destroy(both));
   } else {
     CHECK("channel_create", swiftgrpc_channel_create(runtime, target, args, nargs, &channel));
   }
@@ -554,6 +552,7 @@ int main(int argc, char **argv) {
   } else { fprintf(stderr, "unknown scenario %s\n", scenario); return 2; }
   CHECK("channel_destroy", swiftgrpc_channel_destroy(channel));
   CHECK("runtime_destroy", swiftgrpc_runtime_destroy(runtime));
+  CHECK("call_credentials_destroy", swiftgrpc_call_credentials_destroy(call_creds));
   fflush(stdout);
   return rc;
 }

@@ -26,7 +26,10 @@
  * usage: interop_server [--port N] [--pull] [--grace-ms N] [--exit-after-ms N] [--loops N]
  *                       [--opt NAME=VALUE]... [--trace] [--tls-cert F --tls-key F
  *                       [--tls-client-roots F] [--tls-client-auth none|request|require]
- *                       [--tls-rotate-cert F --tls-rotate-key F] [--also-plain]]
+ *                       [--tls-rotate-cert F --tls-rotate-key F [--tls-fetch-rotate-after N]]
+ *                       [--also-plain]]
+ *   --tls-fetch-rotate-after N: a credentials fetcher rotates to --tls-rotate-cert when the
+ *   (N+1)th connection arrives; each fetch logs "FETCH <credentials handle>".
  *   --tls-*: the port is TLS with that certificate and key (PEM files); --also-plain listens on
  *   a second, plaintext port too ("listening on TLS_PORT PLAIN_PORT").
  *   --opt: a server option by the end of its SWIFTGRPC_OPT_ name, lower case with dashes
@@ -57,6 +60,7 @@ static volatile long stream_sent;
 static int trace;
 static swiftgrpc_server_credentials server_creds;
 static swiftgrpc_tls_identity rotate_identity;
+static long fetches, fetch_rotate_after = -1;
 
 static char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -382,6 +386,18 @@ static void check(int rc, const char *what) {
 }
 
 static volatile sig_atomic_t stop_requested;
+/* The credentials fetcher: runs on a loop thread before each TLS handshake. */
+static void on_fetch(const swiftgrpc_event *ev, void *user_data) {
+  (void)user_data;
+  if (ev->type != SWIFTGRPC_EVENT_CREDENTIALS_FETCH || ev->token != server_creds) {
+    log_line("FETCH bad event %d\n", ev->type);
+    return;
+  }
+  log_line("FETCH %llu\n", (unsigned long long)ev->token);
+  if (++fetches == fetch_rotate_after + 1)
+    swiftgrpc_server_credentials_update(server_creds, &rotate_identity, 1, NULL, 0, SWIFTGRPC_CLIENT_AUTH_NONE);
+}
+
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
 
 int main(int argc, char **argv) {
@@ -405,6 +421,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--tls-rotate-cert") && i + 1 < argc) rot_cert = argv[++i];
     else if (!strcmp(argv[i], "--tls-rotate-key") && i + 1 < argc) rot_key = argv[++i];
     else if (!strcmp(argv[i], "--also-plain")) also_plain = 1;
+    else if (!strcmp(argv[i], "--tls-fetch-rotate-after") && i + 1 < argc) fetch_rotate_after = atol(argv[++i]);
     else if (!strcmp(argv[i], "--tls-client-auth") && i + 1 < argc) {
       const char *m = argv[++i];
       client_auth = !strcmp(m, "require") ? SWIFTGRPC_CLIENT_AUTH_REQUIRE
@@ -465,10 +482,14 @@ int main(int argc, char **argv) {
     char *roots = tls_roots ? read_file(tls_roots, &roots_len) : NULL;
     check(swiftgrpc_server_credentials_create(&id, 1, roots, roots_len, client_auth, &server_creds),
           "server_credentials_create");
+    free((void *)id.certificate_chain); /* the credentials keep their own copy */
+    free((void *)id.private_key);
+    free(roots);
     if (rot_cert) {
       rotate_identity.certificate_chain = read_file(rot_cert, &rotate_identity.certificate_chain_len);
       rotate_identity.private_key = read_file(rot_key, &rotate_identity.private_key_len);
     }
+    if (fetch_rotate_after >= 0) check(swiftgrpc_server_credentials_set_fetcher(server_creds, on_fetch, NULL), "set_fetcher");
     check(swiftgrpc_server_listen_secure(server, address, server_creds, &bound), "listen_secure");
     if (also_plain) check(swiftgrpc_server_listen(server, "127.0.0.1:0", &plain), "listen plain");
   } else {
@@ -512,6 +533,9 @@ int main(int argc, char **argv) {
   pthread_mutex_unlock(&delayed_lock);
   pthread_join(delayer, NULL);
   check(swiftgrpc_runtime_destroy(runtime), "runtime_destroy");
+  check(swiftgrpc_server_credentials_destroy(server_creds), "server_credentials_destroy");
+  free((void *)rotate_identity.certificate_chain);
+  free((void *)rotate_identity.private_key);
   printf("stopped shutdown_ms=%lld cancelled=%d callbacks_after_destroy=%d\n",
          (long long)((t1 - t0) / 1000000), cancelled_count, callbacks_after_destroy);
   return 0;

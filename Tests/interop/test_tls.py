@@ -214,6 +214,22 @@ def test_rotation_applies_to_new_connections_and_spares_open_ones(pki):
         s.stop()
 
 
+def test_a_fetcher_is_asked_before_each_handshake_and_can_rotate(pki):
+    s = tls_server(pki, "--tls-rotate-cert", os.path.join(pki, "server2.pem"),
+                   "--tls-rotate-key", os.path.join(pki, "server2.key"), "--tls-fetch-rotate-after", "2")
+    try:
+        seen = [served_certificate(pki, s.port)[0] for _ in range(4)]
+        assert seen == [der(pki, "server.pem")] * 2 + [der(pki, "server2.pem")] * 2
+        with grpcio_channel(pki, s.port) as ch:
+            assert method(ch, "Unary")(b"fetched", timeout=10) == b"fetched"
+            log = method(ch, "Log")(b"", timeout=10).decode().splitlines()
+        fetches = [l for l in log if l.startswith("FETCH")]
+        assert len(fetches) == 5 and len(set(fetches)) == 1, log  # one per connection, one handle
+        assert "bad" not in fetches[0]
+    finally:
+        s.stop()
+
+
 def test_alpn_h2_is_required(pki):
     s = tls_server(pki)
     try:

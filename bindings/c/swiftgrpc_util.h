@@ -56,48 +56,58 @@ static inline const swiftgrpc_metadata *swiftgrpc_trailer_find(const swiftgrpc_e
   return NULL;
 }
 
-/* Deep-copies `ev` into one malloc'd block (strings NUL-terminated). Returns NULL when out of
-   memory. Release with free(). */
+/* Bytes a copied metadata list needs for its strings (each NUL-terminated). */
+static inline size_t swiftgrpc_util_md_size(const swiftgrpc_metadata *list, size_t count) {
+  size_t size = 0;
+  for (size_t i = 0; i < count; i++) size += list[i].key_len + list[i].value_len + 2;
+  return size;
+}
+
+/* Copies `len` bytes to *cursor, NUL-terminates them, advances *cursor; returns the copy. */
+static inline const char *swiftgrpc_util_put(char **cursor, const char *src, size_t len) {
+  char *dst = *cursor;
+  if (len) memcpy(dst, src, len);
+  dst[len] = 0;
+  *cursor += len + 1;
+  return dst;
+}
+
+/* Copies a metadata list into `out` (its strings at *cursor); returns `out`. */
+static inline const swiftgrpc_metadata *swiftgrpc_util_put_md(swiftgrpc_metadata *out, char **cursor,
+                                                              const swiftgrpc_metadata *list, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    out[i].key_len = list[i].key_len;
+    out[i].value_len = list[i].value_len;
+    out[i].key = swiftgrpc_util_put(cursor, list[i].key, list[i].key_len);
+    out[i].value = swiftgrpc_util_put(cursor, list[i].value, list[i].value_len);
+  }
+  return out;
+}
+
+/* Deep-copies `ev` (its strings, metadata, trailers and auth properties) into one malloc'd
+   block (strings NUL-terminated). Returns NULL when out of memory. Release with free(). */
 static inline swiftgrpc_event *swiftgrpc_event_copy(const swiftgrpc_event *ev) {
-  size_t n_md = ev->metadata_count + ev->trailer_count;
+  size_t n_md = ev->metadata_count + ev->trailer_count + ev->auth_count;
   size_t size = sizeof(swiftgrpc_event) + n_md * sizeof(swiftgrpc_metadata);
   size += ev->method_len + ev->authority_len + ev->peer_len + ev->message_len + ev->status_message_len + 5;
-  for (size_t i = 0; i < ev->metadata_count; i++) size += ev->metadata[i].key_len + ev->metadata[i].value_len + 2;
-  for (size_t i = 0; i < ev->trailer_count; i++) size += ev->trailers[i].key_len + ev->trailers[i].value_len + 2;
+  size += swiftgrpc_util_md_size(ev->metadata, ev->metadata_count);
+  size += swiftgrpc_util_md_size(ev->trailers, ev->trailer_count);
+  size += swiftgrpc_util_md_size(ev->auth, ev->auth_count);
   char *block = (char *)malloc(size);
   if (!block) return NULL;
   swiftgrpc_event *copy = (swiftgrpc_event *)block;
   *copy = *ev;
   swiftgrpc_metadata *md = (swiftgrpc_metadata *)(block + sizeof(swiftgrpc_event));
   char *cursor = (char *)(md + n_md);
-#define SWIFTGRPC_UTIL_PUT(dst, src, len) \
-  do {                                    \
-    memcpy(cursor, (src), (len));         \
-    cursor[(len)] = 0;                    \
-    (dst) = cursor;                       \
-    cursor += (len) + 1;                  \
-  } while (0)
-  SWIFTGRPC_UTIL_PUT(copy->method, ev->method, ev->method_len);
-  SWIFTGRPC_UTIL_PUT(copy->authority, ev->authority, ev->authority_len);
-  SWIFTGRPC_UTIL_PUT(copy->peer, ev->peer, ev->peer_len);
-  SWIFTGRPC_UTIL_PUT(copy->message, ev->message, ev->message_len);
-  SWIFTGRPC_UTIL_PUT(copy->status_message, ev->status_message, ev->status_message_len);
-  for (size_t i = 0; i < ev->metadata_count; i++) {
-    md[i].key_len = ev->metadata[i].key_len;
-    md[i].value_len = ev->metadata[i].value_len;
-    SWIFTGRPC_UTIL_PUT(md[i].key, ev->metadata[i].key, ev->metadata[i].key_len);
-    SWIFTGRPC_UTIL_PUT(md[i].value, ev->metadata[i].value, ev->metadata[i].value_len);
-  }
-  for (size_t i = 0; i < ev->trailer_count; i++) {
-    swiftgrpc_metadata *t = &md[ev->metadata_count + i];
-    t->key_len = ev->trailers[i].key_len;
-    t->value_len = ev->trailers[i].value_len;
-    SWIFTGRPC_UTIL_PUT(t->key, ev->trailers[i].key, ev->trailers[i].key_len);
-    SWIFTGRPC_UTIL_PUT(t->value, ev->trailers[i].value, ev->trailers[i].value_len);
-  }
-#undef SWIFTGRPC_UTIL_PUT
-  copy->metadata = md;
-  copy->trailers = md + ev->metadata_count;
+  copy->method = swiftgrpc_util_put(&cursor, ev->method, ev->method_len);
+  copy->authority = swiftgrpc_util_put(&cursor, ev->authority, ev->authority_len);
+  copy->peer = swiftgrpc_util_put(&cursor, ev->peer, ev->peer_len);
+  copy->message = swiftgrpc_util_put(&cursor, ev->message, ev->message_len);
+  copy->status_message = swiftgrpc_util_put(&cursor, ev->status_message, ev->status_message_len);
+  copy->metadata = swiftgrpc_util_put_md(md, &cursor, ev->metadata, ev->metadata_count);
+  copy->trailers = swiftgrpc_util_put_md(md + ev->metadata_count, &cursor, ev->trailers, ev->trailer_count);
+  copy->auth = swiftgrpc_util_put_md(md + ev->metadata_count + ev->trailer_count, &cursor, ev->auth,
+                                     ev->auth_count);
   return copy;
 }
 

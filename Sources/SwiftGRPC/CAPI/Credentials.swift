@@ -79,6 +79,21 @@ public func swiftgrpc_server_credentials_update(
   }
 }
 
+@_cdecl("swiftgrpc_server_credentials_set_fetcher")
+public func swiftgrpc_server_credentials_set_fetcher(
+  _ creds: UInt64, _ fn: swiftgrpc_host_fn?, _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let c = try lookupServerCredentials(creds)
+    guard let fn else {
+      c.setFetcher(nil)
+      return
+    }
+    let sink = FunctionSink(fn: fn, userData: userData)
+    c.setFetcher { _ = sink.deliver(CallEvent(type: .credentialsFetch, token: creds, kind: .unary, method: "")) }
+  }
+}
+
 @_cdecl("swiftgrpc_server_credentials_destroy")
 public func swiftgrpc_server_credentials_destroy(_ creds: UInt64) -> Int32 {
   guarded { () throws(ABIError) in

@@ -44,6 +44,8 @@ public enum CallEventType: Int32, Sendable {
   /// Call credentials plugin: metadata for a call is asked for (`token`: the request,
   /// `method`: the method's name, `authority`: the service URL).
   case credentialsRequest = 10
+  /// Server credentials' fetcher: a connection is about to be accepted.
+  case credentialsFetch = 11
 }
 
 /// The event handed to an `EventSink`, borrowed for the duration of `deliver`.

@@ -28,7 +28,7 @@ final class ServerConnection: HTTP2Connection {
                     credentials: ServerCredentials?) {
     let transport: ByteTransport
     if let credentials {
-      guard let tls = TLSTransport(server: fd, context: credentials.context) else {
+      guard let tls = TLSTransport(server: fd, context: credentials.contextForNewConnection()) else {
         Glibc.close(fd)
         server.connectionClosed()
         return

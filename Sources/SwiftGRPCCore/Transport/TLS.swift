@@ -210,6 +210,20 @@ private let serverNameCallback: @convention(c) (OpaquePointer?, UnsafeMutablePoi
 /// on; connections already open keep theirs (certificate rotation without a restart).
 public final class ServerCredentials: Sendable {
   private let current: Locked<TLSContext>
+  /// Asked before each new connection's handshake; it may `update` the credentials then (the
+  /// connection gets the new ones). gRPC's certificate configuration fetcher.
+  private let fetcher = Locked<(@Sendable () -> Void)?>(nil)
+
+  /// Sets the fetcher (nil: none). It runs on a loop thread and must return promptly.
+  public func setFetcher(_ fetch: (@Sendable () -> Void)?) {
+    fetcher.withLock { $0 = fetch }
+  }
+
+  /// The context for a connection being accepted now: the fetcher is asked first.
+  func contextForNewConnection() -> TLSContext {
+    if let fetch = fetcher.withLock({ $0 }) { fetch() }
+    return context
+  }
 
   public init(identities: [TLSIdentity], clientRoots: [UInt8]?, clientAuth: ClientAuth) throws(TLSError) {
     current = Locked(try TLSContext.server(identities: identities, clientRoots: clientRoots, clientAuth: clientAuth))
