@@ -265,10 +265,13 @@ typedef struct swiftgrpc_event {
   const swiftgrpc_metadata *trailers; /* CLIENT_STATUS: trailing metadata (-bin values decoded) */
   size_t trailer_count;
   /* Appended in 0.5.0. CALL: the connection's auth properties, gRPC C-core's auth context as
-     (property, value) pairs: "transport_security_type" ("insecure" or "ssl"), and for a TLS
-     client that sent a verified certificate "x509_subject" (RFC 2253), "x509_common_name",
-     "x509_subject_alternative_name" (one per SAN), "peer_dns" (one per DNS SAN),
-     "x509_pem_cert"; also "security_level". Empty for other events. */
+     (property, value) pairs: "transport_security_type" ("insecure" or "ssl") and
+     "security_level"; on TLS "ssl_tls_version", "ssl_session_reused", "ssl_requested_server_name"
+     (the client's SNI), and for a client that sent a verified certificate "x509_subject"
+     (RFC 2253), "x509_common_name", "x509_subject_alternative_name" (one per SAN), "peer_dns",
+     "peer_uri", "peer_email", "peer_ip" (one per SAN of that type), "peer_spiffe_id" (the one
+     URI SAN, if it is spiffe://), "x509_pem_cert", and "x509_pem_cert_chain" (the further
+     certificates the client sent, if any). Empty for other events. */
   const swiftgrpc_metadata *auth;
   size_t auth_count;
 } swiftgrpc_event;
@@ -576,7 +579,9 @@ int swiftgrpc_server_listen_secure(swiftgrpc_server server, const char *address,
    PEM; NULL with 0: the system's trust store), the client's own identity for mutual TLS
    (`identity`, may be NULL), and the name the server's certificate must cover and the client
    sends as SNI (`server_name_override`, may be NULL: the target's host; an IP address is
-   checked against the certificate's IP addresses and sent without SNI). */
+   checked against the certificate's IP addresses and sent without SNI). As in gRPC C-core, a
+   channel with an override also uses it as its default :authority (SWIFTGRPC_CHANNEL_AUTHORITY
+   still wins). */
 int swiftgrpc_channel_credentials_create(const char *roots, size_t roots_len,
                                          const swiftgrpc_tls_identity *identity,
                                          const char *server_name_override,

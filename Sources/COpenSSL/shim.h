@@ -32,6 +32,10 @@ static inline int swiftgrpc_ssl_ctx_add1_chain_cert(SSL_CTX *ctx, X509 *cert) {
 static inline unsigned long swiftgrpc_xn_flag_rfc2253(void) { return XN_FLAG_RFC2253; }
 static inline uint64_t swiftgrpc_ssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline uint64_t swiftgrpc_ssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
+/* Send the certificate chain as configured: no chain built from the trust store (as gRPC). */
+static inline long swiftgrpc_ssl_mode_no_auto_chain(void) { return SSL_MODE_NO_AUTO_CHAIN; }
+static inline int swiftgrpc_x509_stack_count(STACK_OF(X509) *s) { return s ? sk_X509_num(s) : 0; }
+static inline X509 *swiftgrpc_x509_stack_at(STACK_OF(X509) *s, int i) { return sk_X509_value(s, i); }
 static inline long swiftgrpc_ssl_mode_partial_write(void) {
   return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS;
 }

@@ -17,7 +17,8 @@
  *   Inline        unary echo answered inside the host fn (no thread hop)
  *   Hold          client streaming; never reads a message (back-pressure tests)
  *   Stats         "sent=N": response messages ServerStream has sent (accepted by the library)
- *   Auth          the call's auth properties, "name=value" lines (x509_pem_cert left out)
+ *   Auth          ":authority=..." and the call's auth properties, "name=value" lines
+ *                 (x509_pem_cert left out)
  *   Rotate        replaces the TLS certificate with --tls-rotate-cert/-key (new connections)
  *
  * A ServerStream call cancelled while streaming tries one more send and logs its result
@@ -323,7 +324,7 @@ static void handle(swiftgrpc_event *ev) {
     pthread_mutex_unlock(&log_lock);
   } else if (is(ev, "Auth")) {
     char reply[8192];
-    size_t n = 0;
+    size_t n = (size_t)snprintf(reply, sizeof reply, ":authority=%.*s\n", (int)ev->authority_len, ev->authority);
     for (size_t k = 0; k < ev->auth_count; k++) {
       const swiftgrpc_metadata *a = &ev->auth[k];
       if (a->key_len == 13 && !memcmp(a->key, "x509_pem_cert", 13)) continue;

@@ -149,6 +149,24 @@ def test_the_c_client_names_why_a_server_is_refused(pki, cert, roots, name, caus
         s.stop()
 
 
+def test_a_server_name_override_is_the_default_authority_as_in_grpc_core(pki):
+    s = tls_server(pki, cert="wronghost")
+    try:
+        seen = {}
+        for who in ("c", "grpcio"):
+            if who == "c":
+                r = drive(f"127.0.0.1:{s.port}", "--tls-roots", os.path.join(pki, "ca.pem"), "--tls-name",
+                          "wrong.example", "--method", METHOD + "Auth", "call")
+                text = bytes.fromhex(r.first("RESPONSE ").split()[2]).decode()
+            else:
+                with grpcio_channel(pki, s.port, name="wrong.example") as ch:
+                    text = method(ch, "Auth")(b"", timeout=10).decode()
+            seen[who] = [l for l in text.splitlines() if l.startswith(":authority=")]
+        assert seen["c"] == seen["grpcio"] == [":authority=wrong.example"], seen
+    finally:
+        s.stop()
+
+
 def test_grpcio_clients_refuse_bad_servers_too(pki):
     for cert, name in (("expired", None), ("wronghost", None), ("wronghost", "wrong.example")):
         s = tls_server(pki, cert=cert)

@@ -9,6 +9,9 @@ The request's `text` is a command:
                            ("cancelled" | "finished", time_remaining at start) under <id>
   deadline              -> returns time_remaining() as text
   peer                  -> returns context.peer()
+  auth                  -> returns the auth context (repr of peer_identity_key(), peer_identities()
+                           and auth_context() without x509_pem_cert), and the call's x-*/authorization
+                           metadata; `data` holds the client's PEM certificate if one came
 ServerStream: `n` messages "i" (sleep:<s>:<id> between each: for cancellation tests).
 ClientStream: texts joined with ","; data concatenated.
 Bidi: each text upper-cased, in order.
@@ -38,6 +41,15 @@ def _status(code_name):
 
 def _trailers(context):
     return [(k, v) for k, v in context.invocation_metadata() if k.startswith("x-")]
+
+
+def _auth(context):
+    props = dict(context.auth_context())
+    pem = (props.pop("x509_pem_cert", None) or [b""])[0]
+    md = sorted((k, v) for k, v in context.invocation_metadata()
+                if k.startswith("x-") or k == "authorization")
+    text = repr((context.peer_identity_key(), context.peer_identities(), sorted(props.items()), md))
+    return svc_pb2.Msg(text=text, data=pem)
 
 
 class Servicer(svc_pb2_grpc.SvcServicer):
@@ -71,6 +83,8 @@ class Servicer(svc_pb2_grpc.SvcServicer):
             return svc_pb2.Msg(text=repr(context.time_remaining()))
         if cmd == "peer":
             return svc_pb2.Msg(text=context.peer())
+        if cmd == "auth":
+            return _auth(context)
         return svc_pb2.Msg(text="unknown command")
 
     def ServerStream(self, request, context):
@@ -125,6 +139,8 @@ class AsyncServicer(svc_pb2_grpc.SvcServicer):
             finally:
                 log_event(key).set()
             return svc_pb2.Msg(text="slept")
+        if cmd == "auth":
+            return _auth(context)
         return svc_pb2.Msg(text="unknown command")
 
     async def ServerStream(self, request, context):

@@ -12,6 +12,8 @@
 #   deadline             -> the seconds remaining, as text
 #   peer                 -> call.peer
 #   metadata             -> the request metadata, inspected
+#   auth                 -> data: call.peer_cert (PEM, "" if none); text: the authorization and
+#                           x-* request metadata, inspected
 # ServerStream: `n` messages "i" (sleep:<secs>:<key>: pauses between them, records "ended" when
 #   the call is cancelled). ClientStream: texts joined with ","; data concatenated.
 #   Bidi: each text upper-cased, in order.
@@ -94,6 +96,9 @@ class TestServicer < Swiftgrpc::Pytest::Svc::Service
     when "deadline" then Msg.new(text: remaining(call).inspect)
     when "peer" then Msg.new(text: call.peer)
     when "metadata" then Msg.new(text: call.metadata.sort.inspect)
+    when "auth"
+      md = call.metadata.select { |k, _| k == "authorization" || k.start_with?("x-") }
+      Msg.new(text: md.sort.inspect, data: call.peer_cert.to_s.b)
     else Msg.new(text: "unknown command")
     end
   end

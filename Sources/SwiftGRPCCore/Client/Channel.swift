@@ -91,7 +91,8 @@ public final class Channel: @unchecked Sendable {
     }
     self.target = parsed
     self.config = config
-    authority = config.authority ?? parsed.authority
+    // As gRPC C-core: the TLS server name override is also the default :authority.
+    authority = config.authority ?? config.credentials?.serverNameOverride ?? parsed.authority
     id = Channel.ids.withLock { $0 += 1; return $0 }
     let cursor = Channel.loopCursor.withLock { c -> Int in c += 1; return c }
     loop = group.loops[cursor % group.loops.count]

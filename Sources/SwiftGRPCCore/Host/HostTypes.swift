@@ -71,9 +71,8 @@ public struct CallEvent {
   /// Client STATUS: trailing metadata.
   public var trailers: [MetadataEntry] = []
   /// Server CALL: the connection's auth properties (gRPC's auth context):
-  /// `transport_security_type` ("insecure" or "ssl") and, for a verified client certificate,
-  /// `x509_subject`, `x509_common_name`, `x509_subject_alternative_name`, `peer_dns`,
-  /// `x509_pem_cert`.
+  /// `transport_security_type` ("insecure" or "ssl"), the TLS session's facts and, for a
+  /// verified client certificate, its names (see `TLSTransport.authProperties`).
   public var auth: [MetadataEntry] = []
   /// Client calls: the host's opaque tag.
   public var tag: UInt = 0

@@ -72,7 +72,7 @@ final class TLSContext: @unchecked Sendable {
     SSL_CTX_set_options(
       ctx, swiftgrpc_ssl_op_no_renegotiation() | swiftgrpc_ssl_op_no_compression()
         | swiftgrpc_ssl_op_ignore_unexpected_eof())
-    _ = swiftgrpc_ssl_ctx_set_mode(ctx, swiftgrpc_ssl_mode_partial_write())
+    _ = swiftgrpc_ssl_ctx_set_mode(ctx, swiftgrpc_ssl_mode_partial_write() | swiftgrpc_ssl_mode_no_auto_chain())
     return context
   }
 
@@ -425,7 +425,13 @@ final class TLSTransport: ByteTransport {
   func authProperties() -> [MetadataEntry] {
     var out = [MetadataEntry("transport_security_type", "ssl"),
                MetadataEntry("security_level", "TSI_PRIVACY_AND_INTEGRITY")]
-    guard let ssl, let cert = SSL_get1_peer_certificate(ssl) else { return out }
+    guard let ssl else { return out }
+    if let version = SSL_get_version(ssl) { out.append(MetadataEntry("ssl_tls_version", String(cString: version))) }
+    out.append(MetadataEntry("ssl_session_reused", SSL_session_reused(ssl) == 1 ? "true" : "false"))
+    if isServer, let name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) {
+      out.append(MetadataEntry("ssl_requested_server_name", String(cString: name)))
+    }
+    guard let cert = SSL_get1_peer_certificate(ssl) else { return out }
     defer { X509_free(cert) }
     if let subject = X509_get_subject_name(cert) {
       if let text = TLSTransport.print(subject) { out.append(MetadataEntry(key: "x509_subject", value: text)) }
@@ -433,6 +439,7 @@ final class TLSTransport: ByteTransport {
       let n = X509_NAME_get_text_by_NID(subject, NID_commonName, &cn, Int32(cn.count))
       if n > 0 { out.append(MetadataEntry(key: "x509_common_name", value: cn[..<Int(n)].map { UInt8(bitPattern: $0) })) }
     }
+    var uris = [[UInt8]]()
     if let names = swiftgrpc_x509_alt_names(cert) {
       defer { swiftgrpc_general_names_free(names) }
       for i in 0..<swiftgrpc_general_names_count(names) {
@@ -440,18 +447,36 @@ final class TLSTransport: ByteTransport {
           let text = TLSTransport.text(of: name)
         else { continue }
         out.append(MetadataEntry(key: "x509_subject_alternative_name", value: text))
-        if swiftgrpc_general_name_type(name) == swiftgrpc_gen_dns() {
-          out.append(MetadataEntry(key: "peer_dns", value: text))
+        switch swiftgrpc_general_name_type(name) {
+        case swiftgrpc_gen_dns(): out.append(MetadataEntry(key: "peer_dns", value: text))
+        case swiftgrpc_gen_uri(): uris.append(text)
+        case swiftgrpc_gen_email(): out.append(MetadataEntry(key: "peer_email", value: text))
+        case swiftgrpc_gen_ipadd(): out.append(MetadataEntry(key: "peer_ip", value: text))
+        default: break
         }
       }
     }
-    if let bio = BIO_new(BIO_s_mem()) {
-      defer { BIO_free(bio) }
-      if PEM_write_bio_X509(bio, cert) == 1, let pem = TLSTransport.contents(bio) {
-        out.append(MetadataEntry(key: "x509_pem_cert", value: pem))
-      }
+    for uri in uris { out.append(MetadataEntry(key: "peer_uri", value: uri)) }
+    // C-core's rule: a SPIFFE ID only when it is the certificate's one URI name.
+    if uris.count == 1, uris[0].starts(with: Array("spiffe://".utf8)) {
+      out.append(MetadataEntry(key: "peer_spiffe_id", value: uris[0]))
+    }
+    if let pem = TLSTransport.pem([cert]) { out.append(MetadataEntry(key: "x509_pem_cert", value: pem)) }
+    // The rest of the chain the peer sent (OpenSSL leaves the leaf out on a server).
+    let chain = SSL_get_peer_cert_chain(ssl)
+    let sent = (0..<swiftgrpc_x509_stack_count(chain)).compactMap { swiftgrpc_x509_stack_at(chain, $0) }
+    if !sent.isEmpty, let pem = TLSTransport.pem(sent) {
+      out.append(MetadataEntry(key: "x509_pem_cert_chain", value: pem))
     }
     return out
+  }
+
+  /// Certificates as concatenated PEM.
+  private static func pem(_ certs: [OpaquePointer]) -> [UInt8]? {
+    guard let bio = BIO_new(BIO_s_mem()) else { return nil }
+    defer { BIO_free(bio) }
+    for cert in certs where PEM_write_bio_X509(bio, cert) != 1 { return nil }
+    return contents(bio)
   }
 
   private static func print(_ name: OpaquePointer) -> [UInt8]? {

@@ -13,11 +13,14 @@ import weakref
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from . import _native as N
+from ._credentials import CallCredentials, ChannelCredentials
 from ._common import (Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, deadline_from_timeout, next_event, raise_native, runtime,
                       status_code)
 
 _start = N.swiftgrpc_client_call_start
+_start_v2 = N.swiftgrpc_client_call_start_v2
+_CALL_ARGS_SIZE = ctypes.sizeof(N.CallArgs)
 _NULL_FN = N.NULL_HOST_FN
 
 
@@ -88,17 +91,32 @@ class Channel:
     "unix:path", "ipv4:a:p,b:p", ...). Thread-safe; close() or use it as a context manager."""
 
     def __init__(self, target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
-                 compression: Any = None) -> None:
+                 compression: Any = None, credentials: Optional[ChannelCredentials] = None) -> None:
         if not isinstance(target, str):
             raise TypeError(f"target must be str, got {type(target).__name__}")
+        if credentials is not None and not isinstance(credentials, ChannelCredentials):
+            raise TypeError(f"credentials must be ChannelCredentials (ssl_channel_credentials()), "
+                            f"got {type(credentials).__name__}")
         self._rt = runtime()
         arr, n = channel_args(options)
         h = N.H()
         try:
-            N.check(N.swiftgrpc_channel_create(self._rt.handle, target.encode(), arr, n, ctypes.byref(h)),
-                    "swiftgrpc_channel_create")
+            if credentials is None:
+                N.check(N.swiftgrpc_channel_create(self._rt.handle, target.encode(), arr, n, ctypes.byref(h)),
+                        "swiftgrpc_channel_create")
+            else:
+                override = dict(options or ()).get("grpc.ssl_target_name_override")
+                creds = credentials._handle if override is None else credentials._create(str(override))
+                try:
+                    N.check(N.swiftgrpc_channel_create_secure(self._rt.handle, target.encode(), creds, arr, n,
+                                                              ctypes.byref(h)),
+                            "swiftgrpc_channel_create_secure")
+                finally:
+                    if override is not None:
+                        N.swiftgrpc_channel_credentials_destroy(creds)  # the channel keeps them
         except N.NativeError as e:
             raise_native(e)
+        self._credentials = credentials  # its metadata plugins stay alive with the channel
         self._handle = h.value
         self.target = target
         self._closed = False
@@ -176,15 +194,23 @@ class Channel:
 
     # -- starting calls
     def _start(self, method: bytes, kind: int, metadata: Any, body: Optional[bytes],
-               timeout: Optional[float], wait_for_ready: Optional[bool], queue: int) -> int:
+               timeout: Optional[float], wait_for_ready: Optional[bool], queue: int,
+               credentials: Optional[CallCredentials] = None) -> int:
         if self._closed:
             raise UsageError("the channel is closed")
         arr, n = build_metadata(metadata)
         deadline = deadline_from_timeout(timeout) if timeout is not None else N.DEADLINE_DEFAULT
+        flags = N.CALL_WAIT_FOR_READY if wait_for_ready else 0
         h = N.H()
-        rc = _start(self._handle, method, kind, arr, n, body, len(body) if body else 0, deadline,
-                    N.CALL_WAIT_FOR_READY if wait_for_ready else 0, queue, _NULL_FN, None,
-                    ctypes.byref(h))
+        if credentials is None:
+            rc = _start(self._handle, method, kind, arr, n, body, len(body) if body else 0, deadline,
+                        flags, queue, _NULL_FN, None, ctypes.byref(h))
+        else:
+            if not isinstance(credentials, CallCredentials):
+                raise TypeError(f"credentials must be CallCredentials, got {type(credentials).__name__}")
+            args = N.CallArgs(_CALL_ARGS_SIZE, method, kind, arr, n, body, len(body) if body else 0,
+                              deadline, flags, queue, _NULL_FN, None, credentials._handle)
+            rc = _start_v2(self._handle, ctypes.byref(args), ctypes.byref(h))
         if rc < 0:
             msg = N.last_error() or N.errstr(rc)
             if rc == N.E_WRONG_STATE or rc == N.E_BAD_HANDLE:
@@ -273,13 +299,14 @@ class _MultiCallable:
 
 class UnaryUnaryMultiCallable(_MultiCallable):
     def _blocking(self, request: Any, timeout: Optional[float], metadata: Any,
-                  wait_for_ready: Optional[bool]) -> Tuple[Any, Event]:
+                  wait_for_ready: Optional[bool], credentials: Any) -> Tuple[Any, Event]:
         body = _serialize(self._ser, request)
         ch = self._channel
         rt = ch._rt
         q = rt.take_queue()
         try:
-            call = ch._start(self._method, N.KIND_UNARY, metadata, body, timeout, wait_for_ready, q)
+            call = ch._start(self._method, N.KIND_UNARY, metadata, body, timeout, wait_for_ready, q,
+                             credentials)
         except BaseException:
             rt.give_queue(q)
             raise
@@ -292,12 +319,12 @@ class UnaryUnaryMultiCallable(_MultiCallable):
     def __call__(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> Any:
-        return self._blocking(request, timeout, metadata, wait_for_ready)[0]
+        return self._blocking(request, timeout, metadata, wait_for_ready, credentials)[0]
 
     def with_call(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                   credentials: Any = None, wait_for_ready: Optional[bool] = None,
                   compression: Any = None) -> Tuple[Any, _Outcome]:
-        response, ev = self._blocking(request, timeout, metadata, wait_for_ready)
+        response, ev = self._blocking(request, timeout, metadata, wait_for_ready, credentials)
         return response, _Outcome(ev)
 
     def future(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
@@ -305,15 +332,15 @@ class UnaryUnaryMultiCallable(_MultiCallable):
                compression: Any = None) -> "CallFuture":
         body = _serialize(self._ser, request)
         return CallFuture(self._channel, self._method, N.KIND_UNARY, body, None, timeout,
-                          metadata, wait_for_ready, self._ser, self._deser)
+                          metadata, wait_for_ready, self._ser, self._deser, credentials)
 
 
 class StreamUnaryMultiCallable(_MultiCallable):
     def _blocking(self, request_iterator: Any, timeout: Optional[float], metadata: Any,
-                  wait_for_ready: Optional[bool]) -> Tuple[Any, _Outcome]:
+                  wait_for_ready: Optional[bool], credentials: Any) -> Tuple[Any, _Outcome]:
         call = _StreamCall(self._channel, self._method, N.KIND_CLIENT_STREAMING, None,
                            request_iterator, timeout, metadata, wait_for_ready, self._ser,
-                           self._deser, send_inline=True)
+                           self._deser, credentials, send_inline=True)
         ev = call._final()
         if ev.status_code != 0:
             raise _error(ev)
@@ -322,19 +349,19 @@ class StreamUnaryMultiCallable(_MultiCallable):
     def __call__(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> Any:
-        return self._blocking(request_iterator, timeout, metadata, wait_for_ready)[0]
+        return self._blocking(request_iterator, timeout, metadata, wait_for_ready, credentials)[0]
 
     def with_call(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                   credentials: Any = None, wait_for_ready: Optional[bool] = None,
                   compression: Any = None) -> Tuple[Any, _Outcome]:
-        return self._blocking(request_iterator, timeout, metadata, wait_for_ready)
+        return self._blocking(request_iterator, timeout, metadata, wait_for_ready, credentials)
 
     def future(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                credentials: Any = None, wait_for_ready: Optional[bool] = None,
                compression: Any = None) -> "CallFuture":
         return CallFuture(self._channel, self._method, N.KIND_CLIENT_STREAMING, None,
                           request_iterator, timeout, metadata, wait_for_ready, self._ser,
-                          self._deser)
+                          self._deser, credentials)
 
 
 class UnaryStreamMultiCallable(_MultiCallable):
@@ -343,7 +370,7 @@ class UnaryStreamMultiCallable(_MultiCallable):
                  compression: Any = None) -> "_StreamCall":
         body = _serialize(self._ser, request)
         return _StreamCall(self._channel, self._method, N.KIND_SERVER_STREAMING, body, None,
-                           timeout, metadata, wait_for_ready, self._ser, self._deser)
+                           timeout, metadata, wait_for_ready, self._ser, self._deser, credentials)
 
 
 class StreamStreamMultiCallable(_MultiCallable):
@@ -352,7 +379,7 @@ class StreamStreamMultiCallable(_MultiCallable):
                  compression: Any = None) -> "_StreamCall":
         return _StreamCall(self._channel, self._method, N.KIND_BIDI_STREAMING, None,
                            request_iterator, timeout, metadata, wait_for_ready, self._ser,
-                           self._deser)
+                           self._deser, credentials)
 
 
 class _StreamCall(RpcError):
@@ -361,7 +388,7 @@ class _StreamCall(RpcError):
 
     def __init__(self, channel: Channel, method: bytes, kind: int, body: Optional[bytes],
                  requests: Any, timeout: Optional[float], metadata: Any,
-                 wait_for_ready: Optional[bool], ser: Any, deser: Any,
+                 wait_for_ready: Optional[bool], ser: Any, deser: Any, credentials: Any = None,
                  send_inline: bool = False) -> None:
         Exception.__init__(self, "RPC in progress")
         if kind in (N.KIND_CLIENT_STREAMING, N.KIND_BIDI_STREAMING):
@@ -373,6 +400,7 @@ class _StreamCall(RpcError):
         self._channel = channel
         self._ser = ser
         self._deser = deser
+        self._creds = credentials  # a metadata plugin stays alive while the call is
         self._cv = threading.Condition(threading.Lock())
         self._pumping = False
         self._messages: "collections.deque[bytes]" = collections.deque()
@@ -386,7 +414,8 @@ class _StreamCall(RpcError):
         rt = channel._rt
         self._q = rt.take_queue()
         try:
-            self._call = channel._start(method, kind, metadata, body, timeout, wait_for_ready, self._q)
+            self._call = channel._start(method, kind, metadata, body, timeout, wait_for_ready, self._q,
+                                        credentials)
         except BaseException:
             rt.give_queue(self._q)
             raise
@@ -585,12 +614,12 @@ class CallFuture(_StreamCall):
 
     def __init__(self, channel: Channel, method: bytes, kind: int, body: Optional[bytes],
                  requests: Any, timeout: Optional[float], metadata: Any,
-                 wait_for_ready: Optional[bool], ser: Any, deser: Any) -> None:
+                 wait_for_ready: Optional[bool], ser: Any, deser: Any, credentials: Any = None) -> None:
         self._done_callbacks: List[Callable[[Any], Any]] = []
         self._finished = threading.Event()
         self._cancelled_by_user = False
         super().__init__(channel, method, kind, body, requests, timeout, metadata,
-                         wait_for_ready, ser, deser)
+                         wait_for_ready, ser, deser, credentials)
         threading.Thread(target=self._wait, name="swiftgrpc-future", daemon=True).start()
 
     def _wait(self) -> None:
@@ -659,3 +688,14 @@ def insecure_channel(target: str, options: Optional[Sequence[Tuple[str, Any]]] =
                      compression: Any = None) -> Channel:
     """grpcio's ``grpc.insecure_channel``."""
     return Channel(target, options, compression)
+
+
+def secure_channel(target: str, credentials: ChannelCredentials,
+                   options: Optional[Sequence[Tuple[str, Any]]] = None, compression: Any = None) -> Channel:
+    """grpcio's ``grpc.secure_channel``: TLS with `credentials` (ssl_channel_credentials(),
+    perhaps composed with call credentials). The option "grpc.ssl_target_name_override" names
+    the host the server's certificate must cover (and the default :authority)."""
+    if not isinstance(credentials, ChannelCredentials):
+        raise TypeError(f"credentials must be ChannelCredentials (ssl_channel_credentials()), "
+                        f"got {type(credentials).__name__}")
+    return Channel(target, options, compression, credentials)

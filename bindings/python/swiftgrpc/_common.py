@@ -234,10 +234,11 @@ _event_free = N.swiftgrpc_event_free
 class Event:
     """A decoded swiftgrpc_event (copied out of library memory, which is freed at once)."""
     __slots__ = ("type", "kind", "token", "server", "method", "peer", "metadata", "deadline_ns",
-                 "message", "status_code", "channel", "tag", "status_message", "trailers", "auth")
+                 "message", "status_code", "channel", "tag", "status_message", "trailers", "auth",
+                 "authority")
 
     def __init__(self, ptr: int) -> None:
-        (t, kind, token, server, mp, ml, _ap, _al, pp, pl, mdp, mdc, deadline, msgp, msgl,
+        (t, kind, token, server, mp, ml, aup, aul, pp, pl, mdp, mdc, deadline, msgp, msgl,
          has_msg, code, channel, tag, smp, sml, trp, trc, ap, ac) = _ev_unpack(_string_at(ptr, _EV_SIZE))
         self.type = t
         self.kind = kind
@@ -257,6 +258,9 @@ class Event:
             self.metadata = read_metadata(mdp, mdc)
             self.trailers = read_metadata(trp, trc)
             self.status_message = _string_at(smp, sml).decode("utf-8", "replace")
+        elif t == N.EVENT_CREDENTIALS_REQUEST:
+            self.method = _string_at(mp, ml).decode("utf-8", "replace")
+            self.authority = _string_at(aup, aul).decode("utf-8", "replace")
 
 
 def next_event(queue: int, timeout_ms: int) -> Union[Event, int]:

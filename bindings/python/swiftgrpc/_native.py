@@ -51,6 +51,12 @@ EVENT_CLIENT_MESSAGE = 6
 EVENT_CLIENT_SEND_DONE = 7
 EVENT_CLIENT_STATUS = 8
 EVENT_SEND_DONE = 9
+EVENT_CREDENTIALS_REQUEST = 10
+EVENT_CREDENTIALS_FETCH = 11
+
+CLIENT_AUTH_NONE = 0
+CLIENT_AUTH_REQUEST = 1
+CLIENT_AUTH_REQUIRE = 2
 
 OPT_MAX_RECV_MESSAGE_SIZE = 1
 OPT_MAX_SEND_MESSAGE_SIZE = 2
@@ -118,6 +124,13 @@ class Event(Structure):
     ]
 
 
+class TlsIdentity(Structure):
+    # typedef struct swiftgrpc_tls_identity { const char *certificate_chain;
+    #   size_t certificate_chain_len; const char *private_key; size_t private_key_len; }
+    _fields_ = [("certificate_chain", c_char_p), ("certificate_chain_len", c_size_t),
+                ("private_key", c_char_p), ("private_key_len", c_size_t)]
+
+
 # The same layout for struct.unpack_from: one C call copies an event, one unpack reads it all.
 EVENT_LAYOUT = struct.Struct("@iiQQPNPNPNPNqPNiiQPPNPNPN")
 METADATA_LAYOUT = struct.Struct("@PNPN")
@@ -126,6 +139,18 @@ assert METADATA_LAYOUT.size == ctypes.sizeof(Metadata)
 
 # typedef void (*swiftgrpc_host_fn)(const swiftgrpc_event *event, void *user_data);
 HOST_FN = CFUNCTYPE(None, POINTER(Event), c_void_p)
+
+
+class CallArgs(Structure):
+    # typedef struct swiftgrpc_call_args { uint32_t struct_size; const char *method; int kind;
+    #   const swiftgrpc_metadata *metadata; size_t metadata_count; const void *message;
+    #   size_t message_len; int64_t deadline_ns; uint32_t flags; swiftgrpc_queue queue;
+    #   swiftgrpc_host_fn fn; void *tag; swiftgrpc_call_credentials credentials; }
+    _fields_ = [("struct_size", c_uint32), ("method", c_char_p), ("kind", c_int),
+                ("metadata", POINTER(Metadata)), ("metadata_count", c_size_t),
+                ("message", c_char_p), ("message_len", c_size_t), ("deadline_ns", c_int64),
+                ("flags", c_uint32), ("queue", c_uint64), ("fn", HOST_FN), ("tag", c_void_p),
+                ("credentials", c_uint64)]
 
 
 class LibraryNotFound(ImportError):
@@ -284,6 +309,70 @@ swiftgrpc_client_half_close = _fn("swiftgrpc_client_half_close", c_int, H, H)
 swiftgrpc_client_read = _fn("swiftgrpc_client_read", c_int, H, H)
 # int swiftgrpc_client_cancel(swiftgrpc_channel channel, swiftgrpc_call call);
 swiftgrpc_client_cancel = _fn("swiftgrpc_client_cancel", c_int, H, H)
+
+# int swiftgrpc_client_call_start_v2(swiftgrpc_channel channel, const swiftgrpc_call_args *args,
+#                                    swiftgrpc_call *out);
+swiftgrpc_client_call_start_v2 = _fn("swiftgrpc_client_call_start_v2", c_int, H, POINTER(CallArgs),
+                                     POINTER(H))
+
+# int swiftgrpc_server_credentials_create(const swiftgrpc_tls_identity *identities, size_t count,
+#                                         const char *client_roots, size_t client_roots_len,
+#                                         int client_auth, swiftgrpc_server_credentials *out);
+swiftgrpc_server_credentials_create = _fn("swiftgrpc_server_credentials_create", c_int,
+                                          POINTER(TlsIdentity), c_size_t, c_char_p, c_size_t, c_int,
+                                          POINTER(H))
+# int swiftgrpc_server_credentials_update(swiftgrpc_server_credentials credentials,
+#                                         const swiftgrpc_tls_identity *identities, size_t count,
+#                                         const char *client_roots, size_t client_roots_len,
+#                                         int client_auth);
+swiftgrpc_server_credentials_update = _fn("swiftgrpc_server_credentials_update", c_int, H,
+                                          POINTER(TlsIdentity), c_size_t, c_char_p, c_size_t, c_int)
+# int swiftgrpc_server_credentials_set_fetcher(swiftgrpc_server_credentials credentials,
+#                                              swiftgrpc_host_fn fn, void *user_data);
+swiftgrpc_server_credentials_set_fetcher = _fn("swiftgrpc_server_credentials_set_fetcher", c_int, H,
+                                               HOST_FN, c_void_p)
+# int swiftgrpc_server_credentials_destroy(swiftgrpc_server_credentials credentials);
+swiftgrpc_server_credentials_destroy = _fn("swiftgrpc_server_credentials_destroy", c_int, H)
+# int swiftgrpc_server_listen_secure(swiftgrpc_server server, const char *address,
+#                                    swiftgrpc_server_credentials credentials, int *bound_port);
+swiftgrpc_server_listen_secure = _fn("swiftgrpc_server_listen_secure", c_int, H, c_char_p, H,
+                                     POINTER(c_int))
+# int swiftgrpc_channel_credentials_create(const char *roots, size_t roots_len,
+#                                          const swiftgrpc_tls_identity *identity,
+#                                          const char *server_name_override,
+#                                          swiftgrpc_channel_credentials *out);
+swiftgrpc_channel_credentials_create = _fn("swiftgrpc_channel_credentials_create", c_int, c_char_p,
+                                           c_size_t, POINTER(TlsIdentity), c_char_p, POINTER(H))
+# int swiftgrpc_channel_credentials_destroy(swiftgrpc_channel_credentials credentials);
+swiftgrpc_channel_credentials_destroy = _fn("swiftgrpc_channel_credentials_destroy", c_int, H)
+# int swiftgrpc_channel_create_secure(swiftgrpc_runtime runtime, const char *target,
+#                                     swiftgrpc_channel_credentials credentials,
+#                                     const swiftgrpc_channel_arg *args, size_t arg_count,
+#                                     swiftgrpc_channel *out);
+swiftgrpc_channel_create_secure = _fn("swiftgrpc_channel_create_secure", c_int, H, c_char_p, H,
+                                      POINTER(ChannelArg), c_size_t, POINTER(H))
+# int swiftgrpc_call_credentials_create_access_token(const char *token,
+#                                                    swiftgrpc_call_credentials *out);
+swiftgrpc_call_credentials_create_access_token = _fn("swiftgrpc_call_credentials_create_access_token",
+                                                     c_int, c_char_p, POINTER(H))
+# int swiftgrpc_call_credentials_create_plugin(swiftgrpc_queue queue, swiftgrpc_host_fn fn,
+#                                              void *user_data, swiftgrpc_call_credentials *out);
+swiftgrpc_call_credentials_create_plugin = _fn("swiftgrpc_call_credentials_create_plugin", c_int, H,
+                                               HOST_FN, c_void_p, POINTER(H))
+# int swiftgrpc_call_credentials_answer(uint64_t request, const swiftgrpc_metadata *metadata,
+#                                       size_t count, int status_code, const char *status_message);
+swiftgrpc_call_credentials_answer = _fn("swiftgrpc_call_credentials_answer", c_int, c_uint64,
+                                        POINTER(Metadata), c_size_t, c_int, c_char_p)
+# int swiftgrpc_call_credentials_compose(swiftgrpc_call_credentials a, swiftgrpc_call_credentials b,
+#                                        swiftgrpc_call_credentials *out);
+swiftgrpc_call_credentials_compose = _fn("swiftgrpc_call_credentials_compose", c_int, H, H, POINTER(H))
+# int swiftgrpc_call_credentials_destroy(swiftgrpc_call_credentials credentials);
+swiftgrpc_call_credentials_destroy = _fn("swiftgrpc_call_credentials_destroy", c_int, H)
+# int swiftgrpc_channel_credentials_compose(swiftgrpc_channel_credentials channel_credentials,
+#                                           swiftgrpc_call_credentials call_credentials,
+#                                           swiftgrpc_channel_credentials *out);
+swiftgrpc_channel_credentials_compose = _fn("swiftgrpc_channel_credentials_compose", c_int, H, H,
+                                            POINTER(H))
 
 NULL_HOST_FN = ctypes.cast(None, HOST_FN)
 

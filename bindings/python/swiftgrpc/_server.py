@@ -19,6 +19,7 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
 from . import _native as N
+from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
 from ._common import (Event, Metadatum, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, next_event, raise_native, runtime, status_code)
 
@@ -183,6 +184,7 @@ class ContextBase:
 
     __slots__ = ()
     _metadata: Tuple[Metadatum, ...]
+    _auth: Tuple[Tuple[str, bytes], ...]
     _peer: str
     _deadline_ns: int
     _code: Optional[int]
@@ -191,6 +193,22 @@ class ContextBase:
 
     def invocation_metadata(self) -> Tuple[Metadatum, ...]:
         return self._metadata
+
+    def auth_context(self) -> Dict[str, List[bytes]]:
+        """The connection's auth properties, as grpcio gives them: name -> values (bytes);
+        "transport_security_type" is [b"ssl"] on TLS, and a verified client certificate adds
+        "x509_common_name", "x509_subject_alternative_name", "x509_pem_cert", ..."""
+        return auth_context(self._auth)
+
+    def peer_identities(self) -> Optional[List[bytes]]:
+        """The client's identities from its certificate (its SANs, else its common name);
+        None unless it sent a verified certificate."""
+        return peer_identities(self._auth)
+
+    def peer_identity_key(self) -> Optional[str]:
+        """The auth property peer_identities() come from; None if the peer is not
+        authenticated."""
+        return peer_identity_key(self._auth)
 
     def peer(self) -> str:
         return self._peer
@@ -231,7 +249,7 @@ class ContextBase:
 class ServicerContext(ContextBase):
     """The context handed to a handler; grpcio's ``grpc.ServicerContext``."""
 
-    __slots__ = ("_state", "_token", "_method", "_peer", "_metadata", "_deadline_ns", "_active",
+    __slots__ = ("_state", "_token", "_method", "_peer", "_metadata", "_auth", "_deadline_ns", "_active",
                  "_done", "_callbacks", "_code", "_details", "_trailing", "_inbox", "_sent",
                  "_initial_sent", "__weakref__")
 
@@ -241,6 +259,7 @@ class ServicerContext(ContextBase):
         self._method = ev.method
         self._peer = ev.peer
         self._metadata = ev.metadata
+        self._auth = ev.auth
         self._deadline_ns = ev.deadline_ns
         self._active = True
         self._done = False
@@ -255,15 +274,6 @@ class ServicerContext(ContextBase):
     # -- what the call is
     def method(self) -> str:
         return self._method
-
-    def peer_identities(self) -> None:
-        return None
-
-    def peer_identity_key(self) -> None:
-        return None
-
-    def auth_context(self) -> Dict[str, Any]:
-        return {}
 
     def is_active(self) -> bool:
         if self._active and self._deadline_ns < N.DEADLINE_NONE and N.now_ns() >= self._deadline_ns:
@@ -381,6 +391,7 @@ class NativeServer:
         self.handle = h.value
         self.methods: Dict[str, Any] = {}
         self.started = False
+        self.credentials: List[ServerCredentials] = []
         for key, value in options or ():
             opt = _OPTION_MAP.get(key)
             if opt is not None:
@@ -400,17 +411,26 @@ class NativeServer:
                 raise TypeError(f"handler for {name} is not an RpcMethodHandler")
         self.methods[name] = handler
 
-    def listen(self, address: str) -> int:
+    def listen(self, address: str, credentials: Optional[ServerCredentials] = None) -> int:
         if not isinstance(address, str):
             raise TypeError(f"address must be str, got {type(address).__name__}")
+        if credentials is not None and not isinstance(credentials, ServerCredentials):
+            raise TypeError(f"server_credentials must be ServerCredentials (ssl_server_credentials()), "
+                            f"got {type(credentials).__name__}")
         if self.started:
             raise UsageError("ports must be added before start()")
         if address.startswith("unix://"):
             address = "unix:" + address[len("unix://"):]
         port = ctypes.c_int()
         try:
-            N.check(N.swiftgrpc_server_listen(self.handle, address.encode(), ctypes.byref(port)),
-                    "swiftgrpc_server_listen")
+            if credentials is None:
+                N.check(N.swiftgrpc_server_listen(self.handle, address.encode(), ctypes.byref(port)),
+                        "swiftgrpc_server_listen")
+            else:
+                N.check(N.swiftgrpc_server_listen_secure(self.handle, address.encode(), credentials._handle,
+                                                         ctypes.byref(port)),
+                        "swiftgrpc_server_listen_secure")
+                self.credentials.append(credentials)  # a fetcher stays alive with the server
         except N.NativeError as e:
             if e.code == N.E_SYSTEM:
                 raise RuntimeError(f"cannot listen on {address}: {e.message}") from None
@@ -487,8 +507,11 @@ class ServerAPI:
         """Listens on `address` ("host:port", "[::]:port", "unix:path"); returns the port."""
         return self._native.listen(address)
 
-    def add_secure_port(self, address: str, server_credentials: Any) -> int:
-        raise NotImplementedError("TLS is not supported by swiftgrpc yet; use add_insecure_port")
+    def add_secure_port(self, address: str, server_credentials: ServerCredentials) -> int:
+        """Listens with TLS (ssl_server_credentials()) on `address`; returns the port."""
+        if server_credentials is None:
+            raise TypeError("server_credentials must be ServerCredentials (ssl_server_credentials())")
+        return self._native.listen(address, server_credentials)
 
     def probe_host(self, method: str, request: bytes = b"", iterations: int = 1,
                    timeout: Optional[float] = None) -> float:

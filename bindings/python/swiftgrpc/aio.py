@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional,
 
 from . import _native as N
 from ._channel import Channel as _SyncChannel
+from ._credentials import ChannelCredentials
 from ._common import (Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, deadline_from_timeout, status_code)
 from ._server import (ContextBase, NativeServer, ServerAPI, _Abort, _BadRequest, _Cancelled,
@@ -23,7 +24,8 @@ from ._server import (GenericRpcHandler, RpcMethodHandler, method_handlers_gener
                       unary_stream_rpc_method_handler, unary_unary_rpc_method_handler)  # noqa: F401
 
 __all__ = ["AioRpcError", "Channel", "EOF", "GenericRpcHandler", "RpcMethodHandler", "Server",
-           "ServicerContext", "insecure_channel", "method_handlers_generic_handler", "server",
+           "ServicerContext", "insecure_channel", "method_handlers_generic_handler",
+           "secure_channel", "server",
            "stream_stream_rpc_method_handler", "stream_unary_rpc_method_handler",
            "unary_stream_rpc_method_handler", "unary_unary_rpc_method_handler"]
 
@@ -95,6 +97,7 @@ class ServicerContext(ContextBase):
         self._method = ev.method
         self._peer = ev.peer
         self._metadata = ev.metadata
+        self._auth = ev.auth
         self._deadline_ns = ev.deadline_ns
         self._active = True
         self._done = False
@@ -393,8 +396,8 @@ class Channel:
     """An asyncio client channel (grpc.aio.Channel). Use ``async with`` or ``await close()``."""
 
     def __init__(self, target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
-                 compression: Any = None) -> None:
-        self._sync = _SyncChannel(target, options, compression)
+                 compression: Any = None, credentials: Optional[ChannelCredentials] = None) -> None:
+        self._sync = _SyncChannel(target, options, compression, credentials)
         self._handle = self._sync._handle
         self._calls: Dict[int, "_Call"] = {}
         self._queue = 0
@@ -466,6 +469,15 @@ def insecure_channel(target: str, options: Optional[Sequence[Tuple[str, Any]]] =
     return Channel(target, options, compression)
 
 
+def secure_channel(target: str, credentials: ChannelCredentials,
+                   options: Optional[Sequence[Tuple[str, Any]]] = None, compression: Any = None) -> Channel:
+    """grpc.aio.secure_channel: TLS with `credentials` (swiftgrpc.ssl_channel_credentials())."""
+    if not isinstance(credentials, ChannelCredentials):
+        raise TypeError(f"credentials must be ChannelCredentials (ssl_channel_credentials()), "
+                        f"got {type(credentials).__name__}")
+    return Channel(target, options, compression, credentials)
+
+
 class _MultiCallable:
     def __init__(self, channel: Channel, method: str, kind: int, ser: Any, deser: Any) -> None:
         if not isinstance(method, str):
@@ -479,7 +491,7 @@ class _MultiCallable:
     def __call__(self, request: Any = None, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> "_Call":
-        return _Call(self, request, timeout, metadata, wait_for_ready)
+        return _Call(self, request, timeout, metadata, wait_for_ready, credentials)
 
 
 class _Call:
@@ -487,7 +499,7 @@ class _Call:
     ``read()`` / ``write()`` / ``done_writing()``, grpc.aio's Call interface."""
 
     def __init__(self, mc: _MultiCallable, request: Any, timeout: Optional[float], metadata: Any,
-                 wait_for_ready: Optional[bool]) -> None:
+                 wait_for_ready: Optional[bool], credentials: Any = None) -> None:
         ch = mc._channel
         self._ch = ch
         self._mc = mc
@@ -509,7 +521,9 @@ class _Call:
         self._done_callbacks: List[Callable[[Any], Any]] = []
         self._deadline = None if timeout is None else deadline_from_timeout(timeout)
         q = ch._ensure_pump()
-        self._call = ch._sync._start(mc._method, kind, metadata, body, timeout, wait_for_ready, q)
+        self._creds = credentials  # a metadata plugin stays alive while the call is
+        self._call = ch._sync._start(mc._method, kind, metadata, body, timeout, wait_for_ready, q,
+                                     credentials)
         ch._calls[self._call] = self
         self._sender: Optional[asyncio.Task] = None
         if requests is not None:

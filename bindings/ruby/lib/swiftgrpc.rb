@@ -13,11 +13,14 @@
 module SwiftGRPC
 end
 
+require "weakref"
+
 require_relative "swiftgrpc/version"
 require_relative "swiftgrpc/native"
 require_relative "swiftgrpc/errors"
 require_relative "swiftgrpc/runtime"
 require_relative "swiftgrpc/service"
+require_relative "swiftgrpc/credentials"
 require_relative "swiftgrpc/server"
 require_relative "swiftgrpc/channel"
 

@@ -43,13 +43,26 @@ module SwiftGRPC
     #   `keepalive_time`, `keepalive_timeout`, `timeout`: the default per-call timeout), sizes
     #   in bytes (`max_send_message_size`, `max_receive_message_size`), `user_agent`,
     #   `authority`, `lb_policy` (:pick_first or :round_robin), `keepalive_permit_without_calls`
-    def initialize(target, **options)
+    # @param credentials [ChannelCredentials, nil] TLS (nil: plaintext)
+    # @param ssl_target_name_override [String, nil] the host the server's certificate must
+    #   cover (and the default :authority), instead of the target's
+    def initialize(target, credentials: nil, ssl_target_name_override: nil, **options)
       raise TypeError, "target must be a String, not #{target.class}" unless target.is_a?(String)
+      unless credentials.nil? || credentials.is_a?(ChannelCredentials)
+        raise TypeError, "credentials must be SwiftGRPC::ChannelCredentials, not #{credentials.class}"
+      end
 
       @target = target
+      @credentials = credentials # its call credentials' procs stay alive with the channel
       args, keep = Channel.encode_args(options)
       out = FFI::MemoryPointer.new(:uint64)
-      rc = Native.swiftgrpc_channel_create(Runtime.handle, target, args, options.size, out)
+      if credentials
+        creds = credentials.create_handle(ssl_target_name_override)
+        rc = Native.swiftgrpc_channel_create_secure(Runtime.handle, target, creds, args, options.size, out)
+        Native.swiftgrpc_channel_credentials_destroy(creds) # the channel keeps them
+      else
+        rc = Native.swiftgrpc_channel_create(Runtime.handle, target, args, options.size, out)
+      end
       keep.nil?
       if rc == Native::E_INVALID_ARGUMENT
         raise ArgumentError, "cannot create a channel to #{target.inspect}: #{Native.last_error}"
@@ -161,10 +174,10 @@ module SwiftGRPC
     # @return [Object] the response
     # @raise [SwiftGRPC::Error] for a status other than OK
     def request_response(path, request, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
-                         timeout: nil, wait_for_ready: false, return_op: false)
+                         timeout: nil, wait_for_ready: false, return_op: false, credentials: nil)
       now_or_op(return_op) do |op|
         body = Channel.marshal(marshal, request)
-        st = unary(path, body, metadata, deadline, timeout, wait_for_ready, op)
+        st = unary(path, body, metadata, deadline, timeout, wait_for_ready, op, credentials)
         Channel.unmarshal(unmarshal, st.last)
       end
     end
@@ -172,11 +185,11 @@ module SwiftGRPC
     # A server-streaming call. With a block, yields each response and returns when the stream
     # ends; without, returns a {ResponseStream} (Enumerable, with #cancel).
     def server_streamer(path, request, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
-                        timeout: nil, wait_for_ready: false, return_op: false, &blk)
+                        timeout: nil, wait_for_ready: false, return_op: false, credentials: nil, &blk)
       now_or_op(return_op) do |op|
         call = ClientCall.new(self, path, Native::KIND_SERVER_STREAMING, metadata,
                               Channel.marshal(marshal, request), deadline, timeout,
-                              wait_for_ready, unmarshal)
+                              wait_for_ready, unmarshal, credentials: credentials)
         op&.attach(call)
         responses(call, blk)
       end
@@ -185,10 +198,10 @@ module SwiftGRPC
     # A client-streaming call: sends every element of `requests` (an Enumerable), then
     # returns the response.
     def client_streamer(path, requests, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
-                        timeout: nil, wait_for_ready: false, return_op: false)
+                        timeout: nil, wait_for_ready: false, return_op: false, credentials: nil)
       now_or_op(return_op) do |op|
         call = ClientCall.new(self, path, Native::KIND_CLIENT_STREAMING, metadata, nil, deadline,
-                              timeout, wait_for_ready, unmarshal)
+                              timeout, wait_for_ready, unmarshal, credentials: credentials)
         op&.attach(call)
         call.send_all(requests, marshal)
         call.response
@@ -199,10 +212,10 @@ module SwiftGRPC
     # responses are read. With a block, yields each response; without, returns a
     # {ResponseStream}. For interleaved control, use {#bidi_call}.
     def bidi_streamer(path, requests, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil,
-                      timeout: nil, wait_for_ready: false, return_op: false, &blk)
+                      timeout: nil, wait_for_ready: false, return_op: false, credentials: nil, &blk)
       now_or_op(return_op) do |op|
         call = ClientCall.new(self, path, Native::KIND_BIDI_STREAMING, metadata, nil, deadline,
-                              timeout, wait_for_ready, unmarshal)
+                              timeout, wait_for_ready, unmarshal, credentials: credentials)
         op&.attach(call)
         call.start_writer(requests, marshal)
         responses(call, blk)
@@ -213,14 +226,14 @@ module SwiftGRPC
     # @param kind [Symbol] :bidi_streaming or :client_streaming
     # @return [ClientCall]
     def bidi_call(path, marshal = nil, unmarshal = nil, metadata: {}, deadline: nil, timeout: nil,
-                  wait_for_ready: false, kind: :bidi_streaming)
+                  wait_for_ready: false, kind: :bidi_streaming, credentials: nil)
       k = MethodSpec.kind_value(kind)
       unless k >= Native::KIND_CLIENT_STREAMING
         raise ArgumentError, "bidi_call is for :bidi_streaming or :client_streaming"
       end
 
       ClientCall.new(self, path, k, metadata, nil, deadline, timeout, wait_for_ready, unmarshal,
-                     marshal: marshal)
+                     marshal: marshal, credentials: credentials)
     end
 
     # @api private
@@ -238,17 +251,24 @@ module SwiftGRPC
 
     # @api private — starts a call; raises for bad arguments, a closed channel...
     # @return [Integer] the call handle
-    def start_call(path, kind, metadata, body, deadline, timeout, wait_for_ready, queue)
+    def start_call(path, kind, metadata, body, deadline, timeout, wait_for_ready, queue, credentials = nil)
       raise ClosedError, "the channel to #{@target} is closed" if @closed
       raise TypeError, "the method path must be a String, not #{path.class}" unless path.is_a?(String)
+      unless credentials.nil? || credentials.is_a?(CallCredentials)
+        raise TypeError, "credentials must be SwiftGRPC::CallCredentials, not #{credentials.class}"
+      end
 
       deadline_ns = deadline || timeout ? Runtime.deadline_ns(deadline, timeout) : Native::DEADLINE_DEFAULT
       table, count, keep = Metadata.encode(metadata)
       out = Runtime.out_handle
-      rc = Native.swiftgrpc_client_call_start(@handle, path, kind, table, count, body,
-                                              body ? body.bytesize : 0, deadline_ns,
-                                              wait_for_ready ? Native::CALL_WAIT_FOR_READY : 0,
-                                              queue, nil, nil, out)
+      flags = wait_for_ready ? Native::CALL_WAIT_FOR_READY : 0
+      if credentials
+        rc = start_call_v2(path, kind, table, count, body, deadline_ns, flags, queue, credentials, out)
+      else
+        rc = Native.swiftgrpc_client_call_start(@handle, path, kind, table, count, body,
+                                                body ? body.bytesize : 0, deadline_ns, flags,
+                                                queue, nil, nil, out)
+      end
       keep.nil?
       return out.read_uint64 if rc.zero?
 
@@ -262,6 +282,19 @@ module SwiftGRPC
     end
 
     private
+
+    # swiftgrpc_client_call_start_v2: the call with call credentials.
+    def start_call_v2(path, kind, table, count, body, deadline_ns, flags, queue, credentials, out)
+      path_buf = FFI::MemoryPointer.from_string(path)
+      body_buf = body && !body.empty? ? FFI::MemoryPointer.new(:char, body.bytesize).put_bytes(0, body) : nil
+      args = FFI::MemoryPointer.new(:char, Native::CALL_ARGS_SIZE)
+      args.put_bytes(0, [Native::CALL_ARGS_SIZE, path_buf.address, kind, table ? table.address : 0, count,
+                         body_buf ? body_buf.address : 0, body ? body.bytesize : 0, deadline_ns, flags,
+                         queue, 0, 0, credentials.handle].pack(Native::CALL_ARGS_LAYOUT))
+      rc = Native.swiftgrpc_client_call_start_v2(@handle, args, out)
+      [path_buf, body_buf].compact.each(&:free) # the library copied them
+      rc
+    end
 
     # Runs the call now, or returns an {Operation} that runs it on #execute.
     def now_or_op(return_op, &run)
@@ -279,9 +312,15 @@ module SwiftGRPC
 
     # A unary call: one queue from the pool, waited on by this thread.
     # @return [Array(Status, String)] the status and the response bytes
-    def unary(path, body, metadata, deadline, timeout, wait_for_ready, op)
+    def unary(path, body, metadata, deadline, timeout, wait_for_ready, op, credentials)
       queue = Runtime.take_queue
-      call = start_call(path, Native::KIND_UNARY, metadata, body, deadline, timeout, wait_for_ready, queue)
+      begin
+        call = start_call(path, Native::KIND_UNARY, metadata, body, deadline, timeout, wait_for_ready,
+                          queue, credentials)
+      rescue StandardError
+        Runtime.give_queue(queue)
+        raise
+      end
       op&.attach_raw(self, call)
       out = Runtime.out_pointer
       ev = nil
@@ -317,8 +356,9 @@ module SwiftGRPC
 
     # @api private
     def initialize(channel, path, kind, metadata, body, deadline, timeout, wait_for_ready,
-                   unmarshal, marshal: nil)
+                   unmarshal, marshal: nil, credentials: nil)
       @channel = channel # referenced so that the channel outlives the call
+      @credentials = credentials # and a credentials proc the call
       @kind = kind
       @unmarshal = unmarshal
       @marshal = marshal
@@ -338,7 +378,7 @@ module SwiftGRPC
       @queue = Runtime.take_queue
       begin
         @handle = channel.start_call(path, kind, metadata, body, deadline, timeout,
-                                     wait_for_ready, @queue)
+                                     wait_for_ready, @queue, credentials)
       rescue StandardError
         Runtime.give_queue(@queue)
         raise
@@ -663,19 +703,41 @@ module SwiftGRPC
     attr_reader :channel
 
     # @param target [String, Channel]
-    # @param credentials [Symbol] :this_channel_is_insecure (TLS is not supported yet)
+    # @param credentials [ChannelCredentials, Symbol] TLS settings, or :this_channel_is_insecure
     # @param channel_override [Channel] a channel to use instead of a new one
     # @param timeout [Numeric, nil] default per-call timeout in seconds
+    # @param channel_args [Hash] the gem's channel arguments; those understood:
+    #   "grpc.ssl_target_name_override", "grpc.default_authority", "grpc.primary_user_agent"
     # @param options [Hash] {Channel} options
     def initialize(target, credentials = :this_channel_is_insecure, channel_override: nil,
-                   timeout: nil, **options)
-      unless credentials == :this_channel_is_insecure
-        raise NotImplementedError, "TLS channel credentials are not supported yet; use " \
-                                   ":this_channel_is_insecure"
-      end
+                   timeout: nil, channel_args: {}, **options)
+      creds = case credentials
+              when :this_channel_is_insecure then nil
+              when ChannelCredentials then credentials
+              else raise TypeError, "credentials must be SwiftGRPC::ChannelCredentials or " \
+                                    ":this_channel_is_insecure, not #{credentials.inspect}"
+              end
       @channel = channel_override || (target.is_a?(Channel) ? target : nil)
       options = options.merge(timeout: timeout) if timeout
-      @channel ||= Channel.new(target, **options)
+      options = options.merge(ClientStub.gem_channel_args(channel_args))
+      @channel ||= Channel.new(target, credentials: creds, **options)
+    end
+
+    GEM_CHANNEL_ARGS = { "grpc.ssl_target_name_override" => :ssl_target_name_override,
+                         "grpc.default_authority" => :authority,
+                         "grpc.primary_user_agent" => :user_agent }.freeze
+
+    # @api private — {Channel} options from the gem's channel_args; an unknown one is refused
+    def self.gem_channel_args(channel_args)
+      raise TypeError, "channel_args must be a Hash, not #{channel_args.class}" unless channel_args.is_a?(Hash)
+
+      channel_args.to_h do |k, v|
+        name = GEM_CHANNEL_ARGS.fetch(k.to_s) do
+          raise ArgumentError, "channel argument #{k.inspect} is not supported by swiftgrpc; " \
+                               "supported: #{GEM_CHANNEL_ARGS.keys.join(', ')} (or give Channel options)"
+        end
+        [name, v]
+      end
     end
 
     %i[request_response server_streamer client_streamer bidi_streamer].each do |name|

@@ -52,6 +52,12 @@ module SwiftGRPC
     EVENT_CLIENT_SEND_DONE = 7
     EVENT_CLIENT_STATUS = 8
     EVENT_SEND_DONE = 9
+    EVENT_CREDENTIALS_REQUEST = 10
+    EVENT_CREDENTIALS_FETCH = 11
+
+    CLIENT_AUTH_NONE = 0
+    CLIENT_AUTH_REQUEST = 1
+    CLIENT_AUTH_REQUIRE = 2
 
     OPT_MAX_RECV_MESSAGE_SIZE = 1
     OPT_MAX_SEND_MESSAGE_SIZE = 2
@@ -99,6 +105,16 @@ module SwiftGRPC
     #   auth ptr, count.
     EVENT_SIZE = 184
     EVENT_LAYOUT = "l2Q10qQ2l2Q8"
+
+    # typedef struct swiftgrpc_tls_identity { const char *certificate_chain;
+    #   size_t certificate_chain_len; const char *private_key; size_t private_key_len; }
+    TLS_IDENTITY_SIZE = 32
+    # typedef struct swiftgrpc_call_args { uint32_t struct_size; const char *method; int kind;
+    #   const swiftgrpc_metadata *metadata; size_t metadata_count; const void *message;
+    #   size_t message_len; int64_t deadline_ns; uint32_t flags; swiftgrpc_queue queue;
+    #   swiftgrpc_host_fn fn; void *tag; swiftgrpc_call_credentials credentials; }
+    CALL_ARGS_SIZE = 104
+    CALL_ARGS_LAYOUT = "L x4 Q l x4 Q Q Q Q q L x4 Q Q Q Q"
 
     # typedef void (*swiftgrpc_host_fn)(const swiftgrpc_event *event, void *user_data);
     callback :host_fn, %i[pointer pointer], :void
@@ -234,6 +250,57 @@ module SwiftGRPC
     attach_function :swiftgrpc_client_read, %i[uint64 uint64], :int
     # int swiftgrpc_client_cancel(swiftgrpc_channel channel, swiftgrpc_call call);
     attach_function :swiftgrpc_client_cancel, %i[uint64 uint64], :int
+
+    # int swiftgrpc_client_call_start_v2(swiftgrpc_channel channel,
+    #                                    const swiftgrpc_call_args *args, swiftgrpc_call *out);
+    attach_function :swiftgrpc_client_call_start_v2, %i[uint64 pointer pointer], :int
+
+    # int swiftgrpc_server_credentials_create(const swiftgrpc_tls_identity *identities,
+    #                                         size_t count, const char *client_roots,
+    #                                         size_t client_roots_len, int client_auth,
+    #                                         swiftgrpc_server_credentials *out);
+    attach_function :swiftgrpc_server_credentials_create,
+                    %i[pointer size_t buffer_in size_t int pointer], :int
+    # int swiftgrpc_server_credentials_destroy(swiftgrpc_server_credentials credentials);
+    attach_function :swiftgrpc_server_credentials_destroy, [:uint64], :int
+    # int swiftgrpc_server_listen_secure(swiftgrpc_server server, const char *address,
+    #                                    swiftgrpc_server_credentials credentials,
+    #                                    int *bound_port);
+    attach_function :swiftgrpc_server_listen_secure, %i[uint64 string uint64 pointer], :int
+    # int swiftgrpc_channel_credentials_create(const char *roots, size_t roots_len,
+    #                                          const swiftgrpc_tls_identity *identity,
+    #                                          const char *server_name_override,
+    #                                          swiftgrpc_channel_credentials *out);
+    attach_function :swiftgrpc_channel_credentials_create,
+                    %i[buffer_in size_t pointer string pointer], :int
+    # int swiftgrpc_channel_credentials_destroy(swiftgrpc_channel_credentials credentials);
+    attach_function :swiftgrpc_channel_credentials_destroy, [:uint64], :int
+    # int swiftgrpc_channel_create_secure(swiftgrpc_runtime runtime, const char *target,
+    #                                     swiftgrpc_channel_credentials credentials,
+    #                                     const swiftgrpc_channel_arg *args, size_t arg_count,
+    #                                     swiftgrpc_channel *out);
+    attach_function :swiftgrpc_channel_create_secure, %i[uint64 string uint64 pointer size_t pointer], :int
+    # int swiftgrpc_channel_credentials_compose(swiftgrpc_channel_credentials channel_credentials,
+    #                                           swiftgrpc_call_credentials call_credentials,
+    #                                           swiftgrpc_channel_credentials *out);
+    attach_function :swiftgrpc_channel_credentials_compose, %i[uint64 uint64 pointer], :int
+    # int swiftgrpc_call_credentials_create_access_token(const char *token,
+    #                                                    swiftgrpc_call_credentials *out);
+    attach_function :swiftgrpc_call_credentials_create_access_token, %i[string pointer], :int
+    # int swiftgrpc_call_credentials_create_plugin(swiftgrpc_queue queue, swiftgrpc_host_fn fn,
+    #                                              void *user_data,
+    #                                              swiftgrpc_call_credentials *out);
+    attach_function :swiftgrpc_call_credentials_create_plugin, %i[uint64 host_fn pointer pointer], :int
+    # int swiftgrpc_call_credentials_answer(uint64_t request, const swiftgrpc_metadata *metadata,
+    #                                       size_t count, int status_code,
+    #                                       const char *status_message);
+    attach_function :swiftgrpc_call_credentials_answer, %i[uint64 pointer size_t int string], :int
+    # int swiftgrpc_call_credentials_compose(swiftgrpc_call_credentials a,
+    #                                        swiftgrpc_call_credentials b,
+    #                                        swiftgrpc_call_credentials *out);
+    attach_function :swiftgrpc_call_credentials_compose, %i[uint64 uint64 pointer], :int
+    # int swiftgrpc_call_credentials_destroy(swiftgrpc_call_credentials credentials);
+    attach_function :swiftgrpc_call_credentials_destroy, [:uint64], :int
 
     # @param code [Integer] a SWIFTGRPC_E_* value
     # @return [String] the library's static text for it

@@ -5,9 +5,11 @@ module SwiftGRPC
   # `metadata` and `trailers` are Hashes (see {Metadata.decode}); `method`, `authority` and
   # `peer` are read for server CALL events only (a client knows its call's method).
   # `auth` (server CALL events): the connection's auth properties, [name, value] pairs.
+  # CREDENTIALS_REQUEST events: `method` (the method's name), `authority` (the service URL)
+  # and `tag` (the plugin's user data).
   Event = Struct.new(:type, :kind, :token, :server, :method, :authority, :peer, :metadata,
                      :deadline_ns, :message, :status_code, :channel, :status_message, :trailers,
-                     :auth)
+                     :auth, :tag)
 
   # Request, response and trailing metadata: Hash{String => String or Array<String>}.
   # Keys are lower-case ASCII; values under keys ending in "-bin" are binary strings, the others
@@ -212,6 +214,11 @@ module SwiftGRPC
         # 16 status, 17 channel, 18 tag, 19 status_message, 20 len, 21 trailers, 22 count,
         # 23 auth, 24 count
         type = f[0]
+        if type == Native::EVENT_CREDENTIALS_REQUEST
+          return Event.new(type, 0, f[2], 0, FFI::Pointer.new(f[4]).get_bytes(0, f[5]).force_encoding(Encoding::UTF_8),
+                           FFI::Pointer.new(f[6]).get_bytes(0, f[7]).force_encoding(Encoding::UTF_8),
+                           nil, nil, 0, nil, 0, 0, nil, nil, nil, f[18])
+        end
         message = f[15].zero? ? nil : FFI::Pointer.new(f[13]).get_bytes(0, f[14])
         if type == Native::EVENT_CALL || type >= Native::EVENT_CLIENT_INITIAL_METADATA
           metadata = f[11].zero? ? Metadata::EMPTY : Metadata.decode(f[10], f[11])

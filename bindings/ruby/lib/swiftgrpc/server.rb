@@ -16,6 +16,9 @@ module SwiftGRPC
     attr_reader :peer
     # @return [String] the :authority the client called
     attr_reader :authority
+    # @return [Array<Array(String, String)>] the connection's auth properties as gRPC names
+    #   them ("transport_security_type", "x509_common_name", ...), [name, value] pairs
+    attr_reader :auth_properties
     # @return [Hash] trailing metadata sent with the status; add to it (the grpc gem's name)
     attr_reader :output_metadata
     # @return [Hash] initial metadata sent with the response headers (see
@@ -33,6 +36,7 @@ module SwiftGRPC
       @metadata = event.metadata
       @peer = event.peer
       @authority = event.authority
+      @auth_properties = event.auth || []
       @deadline_ns = event.deadline_ns
       @output_metadata = {}
       @metadata_to_send = {}
@@ -49,6 +53,18 @@ module SwiftGRPC
     attr_reader :token, :state, :spec
     # @api private
     attr_accessor :inbox, :sent, :done
+
+    # @return [String, nil] the client's certificate (PEM) if it sent a verified one (the grpc
+    #   gem's `peer_cert`)
+    def peer_cert
+      pem = @auth_properties.find { |k, _| k == "x509_pem_cert" }
+      pem && pem[1].dup.force_encoding(Encoding::UTF_8)
+    end
+
+    # @return [Hash{String=>Array<String>}] the auth properties by name (grpcio's auth_context)
+    def auth_context
+      @auth_properties.each_with_object({}) { |(k, v), h| (h[k] ||= []) << v }
+    end
 
     # @return [Time, nil] the call's deadline, nil if the client set none
     def deadline
@@ -278,16 +294,16 @@ module SwiftGRPC
     end
 
     # Listens on `address` ("host:port", "[::1]:0", "unix:/path"); port 0 picks one.
-    # @param credentials [Symbol] :this_port_is_insecure (TLS is not supported yet)
+    # @param credentials [ServerCredentials, Symbol] TLS settings, or :this_port_is_insecure
     # @return [Integer] the bound port (0 for Unix sockets)
     def add_http2_port(address, credentials = :this_port_is_insecure)
-      unless credentials == :this_port_is_insecure
-        raise NotImplementedError, "TLS server credentials are not supported yet; use " \
-                                   ":this_port_is_insecure"
+      unless credentials == :this_port_is_insecure || credentials.is_a?(ServerCredentials)
+        raise TypeError, "credentials must be SwiftGRPC::ServerCredentials or :this_port_is_insecure, " \
+                         "not #{credentials.inspect}"
       end
       raise TypeError, "address must be a String, not #{address.class}" unless address.is_a?(String)
 
-      @state.listen(address)
+      @state.listen(address, credentials == :this_port_is_insecure ? nil : credentials)
     end
     alias listen add_http2_port
 
@@ -413,11 +429,16 @@ module SwiftGRPC
       @methods[spec.path] = [spec, fn]
     end
 
-    def listen(address)
+    def listen(address, credentials)
       raise ClosedError, "the server was started: listen before #start" if @started
 
       port = FFI::MemoryPointer.new(:int)
-      rc = Native.swiftgrpc_server_listen(@handle, address, port)
+      rc = if credentials
+             (@credentials ||= []) << credentials
+             Native.swiftgrpc_server_listen_secure(@handle, address, credentials.handle, port)
+           else
+             Native.swiftgrpc_server_listen(@handle, address, port)
+           end
       if rc == Native::E_INVALID_ARGUMENT
         raise ArgumentError, "cannot listen on #{address.inspect}: #{Native.last_error}"
       end
