@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python examples end to end (SWIFTGRPC_LIBRARY or the build tree provides the library):
 # the Greeter served by swiftgrpc and called by swiftgrpc and by grpcio; served by grpcio and
-# called by swiftgrpc; then the route guide (all four kinds) on swiftgrpc.aio.
+# called by swiftgrpc; then the route guide (all four kinds) on swiftgrpc.aio; then the Greeter
+# over mutual TLS with a token plugin, against grpcio both ways.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export SWIFT_BACKTRACE=enable=no
@@ -24,3 +25,5 @@ echo "-- called by swiftgrpc:"; python3 greeter_client.py "127.0.0.1:$port"
 kill -INT $pid; wait $pid || true
 echo "== route guide on swiftgrpc.aio"
 python3 route_guide.py
+echo "== secure greeter (mutual TLS, call credentials)"
+python3 secure_greeter.py
