@@ -4,7 +4,8 @@ bench/report.py turns them into docs/BENCHMARKS.md and its plots.
 
     python3 bench/bench.py --bin DIR --out DIR [--quick] [--only server,clients,...]
 
-Sections: machine, server (h2load against every server), clients, streaming, ffi, memory.
+Sections: machine, server (h2load against every server), clients, streaming, ffi, memory, tls
+(the same servers over TLS and plaintext in one run: the cost of TLS, and handshakes per second).
 Every response is verified: h2load counts HTTP 200 only, so each run also checks that the DATA
 bytes are requests x frame size (a gRPC call answered without a message is a rejection, and
 fails the run unless the server is marked as one that may reject); the clients check every
@@ -26,7 +27,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GET = "/swiftgrpc.examples.Echo/Get"
 SHAPES = [(2, 16), (16, 1), (100, 16)]  # h2load -c, -m
-SIZES = [17, 1024]  # gRPC frame bytes: 5-byte prefix + message
+SIZES = [17, 1024]
+TLS_SHAPES = [(2, 16), (100, 16)]  # gRPC frame bytes: 5-byte prefix + message
 errors = []
 
 
@@ -414,6 +416,54 @@ def section_machine(cfg):
     }
 
 
+# ---- TLS --------------------------------------------------------------------------------------
+def section_tls(cfg):
+    """The C host (inline and push) and C++ gRPC, each over plaintext and TLS in the same run:
+    steady unary throughput (h2load -c 2 -m 16 and -c 100 -m 16, 17 B, verified), and new TLS
+    connections per second (h2load -c K -n K -m 1: every client connects, handshakes, makes one
+    call and is done; the rate counts them all)."""
+    workdir = tempfile.mkdtemp(prefix="bench-tls-")
+    sys.path.insert(0, os.path.join(ROOT, "Tests", "tls"))
+    import certs  # noqa: E402
+    pki = certs.make(os.path.join(workdir, "pki"))
+    tls = ["--tls-cert", os.path.join(pki, "server.pem"), "--tls-key", os.path.join(pki, "server.key")]
+    body = os.path.join(workdir, "echo17.bin")
+    with open(body, "wb") as f:
+        f.write(bytes([0, 0, 0, 0, 12]) + b"abcdefghijkl")
+    b = cfg.bin
+    stacks = [("swiftgrpc C host, push answered inside the host fn", [f"{b}/bench_server", "--inline"]),
+              ("swiftgrpc C host, push (host fn -> 2 worker threads)", [f"{b}/bench_server", "--workers", "2"]),
+              ("C++ gRPC 1.51 (callback generic API)", [f"{b}/cpp_echo_server"])]
+    handshake_clients = 20 if cfg.quick else 200
+    results = []
+    for name, cmd in stacks:
+        for security in ("plaintext", "TLS"):
+            log(f"== tls: {name}, {security}")
+            row = {"server": name, "security": security}
+            try:
+                with Server(name, cmd + (tls if security == "TLS" else [])) as srv:
+                    scheme = "https" if security == "TLS" else "http"
+                    url = f"{scheme}://127.0.0.1:{srv.port}{GET}"
+                    for c, m in TLS_SHAPES:
+                        r = h2load_measure(url, c, m, 17, body, False, cfg, workdir)
+                        row[f"c{c}m{m}"] = r["req_per_s"]
+                        row[f"c{c}m{m}_p50_us"] = r["p50_us"]
+                        log(f"   -c {c:3d} -m {m:2d}: {r['req_per_s']:10.0f} req/s  p50 {r['p50_us']} us")
+                    if security == "TLS":
+                        k = handshake_clients
+                        runs = sorted(h2load_once(url, k, k, 1, 17, body, False, workdir)["req_per_s"]
+                                      for _ in range(cfg.runs))
+                        row["connections_per_s"] = runs[len(runs) // 2]
+                        row["connections_runs"] = runs
+                        log(f"   new connections (handshake + 1 call): {row['connections_per_s']:.0f}/s")
+            except Exception as e:
+                row["error"] = str(e)
+                errors.append(f"tls {name} {security}: {e}")
+                log(f"   ERROR {e}")
+            results.append(row)
+    return results
+
+
 # ---- main -------------------------------------------------------------------------------------
 class Config:
     def __init__(self, a):
@@ -439,14 +489,15 @@ def main():
     ap.add_argument("--bin", required=True, help="directory of the built bench programs")
     ap.add_argument("--out", required=True, help="results directory")
     ap.add_argument("--quick", action="store_true", help="everything, briefly (a smoke test)")
-    ap.add_argument("--only", default="machine,server,clients,streaming,ffi,memory")
+    ap.add_argument("--only", default="machine,server,clients,streaming,ffi,memory,tls")
     ap.add_argument("--servers", default="", help="server section: only the servers whose name "
                     "contains this; their rows replace theirs in the existing server.json")
     a = ap.parse_args()
     cfg = Config(a)
     os.makedirs(a.out, exist_ok=True)
     sections = {"machine": section_machine, "server": section_server, "clients": section_clients,
-                "streaming": section_streaming, "ffi": section_ffi, "memory": section_memory}
+                "streaming": section_streaming, "ffi": section_ffi, "memory": section_memory,
+                "tls": section_tls}
     for name in a.only.split(","):
         t0 = time.monotonic()
         result = sections[name](cfg)

@@ -50,6 +50,7 @@ class Report:
         self.streaming = load(results, "streaming")
         self.ffi = load(results, "ffi")
         self.memory = load(results, "memory")
+        self.tls = load(results, "tls")
         self.lines = []
         self.goals = []
 
@@ -251,6 +252,35 @@ class Report:
                 self.w(f"| {r['host']} | {r['path']} | {fmt(r['round_trips'])} | {fmt(r['ns_per_round_trip'])} |")
         self.w("")
 
+    def tls_section(self):
+        if not self.tls:
+            return
+        self.w("## TLS", "",
+               "The same servers over plaintext and over TLS (TLS 1.3, an RSA 2048 certificate, "
+               "no client certificate), measured in the same run: h2load unary echo of 17 B "
+               "frames (verified as above), the TLS/plaintext ratio, and new connections per "
+               "second over TLS (h2load -c K -n K -m 1: every client connects, handshakes, makes "
+               "one call; K = 200). Median of the runs. (bench.py section `tls`)", "",
+               "| server | -c 2 -m 16 plaintext / TLS req/s | TLS / plaintext | -c 100 -m 16 plaintext / TLS req/s | TLS / plaintext | TLS connections/s |",
+               "|---|---:|---:|---:|---:|---:|")
+        names = []
+        for r in self.tls:
+            if r["server"] not in names:
+                names.append(r["server"])
+        for name in names:
+            plain = next((r for r in self.tls if r["server"] == name and r["security"] == "plaintext"), {})
+            sec = next((r for r in self.tls if r["server"] == name and r["security"] == "TLS"), {})
+            if "error" in plain or "error" in sec:
+                self.w(f"| {name} | error: {(plain.get('error') or sec.get('error'))[:200]} | | | | |")
+                continue
+            cells = []
+            for key in ("c2m16", "c100m16"):
+                p, t = plain.get(key), sec.get(key)
+                cells.append(f"{fmt(p)} / {fmt(t)}")
+                cells.append(f"{t / p:.2f}" if p and t else "–")
+            self.w(f"| {name} | " + " | ".join(cells) + f" | {fmt(sec.get('connections_per_s'))} |")
+        self.w("")
+
     def memory_section(self):
         self.w("## Memory", "",
                "RSS (VmRSS) of the server process sampled after each tenth of the calls (h2load "
@@ -327,6 +357,7 @@ class Report:
         self.streaming_section()
         self.ffi_section()
         self.memory_section()
+        self.tls_section()
         self.plot_server()
         self.plot_clients()
         with open(self.report, "w") as f:

@@ -143,6 +143,27 @@ def test_the_swiftgrpc_client_says_why_a_certificate_is_refused(pki):
         server.stop(None).wait(10)
 
 
+@pytest.mark.parametrize("client_impl", IMPLS)
+def test_plaintext_and_tls_mismatches_fail_with_unavailable(pki, client_impl, swift_target):
+    server, port = tls_server("swiftgrpc", server_creds("swiftgrpc", pki))
+    try:
+        m = mod(client_impl)
+        plain_on_tls = m.insecure_channel(f"localhost:{port}")
+        tls_on_plain = m.secure_channel(swift_target, m.ssl_channel_credentials(pem(pki, "ca.pem")),
+                                        options=[("grpc.ssl_target_name_override", "localhost")])
+        for ch in (plain_on_tls, tls_on_plain):
+            with ch:
+                with pytest.raises(grpc.RpcError) as e:
+                    svc_pb2_grpc.SvcStub(ch).Unary(svc_pb2.Msg(text="echo"), timeout=5)
+                assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        with channel(client_impl, pki, port) as ch:  # both servers go on serving
+            assert svc_pb2_grpc.SvcStub(ch).Unary(svc_pb2.Msg(text="echo", data=b"y"), timeout=5).data == b"y"
+        with m.insecure_channel(swift_target) as ch:
+            assert svc_pb2_grpc.SvcStub(ch).Unary(svc_pb2.Msg(text="echo", data=b"z"), timeout=5).data == b"z"
+    finally:
+        server.stop(None).wait(10)
+
+
 class Plugin(grpc.AuthMetadataPlugin):
     def __init__(self, fail=None):
         self.fail = fail

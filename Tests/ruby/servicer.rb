@@ -92,6 +92,10 @@ class TestServicer < Swiftgrpc::Pytest::Svc::Service
       TestServicer.record("#{key}:started", true)
       ended = wait_for_end(call, Float(Regexp.last_match(1)))
       TestServicer.record(key, [ended, left])
+      # An ended call gets no OK: the gem's server cannot tell that its deadline passed, and an
+      # OK sent right at the deadline could reach the client before its own timer fires.
+      raise GRPC::BadStatus.new_status_exception(GRPC::Core::StatusCodes::DEADLINE_EXCEEDED, "the call ended") if ended
+
       Msg.new(text: "slept")
     when "deadline" then Msg.new(text: remaining(call).inspect)
     when "peer" then Msg.new(text: call.peer)

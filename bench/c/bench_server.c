@@ -12,6 +12,7 @@
  * the host fn on the loop thread: for handlers that never block).
  *
  * usage: bench_server [--pull | --inline] [--workers N] [--loops N] [--port N]
+ *                     [--tls-cert PEM --tls-key PEM]   (TLS on the port)
  * Prints "listening on PORT"; serves until SIGINT/SIGTERM.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -171,15 +172,32 @@ static void check(int rc, const char *what) {
   }
 }
 
+/* A whole file, malloc'd; exits if unreadable. */
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) { perror(path); exit(2); }
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *buf = malloc((size_t)n + 1);
+  if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) { perror(path); exit(2); }
+  fclose(f);
+  *len = (size_t)n;
+  return buf;
+}
+
 int main(int argc, char **argv) {
   int port = 0, pull = 0, inl = 0, workers = 2, loops = 0;
+  const char *tls_cert = NULL, *tls_key = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--pull")) pull = 1;
     else if (!strcmp(argv[i], "--inline")) inl = 1;
     else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--loops") && i + 1 < argc) loops = atoi(argv[++i]);
-    else { fprintf(stderr, "usage: bench_server [--pull | --inline] [--workers N] [--loops N] [--port N]\n"); return 2; }
+    else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls_cert = argv[++i];
+    else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls_key = argv[++i];
+    else { fprintf(stderr, "usage: bench_server [--pull | --inline] [--workers N] [--loops N] [--port N] [--tls-cert F --tls-key F]\n"); return 2; }
   }
   sigset_t set;
   sigemptyset(&set);
@@ -205,7 +223,18 @@ int main(int argc, char **argv) {
   char address[64];
   snprintf(address, sizeof address, "127.0.0.1:%d", port);
   int bound = 0;
-  check(swiftgrpc_server_listen(server, address, &bound), "listen");
+  swiftgrpc_server_credentials creds = 0;
+  if (tls_cert && tls_key) {
+    swiftgrpc_tls_identity id;
+    id.certificate_chain = slurp(tls_cert, &id.certificate_chain_len);
+    id.private_key = slurp(tls_key, &id.private_key_len);
+    check(swiftgrpc_server_credentials_create(&id, 1, NULL, 0, SWIFTGRPC_CLIENT_AUTH_NONE, &creds), "credentials");
+    free((void *)id.certificate_chain);
+    free((void *)id.private_key);
+    check(swiftgrpc_server_listen_secure(server, address, creds, &bound), "listen_secure");
+  } else {
+    check(swiftgrpc_server_listen(server, address, &bound), "listen");
+  }
   pthread_t threads[64];
   if (inl) workers = 0;
   if (workers > 64) workers = 64;

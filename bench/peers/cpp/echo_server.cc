@@ -9,6 +9,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -110,12 +112,25 @@ class Service : public grpc::CallbackGenericService {
 
 int main(int argc, char** argv) {
   int port = 0;
+  const char *cert = nullptr, *key = nullptr;
   grpc::ServerBuilder builder;
   for (int i = 1; i < argc; i++) {
     if (!std::strcmp(argv[i], "--port") && i + 1 < argc) port = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--tls-cert") && i + 1 < argc) cert = argv[++i];
+    else if (!std::strcmp(argv[i], "--tls-key") && i + 1 < argc) key = argv[++i];
   }
   Service service;
-  builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (cert && key) {  // TLS, no client certificate asked for (as the swiftgrpc bench server)
+    auto slurp = [](const char* path) {
+      std::ifstream f(path, std::ios::binary);
+      return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    };
+    grpc::SslServerCredentialsOptions opts;
+    opts.pem_key_cert_pairs.push_back({slurp(key), slurp(cert)});
+    creds = grpc::SslServerCredentials(opts);
+  }
+  builder.AddListeningPort("127.0.0.1:" + std::to_string(port), creds, &port);
   builder.RegisterCallbackGenericService(&service);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
