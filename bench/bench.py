@@ -439,7 +439,8 @@ def section_tls(cfg):
     for name, cmd in stacks:
         for security in ("plaintext", "TLS"):
             log(f"== tls: {name}, {security}")
-            row = {"server": name, "security": security}
+            row = {"server": name, "security": security, "commit": sh("git rev-parse --short HEAD"),
+                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
             try:
                 with Server(name, cmd + (tls if security == "TLS" else [])) as srv:
                     scheme = "https" if security == "TLS" else "http"

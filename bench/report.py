@@ -63,6 +63,12 @@ class Report:
                 return None if "error" in r else r
         return None
 
+    def tls_row(self, name_part, security):
+        for r in self.tls:
+            if name_part in r.get("server", "") and r.get("security") == security:
+                return None if "error" in r else r
+        return None
+
     def goal(self, text, ours, theirs, target, note="", lower_is_better=False):
         if ours is None or theirs is None or theirs == 0:
             self.goals.append((text, "not measured", "–", note))
@@ -121,6 +127,12 @@ class Report:
             o, t = self.best_client(ours), self.best_client(theirs)
             self.goal(f"{lang} client ≥ 3 × {theirs}", o, t, 3,
                       "unary calls/s, best concurrent mode of each, against the same server")
+        cpp_tls = self.tls_row("C++ gRPC", "TLS")
+        for label, name in [("inline", "inside the host fn"), ("2 workers", "2 worker threads")]:
+            r = self.tls_row(name, "TLS")
+            for key, shape_text in [("c2m16", "h2load -c 2 -m 16"), ("c100m16", "h2load -c 100 -m 16")]:
+                self.goal(f"TLS C host ({label}) ≥ 2 × C++ gRPC over TLS", r and r.get(key),
+                          cpp_tls and cpp_tls.get(key), 2, f"{shape_text}, 17 B, both over TLS")
         for host, path, limit in [("C", "push, answered in the host fn", 1000),
                                   ("Python", "raw ctypes push, answered in the host fn", 5000)]:
             r = self.ffi_row(host, path)
@@ -256,11 +268,13 @@ class Report:
         if not self.tls:
             return
         self.w("## TLS", "",
-               "The same servers over plaintext and over TLS (TLS 1.3, an RSA 2048 certificate, "
+               "The same servers over plaintext and over TLS (TLS 1.3, an ECDSA P-256 certificate, "
                "no client certificate), measured in the same run: h2load unary echo of 17 B "
                "frames (verified as above), the TLS/plaintext ratio, and new connections per "
                "second over TLS (h2load -c K -n K -m 1: every client connects, handshakes, makes "
-               "one call; K = 200). Median of the runs. (bench.py section `tls`)", "",
+               "one call; K = 200). Median of the runs. (bench.py section `tls`"
+               + (f"; measured {self.tls[0]['date']} at commit {self.tls[0]['commit']}"
+                  if self.tls and self.tls[0].get("commit") else "") + ")", "",
                "| server | -c 2 -m 16 plaintext / TLS req/s | TLS / plaintext | -c 100 -m 16 plaintext / TLS req/s | TLS / plaintext | TLS connections/s |",
                "|---|---:|---:|---:|---:|---:|")
         names = []
