@@ -297,6 +297,15 @@ int swiftgrpc_queue_create(swiftgrpc_runtime runtime, swiftgrpc_queue *out);
    empty. Blocks the calling thread (bindings release their interpreter lock around it). */
 int swiftgrpc_queue_next(swiftgrpc_queue queue, int64_t timeout_ms, swiftgrpc_event **out);
 
+/* Method (added in 0.5.0). Like swiftgrpc_queue_next, but takes up to `max` events in one call:
+   waits up to `timeout_ms` for the first, then takes those already queued behind it without
+   waiting. Stores them in out[0] .. out[*out_count - 1] (each owned by the caller, released
+   with swiftgrpc_event_free) and their number in *out_count (at least 1 on success, 0
+   otherwise). One wake-up and one call per batch instead of per event. The same errors as
+   swiftgrpc_queue_next, and SWIFTGRPC_E_INVALID_ARGUMENT for `max` 0. */
+int swiftgrpc_queue_next_batch(swiftgrpc_queue queue, int64_t timeout_ms, swiftgrpc_event **out,
+                               size_t max, size_t *out_count);
+
 /* Method. Shuts the queue down: waiting and later swiftgrpc_queue_next calls return the events
    still queued, then SWIFTGRPC_E_SHUTDOWN. Events produced afterwards are dropped, and their
    calls are cancelled by the library. Idempotent. */

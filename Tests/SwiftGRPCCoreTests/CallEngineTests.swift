@@ -371,4 +371,20 @@ import Testing
     guard case .timedOut = q.next(deadline: 0) else { Issue.record("expected empty"); return }
     #expect(dropped.withLock { $0 } == [1])
   }
+
+  @Test func aBatchTakesWhatIsQueuedUpToMaxSkippingRetracted() {
+    let q = EventQueue<Int>()
+    for i in 1...5 { q.push(i, retractionKey: UInt64(i)) }
+    #expect(q.retract(2))
+    var taken: [Int] = []
+    guard case .element(1) = q.nextBatch(deadline: 0, max: 3, into: &taken) else { Issue.record("first"); return }
+    #expect(taken == [1, 3, 4], "max 3, the retracted one skipped")
+    guard case .element(5) = q.nextBatch(deadline: 0, max: 10, into: &taken) else { Issue.record("rest"); return }
+    #expect(taken == [1, 3, 4, 5], "no waiting for more than is queued")
+    guard case .timedOut = q.nextBatch(deadline: 0, max: 10, into: &taken) else { Issue.record("empty"); return }
+    q.push(6)
+    q.shutdown()
+    guard case .element(6) = q.nextBatch(deadline: Int64.max, max: 10, into: &taken) else { Issue.record("after shutdown"); return }
+    guard case .shutDown = q.nextBatch(deadline: Int64.max, max: 10, into: &taken) else { Issue.record("shut down"); return }
+  }
 }

@@ -259,6 +259,46 @@ static void tls_bad_input(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_server_destroy(srv), SWIFTGRPC_OK);
 }
 
+/* swiftgrpc_queue_next_batch: bad input, then a batch taken in one call. Destroying a channel
+   delivers the STATUS of each of its calls before it returns, so all of them are queued. */
+static void batch_take(swiftgrpc_runtime rt) {
+  swiftgrpc_queue q;
+  swiftgrpc_event *evs[8] = {0};
+  size_t n = 99;
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, NULL, 8, &n), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 8, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 0, &n), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(n == 0, 1);
+  EXPECT(swiftgrpc_queue_next_batch(q, 10, evs, 8, &n), SWIFTGRPC_E_TIMEOUT);
+  EXPECT(swiftgrpc_queue_next_batch(rt, 0, evs, 8, &n), SWIFTGRPC_E_BAD_HANDLE);
+  swiftgrpc_channel ch;
+  EXPECT(swiftgrpc_channel_create(rt, "127.0.0.1:1", NULL, 0, &ch), SWIFTGRPC_OK);
+  swiftgrpc_call calls[5];
+  for (int i = 0; i < 5; i++)
+    EXPECT(swiftgrpc_client_call_start(ch, "/a.B/C", SWIFTGRPC_KIND_BIDI_STREAMING, NULL, 0, NULL, 0,
+                                       SWIFTGRPC_DEADLINE_NONE, SWIFTGRPC_CALL_WAIT_FOR_READY, q, NULL,
+                                       (void *)(intptr_t)(i + 1), &calls[i]), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 3, &n), SWIFTGRPC_OK);
+  EXPECT(n, 3); /* at most max */
+  size_t m = 0;
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs + 3, 5, &m), SWIFTGRPC_OK);
+  EXPECT(m, 2); /* what is queued, without waiting for more */
+  int tags = 0;
+  for (size_t i = 0; i < 5; i++) {
+    EXPECT(evs[i]->type, SWIFTGRPC_EVENT_CLIENT_STATUS);
+    tags |= 1 << (int)(intptr_t)evs[i]->tag;
+    swiftgrpc_event_free(evs[i]);
+  }
+  EXPECT(tags, 0x3e); /* each call's STATUS exactly once */
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 8, &n), SWIFTGRPC_E_TIMEOUT);
+  EXPECT(swiftgrpc_queue_shutdown(q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_next_batch(q, -1, evs, 8, &n), SWIFTGRPC_E_SHUTDOWN);
+  EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 8, &n), SWIFTGRPC_E_BAD_HANDLE);
+}
+
 int main(void) {
   /* Version and error text. */
   EXPECT(swiftgrpc_version_number(), SWIFTGRPC_VERSION_NUMBER);
@@ -571,6 +611,7 @@ int main(void) {
   swiftgrpc_runtime tls_rt;
   EXPECT(swiftgrpc_runtime_create(1, &tls_rt), SWIFTGRPC_OK);
   tls_bad_input(tls_rt);
+  batch_take(tls_rt);
   EXPECT(swiftgrpc_runtime_destroy(tls_rt), SWIFTGRPC_OK);
 
   printf("%d passed, %d failed\n", checks - failures, failures);

@@ -31,6 +31,31 @@ public func swiftgrpc_queue_next(
   }
 }
 
+@_cdecl("swiftgrpc_queue_next_batch")
+public func swiftgrpc_queue_next_batch(
+  _ queue: UInt64, _ timeoutMs: Int64, _ out: UnsafeMutablePointer<UnsafeMutablePointer<swiftgrpc_event>?>?,
+  _ max: Int, _ outCount: UnsafeMutablePointer<Int>?
+) -> Int32 {
+  guard let out, let outCount else { return fail(SWIFTGRPC_E_NULL_ARGUMENT, "out or out_count is NULL") }
+  outCount.pointee = 0
+  guard max > 0 else { return fail(SWIFTGRPC_E_INVALID_ARGUMENT, "max must be at least 1") }
+  let q: QueueObject
+  do { q = try lookupQueue(queue) } catch { return fail(error.code, error.message) }
+  let deadline = timeoutMs < 0 ? Time.never : Time.deadline(after: Time.nanos(millis: timeoutMs))
+  var taken: [UnsafeMutablePointer<swiftgrpc_event>] = []
+  taken.reserveCapacity(Swift.min(max, 256))
+  switch q.queue.nextBatch(deadline: deadline, max: max, into: &taken) {
+  case .element:
+    for (i, e) in taken.enumerated() { out[i] = e }
+    outCount.pointee = taken.count
+    return SWIFTGRPC_OK
+  case .timedOut:
+    return fail(SWIFTGRPC_E_TIMEOUT, "no event within \(timeoutMs) ms")
+  case .shutDown:
+    return fail(SWIFTGRPC_E_SHUTDOWN, "the queue is shut down")
+  }
+}
+
 @_cdecl("swiftgrpc_queue_shutdown")
 public func swiftgrpc_queue_shutdown(_ queue: UInt64) -> Int32 {
   guarded { () throws(ABIError) in

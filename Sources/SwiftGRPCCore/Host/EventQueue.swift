@@ -53,12 +53,28 @@ public final class EventQueue<Element>: @unchecked Sendable {
 
   /// Waits until `deadline` (monotonic ns; Int64.max: forever) for the next element.
   public func next(deadline: Int64) -> NextResult {
+    var taken: [Element] = []
+    taken.reserveCapacity(1)
+    switch nextBatch(deadline: deadline, max: 1, into: &taken) {
+    case .timedOut: return .timedOut
+    case .shutDown: return .shutDown
+    case .element: return .element(taken[0])
+    }
+  }
+
+  /// Waits until `deadline` for the first element, then takes the ones already queued behind
+  /// it without waiting, `max` in all, appending them to `taken`: one wake-up for a batch.
+  /// `.element` carries the first of them.
+  @discardableResult
+  public func nextBatch(deadline: Int64, max: Int, into taken: inout [Element]) -> NextResult {
     var dropped: [Element] = []
     defer { for e in dropped { onDrop(e) } }
+    let start = taken.count
     lock.lock()
     defer { lock.unlock() }
-    while true {
+    while taken.count - start < max {
       while head == items.count {
+        if taken.count > start { return .element(taken[start]) }
         if isShutDown { return .shutDown }
         if deadline <= monotonicNanos() { return .timedOut }
         _ = lock.wait(untilNanos: deadline)
@@ -79,8 +95,9 @@ public final class EventQueue<Element>: @unchecked Sendable {
         }
         retractable.remove(key)
       }
-      return .element(e)
+      taken.append(e)
     }
+    return .element(taken[start])
   }
 
   /// Stops accepting elements; waiting consumers get the rest, then `.shutDown`.

@@ -6,6 +6,7 @@ import atexit
 import collections
 import ctypes
 import enum
+import logging
 import os
 import threading
 import weakref
@@ -275,6 +276,39 @@ def next_event(queue: int, timeout_ms: int) -> Union[Event, int]:
         _event_free(p)
 
 
+_queue_next_batch = N.swiftgrpc_queue_next_batch
+
+
+class Batches:
+    """Takes events from one queue a batch at a time (swiftgrpc_queue_next_batch: one call and
+    one wake-up per batch). For one thread at a time: the slots are reused."""
+
+    def __init__(self, queue: int, size: int = 256) -> None:
+        self.queue = queue
+        self.slots = (ctypes.c_void_p * size)()
+        self.size = size
+        self.count = ctypes.c_size_t()
+        self._count_ref = ctypes.byref(self.count)
+
+    def next(self, timeout_ms: int) -> Union[List["Event"], int]:
+        """The next events (at least one), or the negative result (E_TIMEOUT, E_SHUTDOWN, ...).
+        An event that cannot be decoded is logged and skipped; every one is freed."""
+        rc = _queue_next_batch(self.queue, timeout_ms, self.slots, self.size, self._count_ref)
+        if rc < 0:
+            return rc
+        out = []
+        slots = self.slots
+        for i in range(self.count.value):
+            p = slots[i]
+            try:
+                out.append(Event(p))  # type: ignore[arg-type]
+            except Exception:  # never lose the rest of the batch, never kill the thread
+                logging.getLogger("swiftgrpc").exception("swiftgrpc: an event could not be decoded")
+            finally:
+                _event_free(p)
+        return out
+
+
 # --------------------------------------------------------------------------------------------
 # The process-wide runtime
 
@@ -381,20 +415,16 @@ class Pump:
         self.thread.start()
 
     def _run(self) -> None:
-        q = self.queue
+        take = Batches(self.queue).next
         on_batch = self.on_batch
         while True:
-            ev = next_event(q, -1)
-            if isinstance(ev, int):
-                if ev == N.E_TIMEOUT:
+            batch = take(-1)
+            if isinstance(batch, int):
+                if batch == N.E_TIMEOUT:
                     continue
                 return  # shut down (or destroyed)
-            batch = [ev]
-            while len(batch) < 256:
-                more = next_event(q, 0)
-                if isinstance(more, int):
-                    break
-                batch.append(more)
+            if not batch:
+                continue
             try:
                 on_batch(batch)
             except Exception:  # a broken consumer must not kill the pump

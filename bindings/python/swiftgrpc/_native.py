@@ -231,6 +231,10 @@ swiftgrpc_now_ns = _fn("swiftgrpc_now_ns", c_int64)
 swiftgrpc_queue_create = _fn("swiftgrpc_queue_create", c_int, H, POINTER(H))
 # int swiftgrpc_queue_next(swiftgrpc_queue queue, int64_t timeout_ms, swiftgrpc_event **out);
 swiftgrpc_queue_next = _fn("swiftgrpc_queue_next", c_int, H, c_int64, POINTER(c_void_p), waits=True)
+# int swiftgrpc_queue_next_batch(swiftgrpc_queue queue, int64_t timeout_ms, swiftgrpc_event **out,
+#                                size_t max, size_t *out_count);
+swiftgrpc_queue_next_batch = _fn("swiftgrpc_queue_next_batch", c_int, H, c_int64, POINTER(c_void_p),
+                                 c_size_t, POINTER(c_size_t), waits=True)
 # int swiftgrpc_queue_shutdown(swiftgrpc_queue queue);
 swiftgrpc_queue_shutdown = _fn("swiftgrpc_queue_shutdown", c_int, H)
 # int swiftgrpc_queue_destroy(swiftgrpc_queue queue);

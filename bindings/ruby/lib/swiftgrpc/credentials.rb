@@ -186,30 +186,38 @@ module SwiftGRPC
       end
 
       def run(queue)
-        out = FFI::MemoryPointer.new(:pointer)
+        slots = FFI::MemoryPointer.new(:pointer, 64)
+        count = FFI::MemoryPointer.new(:size_t)
         loop do
-          ev = Runtime.next_event(queue, Channel::POLL_MS, out)
-          if ev.is_a?(Integer)
-            next if ev == Native::E_TIMEOUT
+          events = Runtime.next_events(queue, Channel::POLL_MS, slots, count)
+          if events.is_a?(Integer)
+            next if events == Native::E_TIMEOUT
 
             return
           end
-          next unless ev.type == Native::EVENT_CREDENTIALS_REQUEST
-
-          ref = @lock.synchronize { @by_id[ev.tag] }
-          creds = begin
-            ref&.__getobj__
-          rescue WeakRef::RefError
-            nil
-          end
-          if creds
-            creds.answer(ev.token, ev.authority, ev.method)
-          else
-            fail(ev.token, "the CallCredentials were garbage-collected")
-          end
+          events.each { |ev| serve(ev) }
         rescue StandardError => e # never let one request end the thread
           warn "swiftgrpc: auth plugin thread: #{e.class}: #{e.message}"
         end
+      end
+
+      def serve(ev)
+        return unless ev.type == Native::EVENT_CREDENTIALS_REQUEST
+
+        ref = @lock.synchronize { @by_id[ev.tag] }
+        creds = begin
+          ref&.__getobj__
+        rescue WeakRef::RefError
+          nil
+        end
+        if creds
+          creds.answer(ev.token, ev.authority, ev.method)
+        else
+          fail(ev.token, "the CallCredentials were garbage-collected")
+        end
+      rescue StandardError => e
+        fail(ev.token, "the plugin thread failed: #{e.class}")
+        warn "swiftgrpc: auth plugin thread: #{e.class}: #{e.message}"
       end
     end
   end

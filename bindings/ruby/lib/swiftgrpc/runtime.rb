@@ -206,6 +206,22 @@ module SwiftGRPC
         end
       end
 
+      # Takes up to `slots.size / 8` events of `queue` at once (swiftgrpc_queue_next_batch: one
+      # call, one wake-up), waiting up to `timeout_ms` for the first.
+      # @param slots [FFI::MemoryPointer] room for the event pointers, reused by the caller
+      # @param count [FFI::MemoryPointer] a size_t, reused
+      # @return [Array<Event>, Integer] the events, or a negative result (E_TIMEOUT, E_SHUTDOWN)
+      def next_events(queue, timeout_ms, slots, count)
+        rc = Native.swiftgrpc_queue_next_batch(queue, timeout_ms, slots, slots.size / 8, count)
+        return rc if rc.negative?
+
+        slots.get_array_of_pointer(0, count.read(:size_t)).map do |ptr|
+          decode(ptr)
+        ensure
+          Native.swiftgrpc_event_free(ptr)
+        end
+      end
+
       # Copies a C event into an {Event}.
       def decode(ptr)
         f = ptr.get_bytes(0, Native::EVENT_SIZE).unpack(Native::EVENT_LAYOUT)
