@@ -219,8 +219,9 @@ int64_t swiftgrpc_now_ns(void);
 #define SWIFTGRPC_EVENT_CLIENT_STATUS 8
 
 /* Server (added in 0.4.0). Answers swiftgrpc_call_send_message: the message was handed to HTTP/2
-   (flow control let it out); the next one may be sent. status_code 0. A host that sends faster
-   than the client reads is paced by it: the library holds at most one unsent message per call. */
+   (flow control let it out); one more may be sent. status_code 0. A host that sends faster
+   than the client reads is paced by it: the library holds at most the host's outstanding sends
+   (SWIFTGRPC_MAX_OUTSTANDING_SENDS) unsent per call. */
 #define SWIFTGRPC_EVENT_SEND_DONE 9
 
 /* Call credentials plugin (added in 0.5.0): metadata for a call is asked for. `token` is the
@@ -413,15 +414,20 @@ int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const vo
 int swiftgrpc_call_send_initial_metadata(swiftgrpc_server server, uint64_t token,
                                          const swiftgrpc_metadata *metadata, size_t count);
 
-/* Method. Sends one response message of `len` bytes (copied). One send outstanding at a time:
-   the host gets SWIFTGRPC_EVENT_SEND_DONE once HTTP/2 flow control let the message out, and
-   sends the next after it (SWIFTGRPC_E_WRONG_STATE before; or SWIFTGRPC_EVENT_CANCELLED if the
-   call ends first). This is the send back-pressure: a client that reads slowly paces the host.
+/* Method. Sends one response message of `len` bytes (copied). The host gets
+   SWIFTGRPC_EVENT_SEND_DONE once HTTP/2 flow control let the message out (or
+   SWIFTGRPC_EVENT_CANCELLED if the call ends first). Up to SWIFTGRPC_MAX_OUTSTANDING_SENDS sends
+   may be outstanding (0.5.0; before, one), each answered by its SEND_DONE in order; one more is
+   refused with SWIFTGRPC_E_WRONG_STATE. This is the send back-pressure: a client that reads
+   slowly paces the host, and the library holds at most that many unsent messages of a call. A
+   host streaming small messages keeps a few sends outstanding to avoid a round trip per
+   message.
    swiftgrpc_host_complete may follow without waiting. For a unary or client-streaming method at
    most one message may be sent (SWIFTGRPC_E_WRONG_STATE). SWIFTGRPC_E_TOO_LARGE above
    SWIFTGRPC_OPT_MAX_SEND_MESSAGE_SIZE. */
 int swiftgrpc_call_send_message(swiftgrpc_server server, uint64_t token, const void *data,
                                 size_t len);
+#define SWIFTGRPC_MAX_OUTSTANDING_SENDS 64
 
 /* Method. Asks for the next request message of a CLIENT_STREAMING or BIDI_STREAMING call: the
    host is sent exactly one SWIFTGRPC_EVENT_MESSAGE, or SWIFTGRPC_EVENT_HALF_CLOSE at the end (or
@@ -715,9 +721,10 @@ int swiftgrpc_client_call_start_v2(swiftgrpc_channel channel, const swiftgrpc_ca
                                    swiftgrpc_call *out);
 
 /* Method. Sends one request message (`len` bytes, copied) on a CLIENT_STREAMING or
-   BIDI_STREAMING call. One send outstanding at a time: wait for its CLIENT_SEND_DONE before the
-   next (SWIFTGRPC_E_WRONG_STATE otherwise, and after half-close). This is the send-side
-   back-pressure: SEND_DONE comes when HTTP/2 flow control let the message out. */
+   BIDI_STREAMING call. Up to SWIFTGRPC_MAX_OUTSTANDING_SENDS sends may be outstanding (0.5.0;
+   before, one), each answered by its CLIENT_SEND_DONE in order (SWIFTGRPC_E_WRONG_STATE for one
+   more, and after half-close). This is the send-side back-pressure: SEND_DONE comes when HTTP/2
+   flow control let the message out. */
 int swiftgrpc_client_send_message(swiftgrpc_channel channel, swiftgrpc_call call, const void *data,
                                   size_t len);
 
@@ -726,12 +733,17 @@ int swiftgrpc_client_send_message(swiftgrpc_channel channel, swiftgrpc_call call
 int swiftgrpc_client_half_close(swiftgrpc_channel channel, swiftgrpc_call call);
 
 /* Method. Asks for the next response message of a SERVER_STREAMING or BIDI_STREAMING call: one
-   CLIENT_MESSAGE event answers it. One read outstanding at a time. Receive back-pressure: the
-   library buffers at most what the HTTP/2 window lets in (1 MiB per call) beyond the messages
-   the host has asked for. Read until a CLIENT_MESSAGE reports the end (has_message 0): the
+   CLIENT_MESSAGE event answers it. Up to SWIFTGRPC_MAX_OUTSTANDING_READS reads may be
+   outstanding at once (0.5.0; before, one): they are answered in order, so a host that keeps
+   several asked gets the messages already received without a round trip through the loop for
+   each (ask again as each one is consumed); one more is refused with SWIFTGRPC_E_WRONG_STATE.
+   If the call ends, every outstanding read still gets its CLIENT_MESSAGE (has_message 0) before
+   the STATUS. Receive back-pressure: the library buffers at most what the HTTP/2 window lets in
+   (1 MiB per call) beyond the messages the host has asked for. Read until a CLIENT_MESSAGE reports the end (has_message 0): the
    server's status is delivered (CLIENT_STATUS) only after that, so that no message is lost.
    A host that stops reading early cancels the call. */
 int swiftgrpc_client_read(swiftgrpc_channel channel, swiftgrpc_call call);
+#define SWIFTGRPC_MAX_OUTSTANDING_READS 256
 
 /* Method. Cancels the call: the server sees RST_STREAM(CANCEL); the host gets CLIENT_STATUS with
    CANCELLED (after the events of outstanding operations). A second cancel is a no-op. */

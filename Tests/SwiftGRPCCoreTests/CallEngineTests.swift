@@ -24,15 +24,14 @@ import Testing
     #expect(throws: CallStateMachine.Refusal.ended) { try unary.host(.read) }
   }
 
-  @Test func oneSendOutstandingUntilItIsDone() throws {
+  @Test func oneSendDonePerSend() throws {
     var m = CallStateMachine(role: .server, kind: .serverStreaming)
     try m.host(.send([1]))
-    #expect(throws: CallStateMachine.Refusal.wrongState("a send is outstanding: wait for its SEND_DONE event")) {
-      try m.host(.send([2]))
-    }
+    try m.host(.send([2]))
     do {
       let r1 = m.sendCompleted()
-      #expect(r1)
+      let r2 = m.sendCompleted()
+      #expect(r1 && r2)
     }
     do {
       let r1 = m.sendCompleted()
@@ -88,9 +87,26 @@ import Testing
     try client.host(.read)
     do {
       let r1 = client.end()
-      #expect(r1 == CallStateMachine.Ending(sendOutstanding: true, readOutstanding: true))
+      #expect(r1 == CallStateMachine.Ending(sendsOutstanding: 1, readsOutstanding: 1))
     }
     #expect(throws: CallStateMachine.Refusal.ended) { try client.host(.cancel) }
+  }
+
+  @Test func aClientMayHaveManyReadsOutstandingAnsweredInOrder() throws {
+    var m = CallStateMachine(role: .client, kind: .serverStreaming)
+    for _ in 0..<CallStateMachine.maxOutstandingReads { try m.host(.read) }
+    #expect(throws: CallStateMachine.Refusal.wrongState("256 reads are already outstanding")) { try m.host(.read) }
+    do {
+      let r1 = m.readAnswered(endOfStream: false)
+      #expect(r1)
+    }
+    #expect(m.readsOutstanding == CallStateMachine.maxOutstandingReads - 1)
+    try m.host(.read)  // a slot freed
+    do {
+      let r1 = m.end()
+      #expect(r1 == CallStateMachine.Ending(readsOutstanding: CallStateMachine.maxOutstandingReads),
+              "each outstanding read gets its event at the end")
+    }
   }
 
   @Test func clientRules() throws {
@@ -211,12 +227,29 @@ import Testing
     b.enqueue([4, 5], completesSend: true)
     var out = [UInt8](repeating: 0, count: 64)
     let r1 = out.withUnsafeMutableBytes { b.read(into: $0.baseAddress!, length: 9) }
-    #expect(r1.count == 9 && !r1.sendDone)
+    #expect(r1.count == 9 && r1.sendsDone == 0)
     let r2 = out.withUnsafeMutableBytes { b.read(into: $0.baseAddress!, length: 64) }
-    #expect(r2.count == 6 && r2.sendDone)
+    #expect(r2.count == 6 && r2.sendsDone == 1)
     #expect(!b.hasOutbound)
     let r3 = out.withUnsafeMutableBytes { b.read(into: $0.baseAddress!, length: 64) }
-    #expect(r3.count == 0 && !r3.sendDone)
+    #expect(r3.count == 0 && r3.sendsDone == 0)
+  }
+
+  @Test func outstandingSendsAreDoneInOrderAsTheirBytesAreTaken() {
+    var b = MessageBuffer(maxReceiveMessageSize: 100)
+    for m in [[1], [2, 2], [3, 3, 3]] as [[UInt8]] { b.enqueue(m, completesSend: true) }  // 6, 7, 8 framed bytes
+    var out = [UInt8](repeating: 0, count: 64)
+    let r1 = out.withUnsafeMutableBytes { b.read(into: $0.baseAddress!, length: 14) }
+    #expect(r1.count == 14 && r1.sendsDone == 2, "two whole messages taken")
+    let r2 = out.withUnsafeMutableBytes { b.read(into: $0.baseAddress!, length: 64) }
+    #expect(r2.count == 7 && r2.sendsDone == 1)
+    var m = CallStateMachine(role: .server, kind: .serverStreaming)
+    for _ in 0..<CallStateMachine.maxOutstandingSends { try? m.host(.send([0])) }
+    #expect(m.sendsOutstanding == CallStateMachine.maxOutstandingSends)
+    #expect(throws: CallStateMachine.Refusal.wrongState("64 sends are outstanding: wait for a SEND_DONE event")) {
+      try m.host(.send([0]))
+    }
+    #expect(m.sendCompleted() && m.sendsOutstanding == CallStateMachine.maxOutstandingSends - 1)
   }
 }
 

@@ -69,18 +69,27 @@ static uint32_t le32(const char *p) {
   return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
 }
 
-/* Stream: COUNT messages of SIZE bytes, one at a time: the next goes on its predecessor's
-   SEND_DONE. Per-call state in a small table keyed by token (few streams run at once here). */
-static struct { uint64_t token; uint32_t left, size; } streams[4096];
+/* Stream: COUNT messages of SIZE bytes, SEND_WINDOW of them outstanding: each SEND_DONE lets
+   the next go. Per-call state in a small table keyed by token (few streams run at once here). */
+enum { SEND_WINDOW = 16 };
+static struct { uint64_t token; uint32_t left, size, inflight; } streams[4096];
 
-static void stream_next(const swiftgrpc_event *ev) {
+/* Sends up to `n` more messages; completes once all were sent and acknowledged. */
+static void stream_next(const swiftgrpc_event *ev, uint32_t n) {
   size_t slot = (size_t)(ev->token >> 8) % 4096;
   pthread_mutex_lock(&stream_lock);
-  uint32_t left = streams[slot].token == ev->token ? streams[slot].left : 0, size = streams[slot].size;
-  if (left) streams[slot].left--;
+  int mine = streams[slot].token == ev->token;
+  uint32_t left = mine ? streams[slot].left : 0, size = streams[slot].size;
+  uint32_t go = left < n ? left : n;
+  if (mine) {
+    streams[slot].left -= go;
+    streams[slot].inflight += go;
+    if (ev->type == SWIFTGRPC_EVENT_SEND_DONE) streams[slot].inflight--;
+  }
+  int done = mine && streams[slot].left == 0 && streams[slot].inflight == 0;
   pthread_mutex_unlock(&stream_lock);
-  if (left) swiftgrpc_call_send_message(server, ev->token, stream_buf, size);
-  else swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
+  for (uint32_t i = 0; i < go; i++) swiftgrpc_call_send_message(server, ev->token, stream_buf, size);
+  if (done || !mine) swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);
 }
 
 static void serve_stream(const swiftgrpc_event *ev) {
@@ -101,13 +110,14 @@ static void serve_stream(const swiftgrpc_event *ev) {
     streams[slot].token = ev->token;
     streams[slot].left = count;
     streams[slot].size = size;
+    streams[slot].inflight = 0;
   }
   pthread_mutex_unlock(&stream_lock);
   if (!fits) {
     swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_RESOURCE_EXHAUSTED, "no memory", NULL, 0);
     return;
   }
-  stream_next(ev);
+  stream_next(ev, SEND_WINDOW);
 }
 
 static void handle(const swiftgrpc_event *ev) {
@@ -129,7 +139,7 @@ static void handle(const swiftgrpc_event *ev) {
     swiftgrpc_call_read(server, ev->token);
     break;
   case SWIFTGRPC_EVENT_SEND_DONE:
-    if (!strcmp(m, "Stream")) stream_next(ev);
+    if (!strcmp(m, "Stream")) stream_next(ev, 1);
     break;
   case SWIFTGRPC_EVENT_HALF_CLOSE:
     swiftgrpc_host_complete(server, ev->token, NULL, 0, SWIFTGRPC_STATUS_OK, NULL, NULL, 0);

@@ -157,15 +157,16 @@ class Call {
     return message
   }
 
-  /// Answers the host's outstanding read, if any: the next message, or the end of the peer's
-  /// message stream once it has ended and every message was read.
+  /// Answers the host's outstanding reads, oldest first: with the messages received, then with
+  /// the end of the peer's message stream once it has ended and every message was read.
   final func serviceRead() {
-    if buffer.hasMessage {
+    while buffer.hasMessage {
       guard update({ $0.readAnswered(endOfStream: false) }), let message = takeMessage() else {
         return
       }
       deliverMessage(message)
-    } else if peerMessagesEnded {
+    }
+    if peerMessagesEnded {
       guard update({ $0.readAnswered(endOfStream: true) }) else { return }
       deliverEndOfMessages()
     }
@@ -191,8 +192,8 @@ class Call {
   /// nghttp2 pulls outbound DATA (inside the session's output): queued message bytes, then the
   /// end the role gives (END_STREAM, or trailers).
   final func readData(into buffer: UnsafeMutablePointer<UInt8>, length: Int) -> DataRead {
-    let (n, sendDone) = self.buffer.read(into: buffer, length: length)
-    if sendDone && update({ $0.sendCompleted() }) { deliverSendDone() }
+    let (n, sendsDone) = self.buffer.read(into: buffer, length: length)
+    for _ in 0..<sendsDone where update({ $0.sendCompleted() }) { deliverSendDone() }
     if !self.buffer.hasOutbound, let end = outboundEnd() { return .bytes(n, end: end) }
     if n > 0 { return .bytes(n, end: .none) }
     dataDeferred = true

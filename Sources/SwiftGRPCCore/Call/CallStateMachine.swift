@@ -35,10 +35,19 @@ public struct CallStateMachine: Equatable, Sendable {
   public struct Ending: Equatable, Sendable {
     /// Server: the host had not completed the call: it gets CANCELLED.
     public var cancelHost = false
-    /// Client: an outstanding send gets its SEND_DONE, an outstanding read its MESSAGE.
-    public var sendOutstanding = false
-    public var readOutstanding = false
+    /// Client: an outstanding send gets its SEND_DONE, each outstanding read its MESSAGE.
+    public var sendsOutstanding = 0
+    public var readsOutstanding = 0
   }
+
+  /// Sends the host may have outstanding at once (each answered by one SEND_DONE, in order):
+  /// the library then holds at most this many unsent messages of a call.
+  public static let maxOutstandingSends = 64
+
+  /// Client: reads the host may have outstanding at once (each answered by one message event,
+  /// in order), so that messages inside the window reach it without a round trip each. Bounds
+  /// what the library hands the host ahead of its asking: this many messages.
+  public static let maxOutstandingReads = 256
 
   public let role: Role
   public let kind: MethodKind
@@ -50,8 +59,10 @@ public struct CallStateMachine: Equatable, Sendable {
   public private(set) var ended = false
   /// Server: `complete` accepted. Client: half-closed (at once for unary-request kinds).
   public private(set) var hostClosed: Bool
-  public private(set) var sendOutstanding = false
-  public private(set) var readOutstanding = false
+  /// Sends waiting for their SEND_DONE.
+  public private(set) var sendsOutstanding = 0
+  /// Reads waiting for their message event (server: at most 1).
+  public private(set) var readsOutstanding = 0
   /// Messages the host sent (server: responses, counting the one given to `complete`).
   public private(set) var messagesSent = 0
   /// Server: response headers were asked for (explicitly or by the first message).
@@ -86,15 +97,14 @@ public struct CallStateMachine: Equatable, Sendable {
       if !kind.serverStreams && messagesSent >= 1 {
         throw .wrongState("a \(kind) method sends at most one response message")
       }
-      if sendOutstanding { throw .wrongState("a send is outstanding: wait for its SEND_DONE event") }
-      sendOutstanding = true
+      try admitSend()
       messagesSent += 1
       headersRequested = true
     case .read:
       if !kind.clientStreams { throw .wrongState("reads are only for client- and bidi-streaming calls") }
-      if readOutstanding { throw .wrongState("a read is already outstanding") }
+      if readsOutstanding > 0 { throw .wrongState("a read is already outstanding") }
       if endDelivered { throw .wrongState("the client already half-closed") }
-      readOutstanding = true
+      readsOutstanding = 1
     case .complete(let message, _, _):
       if message != nil {
         if !kind.serverStreams && messagesSent >= 1 {
@@ -108,21 +118,29 @@ public struct CallStateMachine: Equatable, Sendable {
     }
   }
 
+  private mutating func admitSend() throws(Refusal) {
+    if sendsOutstanding >= CallStateMachine.maxOutstandingSends {
+      throw .wrongState("\(CallStateMachine.maxOutstandingSends) sends are outstanding: wait for a SEND_DONE event")
+    }
+    sendsOutstanding += 1
+  }
+
   private mutating func clientHost(_ op: CallOp) throws(Refusal) {
     switch op {
     case .send:
       if !kind.clientStreams { throw .wrongState("a \(kind) call sends its one request at start") }
       if hostClosed { throw .wrongState("the call was half-closed: no more messages") }
-      if sendOutstanding { throw .wrongState("a send is outstanding: wait for its SEND_DONE event") }
-      sendOutstanding = true
+      try admitSend()
       messagesSent += 1
     case .halfClose:
       if hostClosed { throw .wrongState("the call is already half-closed") }
       hostClosed = true
     case .read:
       if !kind.serverStreams { throw .wrongState("a \(kind) call gets its response with the STATUS event") }
-      if readOutstanding { throw .wrongState("a read is already outstanding") }
-      readOutstanding = true
+      if readsOutstanding >= CallStateMachine.maxOutstandingReads {
+        throw .wrongState("\(CallStateMachine.maxOutstandingReads) reads are already outstanding")
+      }
+      readsOutstanding += 1
     case .cancel:
       break
     case .initialMetadata, .complete:
@@ -186,19 +204,19 @@ public struct CallStateMachine: Equatable, Sendable {
 
   // MARK: - Events for the host (loop thread)
 
-  /// An outstanding send is done (the message left, or fits the send buffer). Returns whether
-  /// the host gets SEND_DONE for it: not once the call ended or (server) was completed.
+  /// The oldest outstanding send is done (the message left). Returns whether the host gets
+  /// SEND_DONE for it: not once the call ended or (server) was completed.
   public mutating func sendCompleted() -> Bool {
-    guard sendOutstanding else { return false }
-    sendOutstanding = false
+    guard sendsOutstanding > 0 else { return false }
+    sendsOutstanding -= 1
     return !ended && !(role == .server && hostClosed)
   }
 
-  /// Answers the outstanding read with a message, or with the end of the peer's stream.
+  /// Answers the oldest outstanding read with a message, or with the end of the peer's stream.
   /// Returns whether the host gets the event.
   public mutating func readAnswered(endOfStream: Bool) -> Bool {
-    guard readOutstanding, !ended, !(role == .server && hostClosed) else { return false }
-    readOutstanding = false
+    guard readsOutstanding > 0, !ended, !(role == .server && hostClosed) else { return false }
+    readsOutstanding -= 1
     if endOfStream { endDelivered = true }
     return true
   }
@@ -213,11 +231,11 @@ public struct CallStateMachine: Equatable, Sendable {
     case .server:
       e.cancelHost = !hostClosed
     case .client:
-      e.sendOutstanding = sendOutstanding
-      e.readOutstanding = readOutstanding
+      e.sendsOutstanding = sendsOutstanding
+      e.readsOutstanding = readsOutstanding
     }
-    sendOutstanding = false
-    readOutstanding = false
+    sendsOutstanding = 0
+    readsOutstanding = 0
     return e
   }
 }

@@ -17,8 +17,10 @@ struct MessageBuffer {
   /// Framed bytes queued and taken by nghttp2 since the call began.
   private var queuedBytes = 0
   private var takenBytes = 0
-  /// Where the outstanding send ends, in queued bytes: it is done once nghttp2 took that far.
-  private var sendEndsAt: Int?
+  /// Where each outstanding send ends, in queued bytes, oldest first: a send is done once
+  /// nghttp2 took that far.
+  private var sendEnds: [Int] = []
+  private var sendEndsHead = 0
 
   init(maxReceiveMessageSize: Int) {
     deframer = MessageDeframer(maxMessageSize: maxReceiveMessageSize)
@@ -70,20 +72,20 @@ struct MessageBuffer {
   /// Whether framed bytes wait for nghttp2.
   var hasOutbound: Bool { outOffset < out.count }
 
-  /// Queues a message, framed. `completesSend`: it is the host's outstanding send, whose
+  /// Queues a message, framed. `completesSend`: it is one of the host's outstanding sends, whose
   /// SEND_DONE comes once nghttp2 has taken all of it.
   mutating func enqueue(_ message: [UInt8], completesSend: Bool) {
     let before = out.count
     message.withUnsafeBytes { MessageFramer.appendFramed($0, to: &out) }
     queuedBytes += out.count - before
-    if completesSend { sendEndsAt = queuedBytes }
+    if completesSend { sendEnds.append(queuedBytes) }
   }
 
-  /// nghttp2 pulls up to `length` bytes into `buffer`. Returns how many, and whether the
-  /// outstanding send is now done.
-  mutating func read(into buffer: UnsafeMutableRawPointer, length: Int) -> (count: Int, sendDone: Bool) {
+  /// nghttp2 pulls up to `length` bytes into `buffer`. Returns how many, and how many
+  /// outstanding sends are now done.
+  mutating func read(into buffer: UnsafeMutableRawPointer, length: Int) -> (count: Int, sendsDone: Int) {
     let n = min(length, out.count - outOffset)
-    guard n > 0 else { return (0, false) }
+    guard n > 0 else { return (0, 0) }
     out.withUnsafeBytes { raw in
       buffer.copyMemory(from: raw.baseAddress! + outOffset, byteCount: n)
     }
@@ -93,15 +95,23 @@ struct MessageBuffer {
       out.removeAll(keepingCapacity: out.capacity <= 65536)
       outOffset = 0
     }
-    guard let end = sendEndsAt, takenBytes >= end else { return (n, false) }
-    sendEndsAt = nil
-    return (n, true)
+    var done = 0
+    while sendEndsHead < sendEnds.count, takenBytes >= sendEnds[sendEndsHead] {
+      sendEndsHead += 1
+      done += 1
+    }
+    if sendEndsHead == sendEnds.count {
+      sendEnds.removeAll(keepingCapacity: true)
+      sendEndsHead = 0
+    }
+    return (n, done)
   }
 
   /// Drops what was not sent (the call ended).
   mutating func dropOutbound() {
     out = []
     outOffset = 0
-    sendEndsAt = nil
+    sendEnds = []
+    sendEndsHead = 0
   }
 }

@@ -137,8 +137,8 @@ final class ClientCall: Call {
   private func deliverFinal(_ status: Status) {
     phase = .done
     let ending = endForHost()
-    if ending.sendOutstanding { deliver(.clientSendDone) { $0.status = status } }
-    if ending.readOutstanding { deliver(.clientMessage) }
+    for _ in 0..<ending.sendsOutstanding { deliver(.clientSendDone) { $0.status = status } }
+    for _ in 0..<ending.readsOutstanding { deliver(.clientMessage) }
     var final = status
     var message: [UInt8]? = nil
     if !kind.serverStreams, status.code == .ok {

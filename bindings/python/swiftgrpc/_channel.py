@@ -14,13 +14,16 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from . import _native as N
 from ._credentials import CallCredentials, ChannelCredentials
-from ._common import (Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
+from ._common import (Batches, Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, deadline_from_timeout, next_event, raise_native, runtime,
                       status_code)
 
 _start = N.swiftgrpc_client_call_start
 _start_v2 = N.swiftgrpc_client_call_start_v2
 _CALL_ARGS_SIZE = ctypes.sizeof(N.CallArgs)
+# Response reads a streaming call keeps asked (of SWIFTGRPC_MAX_OUTSTANDING_READS): the messages
+# handed over ahead of the iterator's asking, at most.
+_READ_WINDOW = 16
 _NULL_FN = N.NULL_HOST_FN
 
 
@@ -403,9 +406,10 @@ class _StreamCall(RpcError):
         self._creds = credentials  # a metadata plugin stays alive while the call is
         self._cv = threading.Condition(threading.Lock())
         self._pumping = False
+        self._take: Optional[Batches] = None
         self._messages: "collections.deque[bytes]" = collections.deque()
         self._stream_end = False
-        self._read_pending = False
+        self._reads_pending = 0  # reads asked and not answered yet (a window of them)
         self._send_pending = False
         self._initial: Optional[Tuple[Metadatum, ...]] = None
         self._status: Optional[Event] = None
@@ -430,7 +434,7 @@ class _StreamCall(RpcError):
     def _apply(self, ev: Event) -> None:
         t = ev.type
         if t == N.EVENT_CLIENT_MESSAGE:
-            self._read_pending = False
+            self._reads_pending -= 1
             if ev.message is None:
                 self._stream_end = True
             else:
@@ -459,17 +463,20 @@ class _StreamCall(RpcError):
                     cv.wait(None if left_ms < 0 else left_ms / 1000)
                     continue
                 self._pumping = True
-                q = self._q
+                take = self._take
+                if take is None or take.queue != self._q:
+                    take = self._take = Batches(self._q, _READ_WINDOW + 2)
                 cv.release()
                 try:
-                    ev = next_event(q, 1000 if left_ms < 0 else min(left_ms, 1000))
+                    evs = take.next(1000 if left_ms < 0 else min(left_ms, 1000))
                 finally:
                     cv.acquire()
                     self._pumping = False
-                if not isinstance(ev, int):
-                    self._apply(ev)
-                elif ev not in (N.E_TIMEOUT,):
-                    raise UsageError(f"event queue failed: {N.errstr(ev)}")
+                if not isinstance(evs, int):
+                    for ev in evs:
+                        self._apply(ev)
+                elif evs not in (N.E_TIMEOUT,):
+                    raise UsageError(f"event queue failed: {N.errstr(evs)}")
                 cv.notify_all()
             done = self._status is not None
         if done:
@@ -525,6 +532,8 @@ class _StreamCall(RpcError):
         while True:
             if self._messages:
                 body = self._messages.popleft()
+                if self._reads_pending + len(self._messages) < _READ_WINDOW // 2:
+                    self._ask_reads()  # top the window up, in halves
                 d = self._deser
                 return d(body) if d is not None else body
             if self._stream_end or self._status is not None:
@@ -532,13 +541,7 @@ class _StreamCall(RpcError):
                 if ev.status_code == 0:
                     raise StopIteration
                 raise self
-            with self._cv:
-                ask = not self._read_pending and self._status is None
-                if ask:
-                    self._read_pending = True
-            if ask and N.swiftgrpc_client_read(self._channel._handle, self._call) < 0:
-                with self._cv:
-                    self._read_pending = False
+            if not self._ask_reads():
                 self._final()
                 continue
             try:
@@ -548,6 +551,24 @@ class _StreamCall(RpcError):
                 raise
 
     next = __next__
+
+    def _ask_reads(self) -> bool:
+        """Keeps _READ_WINDOW reads asked (messages already received then come without a round
+        trip each); False if the library refused one (the call is over)."""
+        with self._cv:
+            if self._stream_end or self._status is not None:
+                return True
+            want = _READ_WINDOW - self._reads_pending - len(self._messages)
+            if want <= 0:
+                return True
+            self._reads_pending += want
+        read = N.swiftgrpc_client_read
+        for i in range(want):
+            if read(self._channel._handle, self._call) < 0:
+                with self._cv:
+                    self._reads_pending -= want - i
+                return False
+        return True
 
     # -- grpcio's Call / RpcError interface
     def cancel(self) -> bool:

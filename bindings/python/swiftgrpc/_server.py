@@ -27,6 +27,8 @@ _LOG = logging.getLogger("swiftgrpc")
 
 _complete = N.swiftgrpc_host_complete
 _send_message = N.swiftgrpc_call_send_message
+# Response messages a streaming handler may have in flight (of SWIFTGRPC_MAX_OUTSTANDING_SENDS).
+_SEND_WINDOW = 8
 _call_read = N.swiftgrpc_call_read
 
 
@@ -586,9 +588,12 @@ class _ServerState:
                 responses = behavior(request, ctx)
                 if responses is not None:
                     handle = self.handle
-                    # One message at a time, the next once the library says this one left
-                    # (SEND_DONE): the generator is pulled only as fast as the client reads.
+                    # _SEND_WINDOW messages in flight at most, the next once the library says
+                    # one left (SEND_DONE): the generator is pulled only as fast as the client
+                    # reads, a few messages ahead, without a round trip per message.
                     sent = ctx._sent = queue.SimpleQueue()
+                    in_flight = 0
+                    ended = False
                     for item in responses:
                         if ctx._done:
                             break
@@ -598,8 +603,17 @@ class _ServerState:
                             self.finish(ctx, None, StatusCode.RESOURCE_EXHAUSTED.value[0],
                                         N.last_error())
                             return
-                        if rc < 0 or sent.get() is None:
+                        if rc < 0:
                             break  # the call ended (cancelled, deadline): nobody to send to
+                        in_flight += 1
+                        if in_flight == _SEND_WINDOW:
+                            if sent.get() is None:
+                                ended = True
+                                break
+                            in_flight -= 1
+                    while in_flight and not ended and not ctx._done:  # the last ones leave first
+                        ended = sent.get() is None
+                        in_flight -= 1
                 code = 0 if ctx._code is None else ctx._code
                 self.finish(ctx, None, code, ctx._details)
         except _Abort:
