@@ -18,6 +18,9 @@ module SwiftGRPC
   # {SwiftGRPC::Error} subclass of its code, carrying details and trailing metadata.
   class Channel
     POLL_MS = 250 # waits are bounded so that Thread#raise, Timeout and Ctrl-C reach them
+    # Response reads a streaming call keeps asked (of SWIFTGRPC_MAX_OUTSTANDING_READS): messages
+    # already received then come without a round trip each; at most this many ahead.
+    READ_WINDOW = 16
 
     ARGS = { connect_timeout: [Native::CHANNEL_CONNECT_TIMEOUT_MS, :ms],
              initial_backoff: [Native::CHANNEL_INITIAL_BACKOFF_MS, :ms],
@@ -367,14 +370,16 @@ module SwiftGRPC
       @pulling = false
       @messages = []
       @eos = false
-      @read_pending = false
+      @reads_pending = 0 # reads asked of the library, not answered yet
+      @reading = false   # a thread is in #read
       @send_pending = false
       @send_code = 0
       @half_closed = false
       @status = nil
       @initial_metadata = nil
       @writer_error = nil
-      @out = FFI::MemoryPointer.new(:pointer)
+      @slots = FFI::MemoryPointer.new(:pointer, Channel::READ_WINDOW + 2)
+      @count = FFI::MemoryPointer.new(:size_t)
       @queue = Runtime.take_queue
       begin
         @handle = channel.start_call(path, kind, metadata, body, deadline, timeout,
@@ -442,15 +447,17 @@ module SwiftGRPC
     # @raise [SwiftGRPC::Error] at the end, if the status is not OK
     def read
       @lock.synchronize do
-        raise WrongState, "a read is already in progress on this call" if @read_pending
+        raise WrongState, "a read is already in progress on this call" if @reading
 
-        unless @eos || @status
-          rc = Native.swiftgrpc_client_read(@channel.handle, @handle)
-          @read_pending = true if rc.zero?
-        end
+        @reading = true
+        ask_reads if @messages.size + @reads_pending < Channel::READ_WINDOW / 2
       end
-      await { !@read_pending }
-      msg = @lock.synchronize { @messages.shift }
+      msg = begin
+        await { !@messages.empty? || @eos || @status }
+        @lock.synchronize { @messages.shift }
+      ensure
+        @lock.synchronize { @reading = false }
+      end
       return Channel.unmarshal(@unmarshal, msg) if msg
 
       await { @status }
@@ -524,7 +531,18 @@ module SwiftGRPC
 
     private
 
-    # Waits until the block is true, taking events from the call's queue meanwhile.
+    # Keeps READ_WINDOW reads asked (under the lock).
+    def ask_reads
+      return if @eos || @status
+
+      (Channel::READ_WINDOW - @reads_pending - @messages.size).times do
+        break unless Native.swiftgrpc_client_read(@channel.handle, @handle).zero?
+
+        @reads_pending += 1
+      end
+    end
+
+    # Waits until the block is true, taking events (in batches) from the call's queue meanwhile.
     def await
       loop do
         mine = @lock.synchronize do
@@ -537,18 +555,18 @@ module SwiftGRPC
         end
         next unless mine
 
-        ev = nil
+        evs = nil
         begin
-          ev = Runtime.next_event(@queue, Channel::POLL_MS, @out)
+          evs = Runtime.next_events(@queue, Channel::POLL_MS, @slots, @count)
         ensure
           @lock.synchronize do
             @pulling = false
-            apply(ev) if ev.is_a?(Event)
+            evs.each { |ev| apply(ev) } if evs.is_a?(Array)
             @cv.broadcast
           end
         end
-        if ev.is_a?(Integer) && ev != Native::E_TIMEOUT
-          raise NativeError.new("swiftgrpc_queue_next", ev)
+        if evs.is_a?(Integer) && evs != Native::E_TIMEOUT
+          raise NativeError.new("swiftgrpc_queue_next_batch", evs)
         end
       end
     rescue Exception # rubocop:disable Lint/RescueException -- interrupted: end the call
@@ -561,7 +579,7 @@ module SwiftGRPC
       when Native::EVENT_CLIENT_INITIAL_METADATA
         @initial_metadata = ev.metadata
       when Native::EVENT_CLIENT_MESSAGE
-        @read_pending = false
+        @reads_pending -= 1
         if ev.message then @messages << ev.message else @eos = true end
       when Native::EVENT_CLIENT_SEND_DONE
         @send_pending = false
@@ -570,7 +588,7 @@ module SwiftGRPC
         @initial_metadata ||= ev.metadata
         @final_message = ev.message
         @status = Status.new(ev.status_code, ev.status_message, ev.trailers, ev.metadata)
-        @read_pending = false
+        @reads_pending = 0
         @send_pending = false
         ObjectSpace.undefine_finalizer(self)
         Runtime.give_queue(@queue) # the status is the call's last event: the queue is drained

@@ -8,6 +8,9 @@ module SwiftGRPC
   # (`metadata`, `deadline`, `peer`, `cancelled?`, `output_metadata`, `send_initial_metadata`,
   # `each_remote_read`).
   class ServerCall
+    # Response messages a streaming handler may have in flight (of SWIFTGRPC_MAX_OUTSTANDING_SENDS).
+    SEND_WINDOW = 8
+
     # @return [String] the method path, "/package.Service/Method"
     attr_reader :path
     # @return [Hash{String=>String,Array<String>}] the request metadata (-bin values decoded)
@@ -45,6 +48,7 @@ module SwiftGRPC
       @done = false     # answered or ended
       @inbox = nil      # MESSAGE / HALF_CLOSE events of a streaming request (nil: ended)
       @sent = nil       # SEND_DONE events of a streaming response (nil: ended)
+      @in_flight = 0    # messages sent whose SEND_DONE has not been taken
       @half_closed = false
       @callbacks = nil
     end
@@ -64,6 +68,15 @@ module SwiftGRPC
     # @return [Hash{String=>Array<String>}] the auth properties by name (grpcio's auth_context)
     def auth_context
       @auth_properties.each_with_object({}) { |(k, v), h| (h[k] ||= []) << v }
+    end
+
+    # @api private — waits for the SEND_DONE of every message in flight (they leave before the
+    # status); raises if the call ended meanwhile
+    def drain_writes
+      while @sent && @in_flight.positive?
+        raise_ended if @sent.pop.nil?
+        @in_flight -= 1
+      end
     end
 
     # @return [Time, nil] the call's deadline, nil if the client set none
@@ -124,15 +137,21 @@ module SwiftGRPC
     # @raise [SwiftGRPC::Cancelled, SwiftGRPC::DeadlineExceeded, SwiftGRPC::Unavailable] once
     #   the call has ended: stop producing
     #
-    # Returns once the message has left: the library takes one message at a time and says so
-    # (SEND_DONE), so a client that reads slowly paces the handler.
+    # Returns once at most SEND_WINDOW messages are in flight: the library says when each left
+    # (SEND_DONE), so a client that reads slowly paces the handler, a few messages behind.
     def write(message)
       body = @state.encode_response(self, message)
       raise_ended if @ended
       rc = Native.swiftgrpc_call_send_message(@state.handle, @token, body, body.bytesize)
       @metadata_sent = true if rc.zero?
       check_answer(rc, "swiftgrpc_call_send_message")
-      raise_ended if @sent && @sent.pop.nil?
+      return unless @sent
+
+      @in_flight += 1
+      return if @in_flight < SEND_WINDOW
+
+      raise_ended if @sent.pop.nil?
+      @in_flight -= 1
       self
     end
     alias send_msg write
@@ -595,6 +614,7 @@ module SwiftGRPC
                 fn.call(call.each_remote_read, call, &writer)
               end
         out.each { |m| call.write(m) } if !yielded && !out.nil? && out.respond_to?(:each)
+        call.drain_writes
         finish(call, nil, StatusCodes::OK, nil, call.output_metadata)
       end
     rescue Exception => e # rubocop:disable Lint/RescueException -- every call gets a status
