@@ -54,7 +54,8 @@ static void die(const char *what, int rc) {
 #define OP(what, expr)                 \
   do {                                 \
     int rc_ = (expr);                  \
-    if (rc_ != SWIFTGRPC_OK && rc_ != SWIFTGRPC_E_TOKEN_CLOSED) die(what, rc_); \
+    if (rc_ == SWIFTGRPC_E_TOKEN_CLOSED) printf("CLOSED %s\n", what); /* the call ended first */ \
+    else if (rc_ != SWIFTGRPC_OK) die(what, rc_); \
   } while (0)
 
 /* ---- events: a FIFO filled by the push callback, or the pull queue ------------------------- */
@@ -157,6 +158,8 @@ static int nmds;
 static int64_t deadline_ms = -1;
 static uint32_t flags;
 static int cancel_after = -1;
+/* Reads kept outstanding on a server-streaming call, sends on a client-streaming one. */
+static int read_window = 1, send_window = 1;
 static int blocking;
 
 static char *unhex(const char *h, size_t *len) {
@@ -191,9 +194,21 @@ static int scenario_call(void) {
   printf("STARTED\n");
   fflush(stdout);
   int sent = 0, received = 0, reading = 0, sending = 0, half_closed = !client_streams;
-  if (client_streams && nreqs > 0) { OP("send", swiftgrpc_client_send_message(channel, call, reqs[0], req_lens[0])); sending = 1; sent = 1; }
+  /* CLIENT_STREAMING with --send-window W: W sends outstanding, half-close after the last. */
+  int windowed = kind == SWIFTGRPC_KIND_CLIENT_STREAMING && send_window > 1;
+  if (client_streams && nreqs > 0) {
+    do {
+      OP("send", swiftgrpc_client_send_message(channel, call, reqs[sent], req_lens[sent]));
+      sent++;
+      sending++;
+    } while (windowed && sent < nreqs && sending < send_window);
+    if (windowed && sent == nreqs) { OP("half_close", swiftgrpc_client_half_close(channel, call)); half_closed = 1; }
+  }
   else if (client_streams) { OP("half_close", swiftgrpc_client_half_close(channel, call)); half_closed = 1; }
-  if (server_streams && kind == SWIFTGRPC_KIND_SERVER_STREAMING) { OP("read", swiftgrpc_client_read(channel, call)); reading = 1; }
+  if (server_streams && kind == SWIFTGRPC_KIND_SERVER_STREAMING) {
+    for (int w = 0; w < read_window; w++) OP("read", swiftgrpc_client_read(channel, call));
+    reading = 1;
+  }
   for (;;) {
     swiftgrpc_event *ev = next_event();
     switch (ev->type) {
@@ -203,6 +218,16 @@ static int scenario_call(void) {
         break;
       case SWIFTGRPC_EVENT_CLIENT_SEND_DONE:
         printf("SEND_DONE %d\n", ev->status_code);
+        if (windowed) {
+          sending--;
+          if (ev->status_code == 0 && sent < nreqs) {
+            OP("send", swiftgrpc_client_send_message(channel, call, reqs[sent], req_lens[sent]));
+            sent++;
+            sending++;
+            if (sent == nreqs) { OP("half_close", swiftgrpc_client_half_close(channel, call)); half_closed = 1; }
+          }
+          break;
+        }
         sending = 0;
         if (ev->status_code == 0) {
           if (kind == SWIFTGRPC_KIND_BIDI_STREAMING && !reading) {
@@ -482,6 +507,8 @@ int main(int argc, char **argv) {
       i++;
     } else if (!strcmp(a, "--deadline-ms")) { deadline_ms = atol(v); i++; }
     else if (!strcmp(a, "--cancel-after")) { cancel_after = atoi(v); i++; }
+    else if (!strcmp(a, "--read-window")) { read_window = atoi(v); i++; }
+    else if (!strcmp(a, "--send-window")) { send_window = atoi(v); i++; }
     else if (!strcmp(a, "--lb")) { args[nargs++] = (swiftgrpc_channel_arg){SWIFTGRPC_CHANNEL_LB_POLICY, !strcmp(v, "rr"), NULL}; i++; }
     else if (!strcmp(a, "--backoff-ms")) { args[nargs++] = (swiftgrpc_channel_arg){SWIFTGRPC_CHANNEL_INITIAL_BACKOFF_MS, atol(v), NULL}; i++; }
     else if (!strcmp(a, "--keepalive-ms")) {

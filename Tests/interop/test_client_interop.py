@@ -132,6 +132,31 @@ def test_client_streaming(peer, mode):
     assert r.first("RESPONSE ") == "RESPONSE 3 " + b"3:6".hex()
 
 
+def test_server_streaming_with_reads_outstanding(peer, mode):
+    # Eight reads kept asked (one more after each message): every message once, in order; each
+    # read the library accepted gets one event, so the reads still outstanding at the end get
+    # an END each before the STATUS, and those made after the end are refused (CLOSED).
+    r = drive(peer.target, "--method", METHOD + "ServerStream", "--kind", "server", "--read-window", "8",
+              "--req", b"200:3".hex(), "call", mode=mode)
+    assert r.all("MESSAGE ") == [f"MESSAGE 3 {bytes([97 + i % 26]).hex() * 3}" for i in range(200)]
+    ends, refused = r.lines.count("END"), r.lines.count("CLOSED read")
+    assert ends >= 1 and ends + refused == 8, (ends, refused)
+    assert r.lines[r.lines.index(r.first("STATUS ")) - 1] == "END"
+    assert r.status == (0, b"")
+
+
+def test_client_streaming_with_sends_outstanding(peer, mode):
+    reqs = [bytes([97 + i % 26]) * (i + 1) for i in range(40)]
+    args = []
+    for q in reqs:
+        args += ["--req", q.hex()]
+    r = drive(peer.target, "--method", METHOD + "ClientStream", "--kind", "client", "--send-window", "8",
+              *args, "call", mode=mode)
+    assert r.all("SEND_DONE ") == ["SEND_DONE 0"] * 40
+    assert r.status == (0, b"")
+    assert r.first("RESPONSE ") == "RESPONSE %d %s" % (len(b"40:820"), b"40:820".hex())
+
+
 def test_bidi_ping_pong(peer, mode):
     reqs = [b"ping%d" % i for i in range(4)]
     args = []
