@@ -7,6 +7,7 @@ tasks; a cancelled client call cancels the handler's task, a cancelled task canc
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -31,6 +32,8 @@ __all__ = ["AioRpcError", "Channel", "EOF", "GenericRpcHandler", "RpcMethodHandl
 
 _LOG = logging.getLogger("swiftgrpc")
 _send_message = N.swiftgrpc_call_send_message
+# Response reads a streaming call keeps asked (of SWIFTGRPC_MAX_OUTSTANDING_READS).
+_READ_WINDOW = 16
 
 
 class _EOFType:
@@ -517,6 +520,9 @@ class _Call:
         self._status: asyncio.Future = loop.create_future()
         self._initial: asyncio.Future = loop.create_future()
         self._read_waiter: Optional[asyncio.Future] = None
+        self._inbox: "collections.deque[Optional[bytes]]" = collections.deque()  # None: the end
+        self._reads_pending = 0  # reads asked of the library, not answered yet
+        self._reading = False
         self._send_waiter: Optional[asyncio.Future] = None
         self._done_callbacks: List[Callable[[Any], Any]] = []
         self._deadline = None if timeout is None else deadline_from_timeout(timeout)
@@ -533,9 +539,11 @@ class _Call:
     def _on_event(self, ev: Event) -> None:
         t = ev.type
         if t == N.EVENT_CLIENT_MESSAGE:
+            self._reads_pending -= 1
+            self._inbox.append(ev.message)
             w, self._read_waiter = self._read_waiter, None
             if w is not None and not w.done():
-                w.set_result(ev.message)
+                w.set_result(None)
         elif t == N.EVENT_CLIENT_SEND_DONE:
             w, self._send_waiter = self._send_waiter, None
             if w is not None and not w.done():
@@ -578,34 +586,43 @@ class _Call:
         return d(body) if d is not None else body
 
     # -- streaming responses
+    def _ask_reads(self) -> None:
+        """Keeps _READ_WINDOW reads asked: messages already received come without a round trip
+        each. A refused read means the call is over (its STATUS follows)."""
+        want = _READ_WINDOW - self._reads_pending - len(self._inbox)
+        read = N.swiftgrpc_client_read
+        for _ in range(want):
+            if read(self._ch._handle, self._call) < 0:
+                return
+            self._reads_pending += 1
+
     async def read(self) -> Any:
-        if self._status.done():
-            ev = self._status.result()
-            if ev.status_code != 0:
-                raise self._error(ev)
-            return EOF
-        if self._read_waiter is not None:
+        if self._reading:
             raise UsageError("a read is already in progress")
-        fut = asyncio.get_running_loop().create_future()
-        self._read_waiter = fut
-        if N.swiftgrpc_client_read(self._ch._handle, self._call) < 0:
-            self._read_waiter = None
-            ev = await self._wait_status()
-            if ev.status_code != 0:
-                raise self._error(ev)
-            return EOF
+        self._reading = True
         try:
-            body = await fut
-        except asyncio.CancelledError:
-            self.cancel()
-            raise
-        if body is None:  # end of stream, or the call ended
-            ev = await self._wait_status()
-            if ev.status_code != 0:
-                raise self._error(ev)
-            return EOF
-        d = self._mc._deser
-        return d(body) if d is not None else body
+            while True:
+                if self._inbox and self._inbox[0] is not None:
+                    body = self._inbox.popleft()
+                    if not self._status.done() and self._reads_pending + len(self._inbox) < _READ_WINDOW // 2:
+                        self._ask_reads()
+                    d = self._mc._deser
+                    return d(body) if d is not None else body
+                if self._inbox or self._status.done():  # the end of the stream, or of the call
+                    ev = await self._wait_status()
+                    if ev.status_code != 0:
+                        raise self._error(ev)
+                    return EOF
+                self._ask_reads()
+                fut = self._read_waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await fut
+                except asyncio.CancelledError:
+                    self.cancel()
+                    raise
+        finally:
+            self._reading = False
+            self._read_waiter = None
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iterate()
