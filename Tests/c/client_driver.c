@@ -34,6 +34,7 @@
 #include "swiftgrpc.h"
 #include "swiftgrpc_blocking.h"
 #include "swiftgrpc_util.h"
+#include "read_file.h"
 
 static swiftgrpc_runtime runtime;
 static swiftgrpc_channel channel;
@@ -458,18 +459,6 @@ static int scenario_bench_blocking_threads(int n, int conc) {
   double secs = (now_ms() - t0) / 1000;
   printf("BENCH throughput n=%d concurrency=%d calls_per_s=%.0f failed=%d\n", (n / conc) * conc, conc, (n / conc) * conc / secs, failed);
   return failed != 0;
-}
-
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) { fprintf(stderr, "cannot read %s\n", path); exit(2); }
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  *len = fread(buf, 1, (size_t)n, f);
-  fclose(f);
-  return buf;
 }
 
 int main(int argc, char **argv) {

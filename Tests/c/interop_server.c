@@ -50,6 +50,7 @@
 
 #include "swiftgrpc.h"
 #include "swiftgrpc_util.h"
+#include "read_file.h"
 
 static swiftgrpc_runtime runtime;
 static swiftgrpc_server server;
@@ -62,18 +63,6 @@ static int trace;
 static swiftgrpc_server_credentials server_creds;
 static swiftgrpc_tls_identity rotate_identity;
 static long fetches, fetch_rotate_after = -1;
-
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) { fprintf(stderr, "cannot read %s\n", path); exit(2); }
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  *len = fread(buf, 1, (size_t)n, f);
-  fclose(f);
-  return buf;
-}
 
 /* ---- event log -------------------------------------------------------------------------- */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

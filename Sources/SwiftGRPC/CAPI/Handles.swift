@@ -86,31 +86,27 @@ func describe(_ id: UInt64, _ what: String, _ t: HandleTable) -> String {
   return "handle \(id) is not a \(what)"
 }
 
-func lookupRuntime(_ id: UInt64) throws(ABIError) -> RuntimeObject {
+/// The object of handle `id` that `extract` finds (the handle's kind), or BAD_HANDLE saying
+/// why not (0, never issued, destroyed, another kind).
+private func lookup<T>(_ id: UInt64, _ what: String, _ extract: (HandleObject) -> T?) throws(ABIError) -> T {
   try handles.withLock { t throws(ABIError) in
-    guard case .runtime(let r)? = t.objects[id] else {
-      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "runtime", t))
+    guard let object = t.objects[id], let found = extract(object) else {
+      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, what, t))
     }
-    return r
+    return found
   }
+}
+
+func lookupRuntime(_ id: UInt64) throws(ABIError) -> RuntimeObject {
+  try lookup(id, "runtime") { if case .runtime(let o) = $0 { o } else { nil } }
 }
 
 func lookupServer(_ id: UInt64) throws(ABIError) -> ServerObject {
-  try handles.withLock { t throws(ABIError) in
-    guard case .server(let s)? = t.objects[id] else {
-      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "server", t))
-    }
-    return s
-  }
+  try lookup(id, "server") { if case .server(let o) = $0 { o } else { nil } }
 }
 
 func lookupQueue(_ id: UInt64) throws(ABIError) -> QueueObject {
-  try handles.withLock { t throws(ABIError) in
-    guard case .queue(let q)? = t.objects[id] else {
-      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "queue", t))
-    }
-    return q
-  }
+  try lookup(id, "queue") { if case .queue(let o) = $0 { o } else { nil } }
 }
 
 /// For destroy functions: nil if the handle is 0 or already destroyed (idempotent), an error if
@@ -124,37 +120,17 @@ func wasIssued(_ id: UInt64, _ what: String) throws(ABIError) -> Bool {
 }
 
 func lookupChannel(_ id: UInt64) throws(ABIError) -> ChannelObject {
-  try handles.withLock { t throws(ABIError) in
-    guard case .channel(let c)? = t.objects[id] else {
-      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "channel", t))
-    }
-    return c
-  }
+  try lookup(id, "channel") { if case .channel(let o) = $0 { o } else { nil } }
 }
 
 func lookupServerCredentials(_ id: UInt64) throws(ABIError) -> ServerCredentials {
-  try handles.withLock { t throws(ABIError) in
-    guard case .serverCredentials(let c)? = t.objects[id] else {
-      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "server credentials", t))
-    }
-    return c
-  }
+  try lookup(id, "server credentials") { if case .serverCredentials(let o) = $0 { o } else { nil } }
 }
 
 func lookupChannelCredentials(_ id: UInt64) throws(ABIError) -> ChannelCredentials {
-  try handles.withLock { t throws(ABIError) in
-    guard case .channelCredentials(let c)? = t.objects[id] else {
-      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "channel credentials", t))
-    }
-    return c
-  }
+  try lookup(id, "channel credentials") { if case .channelCredentials(let o) = $0 { o } else { nil } }
 }
 
 func lookupCallCredentials(_ id: UInt64) throws(ABIError) -> CallCredentials {
-  try handles.withLock { t throws(ABIError) in
-    guard case .callCredentials(let c)? = t.objects[id] else {
-      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, describe(id, "call credentials", t))
-    }
-    return c
-  }
+  try lookup(id, "call credentials") { if case .callCredentials(let o) = $0 { o } else { nil } }
 }
