@@ -53,13 +53,11 @@ public final class EventQueue<Element>: @unchecked Sendable {
 
   /// Waits until `deadline` (monotonic ns; Int64.max: forever) for the next element.
   public func next(deadline: Int64) -> NextResult {
-    var taken: [Element] = []
-    taken.reserveCapacity(1)
-    switch nextBatch(deadline: deadline, max: 1, into: &taken) {
-    case .timedOut: return .timedOut
-    case .shutDown: return .shutDown
-    case .element: return .element(taken[0])
-    }
+    var dropped: [Element] = []
+    defer { for e in dropped { onDrop(e) } }
+    lock.lock()
+    defer { lock.unlock() }
+    return waitLocked(deadline: deadline, dropped: &dropped)
   }
 
   /// Waits until `deadline` for the first element, then takes the ones already queued behind
@@ -69,16 +67,32 @@ public final class EventQueue<Element>: @unchecked Sendable {
   public func nextBatch(deadline: Int64, max: Int, into taken: inout [Element]) -> NextResult {
     var dropped: [Element] = []
     defer { for e in dropped { onDrop(e) } }
-    let start = taken.count
     lock.lock()
     defer { lock.unlock() }
-    while taken.count - start < max {
-      while head == items.count {
-        if taken.count > start { return .element(taken[start]) }
-        if isShutDown { return .shutDown }
-        if deadline <= monotonicNanos() { return .timedOut }
-        _ = lock.wait(untilNanos: deadline)
-      }
+    let first = waitLocked(deadline: deadline, dropped: &dropped)
+    guard case .element(let e) = first else { return first }
+    taken.append(e)
+    for _ in 1..<Swift.max(1, max) {
+      guard let more = popLocked(dropped: &dropped) else { break }
+      taken.append(more)
+    }
+    return first
+  }
+
+  /// Under the lock: the next element, waiting for it until `deadline`.
+  private func waitLocked(deadline: Int64, dropped: inout [Element]) -> NextResult {
+    while true {
+      if let e = popLocked(dropped: &dropped) { return .element(e) }
+      if isShutDown { return .shutDown }
+      if deadline <= monotonicNanos() { return .timedOut }
+      _ = lock.wait(untilNanos: deadline)
+    }
+  }
+
+  /// Under the lock: the next element that was not taken back, if any is queued (the taken
+  /// back ones go to `dropped`).
+  private func popLocked(dropped: inout [Element]) -> Element? {
+    while head < items.count {
       let (e, key) = items[head]
       head += 1
       if head == items.count {
@@ -95,9 +109,9 @@ public final class EventQueue<Element>: @unchecked Sendable {
         }
         retractable.remove(key)
       }
-      taken.append(e)
+      return e
     }
-    return .element(taken[start])
+    return nil
   }
 
   /// Stops accepting elements; waiting consumers get the rest, then `.shutDown`.

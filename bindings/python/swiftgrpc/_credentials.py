@@ -35,23 +35,22 @@ def _pem(value: Any, what: str) -> bytes:
     raise TypeError(f"{what} must be PEM bytes, got {type(value).__name__}")
 
 
-def _identities(pairs: Any) -> Tuple[Any, int, List[bytes]]:
-    """A swiftgrpc_tls_identity array from grpcio's (private_key, certificate_chain) pairs."""
+def _identities(pairs: Any) -> Tuple[Any, int]:
+    """A swiftgrpc_tls_identity array from grpcio's (private_key, certificate_chain) pairs (the
+    array keeps the bytes it points to alive)."""
     if not pairs:
         raise ValueError("At least one private key-certificate chain pair is required!")
     pairs = list(pairs)
     arr = (N.TlsIdentity * len(pairs))()
-    keep: List[bytes] = []
     for i, pair in enumerate(pairs):
         try:
             key, chain = pair
         except (TypeError, ValueError):
             raise TypeError(f"entry {i} is not a (private_key, certificate_chain) pair") from None
         key, chain = _pem(key, "private_key"), _pem(chain, "certificate_chain")
-        keep += [key, chain]
         arr[i].certificate_chain, arr[i].certificate_chain_len = chain, len(chain)
         arr[i].private_key, arr[i].private_key_len = key, len(key)
-    return arr, len(pairs), keep
+    return arr, len(pairs)
 
 
 def _roots(roots: Any) -> Tuple[Optional[bytes], int]:
@@ -105,7 +104,7 @@ class ServerCredentials:
     credentials it listens with."""
 
     def __init__(self, pairs: Any, roots: Any, client_auth: int) -> None:
-        arr, n, _keep = _identities(pairs)
+        arr, n = _identities(pairs)
         rb, rl = _roots(roots)
         h = N.H()
         _checked(N.swiftgrpc_server_credentials_create(arr, n, rb, rl, client_auth, ctypes.byref(h)),
@@ -116,7 +115,7 @@ class ServerCredentials:
         self._finalizer = weakref.finalize(self, _destroy_server_credentials, self._handle)
 
     def _update(self, config: ServerCertificateConfiguration) -> None:
-        arr, n, _keep = _identities(config._pairs)
+        arr, n = _identities(config._pairs)
         rb, rl = _roots(config._roots)
         _checked(N.swiftgrpc_server_credentials_update(self._handle, arr, n, rb, rl, self._client_auth),
                  "swiftgrpc_server_credentials_update")
