@@ -48,9 +48,11 @@ extern "C" {
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number().
    0.4.0 changed one behaviour (pre-1.0 minor versions may): a server host sends one response
    message at a time and waits for its SWIFTGRPC_EVENT_SEND_DONE before the next (send
-   back-pressure); see swiftgrpc_call_send_message. 0.5.0 added TLS (additions only). */
-#define SWIFTGRPC_VERSION_NUMBER 5000
-#define SWIFTGRPC_VERSION_STRING "0.5.0"
+   back-pressure); see swiftgrpc_call_send_message. 0.5.0 added TLS (additions only). 0.6.0
+   added per-call host tags (swiftgrpc_call_set_tag) and the non-blocking
+   swiftgrpc_server_shutdown_notify (additions only). */
+#define SWIFTGRPC_VERSION_NUMBER 6000
+#define SWIFTGRPC_VERSION_STRING "0.6.0"
 
 /* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
 int swiftgrpc_version_number(void);
@@ -233,6 +235,10 @@ int64_t swiftgrpc_now_ns(void);
 /* Server credentials fetcher (added in 0.5.0): a connection is about to be accepted; see
    swiftgrpc_server_credentials_set_fetcher. `token` is the credentials handle. */
 #define SWIFTGRPC_EVENT_CREDENTIALS_FETCH 11
+/* (0.6.0) A shutdown begun with swiftgrpc_server_shutdown_notify is over: every call has ended
+   and every connection is closed. `server` is the server, `tag` the notification's tag, `token`
+   0. Delivered to the queue given there. */
+#define SWIFTGRPC_EVENT_SERVER_SHUTDOWN 12
 
 /* An event for a server call. In a host fn it is borrowed until the fn returns; from
    swiftgrpc_queue_next it is owned by the caller and released with swiftgrpc_event_free().
@@ -260,7 +266,8 @@ typedef struct swiftgrpc_event {
   /* Appended in 0.2.0 for client calls (zero / empty for server events). For a client event
      `token` is the swiftgrpc_call, `server` is 0, and `method` is the call's method. */
   swiftgrpc_channel channel;         /* the client call's channel */
-  void *tag;                         /* the tag given to swiftgrpc_client_call_start */
+  void *tag;                         /* the tag given to swiftgrpc_client_call_start; for a server
+                                        call (0.6.0) the one bound by swiftgrpc_call_set_tag */
   const char *status_message;        /* CLIENT_STATUS: UTF-8, NUL-terminated ("" if none) */
   size_t status_message_len;
   const swiftgrpc_metadata *trailers; /* CLIENT_STATUS: trailing metadata (-bin values decoded) */
@@ -381,6 +388,18 @@ int swiftgrpc_server_start(swiftgrpc_server server);
    from a loop thread it returns SWIFTGRPC_E_RECURSIVE_CALL. */
 int swiftgrpc_server_shutdown(swiftgrpc_server server, int64_t grace_ms);
 
+/* Method (added in 0.6.0). Begins the graceful shutdown of swiftgrpc_server_shutdown and returns
+   at once (from any thread, a loop thread's host fn included): the server stops accepting, every
+   connection gets GOAWAY, calls still running after `grace_ms` milliseconds fail (grace_ms <= 0:
+   at once). When every call has ended and every connection is closed, one
+   SWIFTGRPC_EVENT_SERVER_SHUTDOWN carrying `tag` is pushed onto `queue` (of the server's
+   runtime; 0: no event), as gRPC C-core's grpc_server_shutdown_and_notify. Called again, or
+   during a blocking shutdown, it adds its event to the same shutdown (its grace is not used);
+   on a stopped server the event is pushed at once. swiftgrpc_server_destroy after the event
+   does not block. */
+int swiftgrpc_server_shutdown_notify(swiftgrpc_server server, int64_t grace_ms,
+                                     swiftgrpc_queue queue, void *tag);
+
 /* Destructor. Shuts down with no grace if still running, then invalidates the handle. No host fn
    of this server runs after it returns. Accepts 0 and already-destroyed handles. From a loop
    thread it returns SWIFTGRPC_E_RECURSIVE_CALL. */
@@ -408,6 +427,15 @@ int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const vo
 /* Every answer takes the server and the call's token. Errors common to all of them:
    SWIFTGRPC_E_BAD_HANDLE, SWIFTGRPC_E_UNKNOWN_TOKEN, SWIFTGRPC_E_TOKEN_CLOSED (call ended or
    cancelled), SWIFTGRPC_E_ALREADY_COMPLETED (after swiftgrpc_host_complete). */
+
+/* Method (added in 0.6.0). Binds the host's `tag` to the call, like the tags of gRPC C-core's
+   operations: every later event of the call carries it in `tag` (the CALL event carries NULL).
+   For a host fn, events delivered after this returns; for a queue, events taken after it
+   returns, even those queued before. A host that sets the tag on the thread that takes the
+   call's events finds every later event's call without a table. May be called again (the new
+   tag replaces the old) and after swiftgrpc_host_complete until the call's last event. The
+   library never dereferences `tag`. */
+int swiftgrpc_call_set_tag(swiftgrpc_server server, uint64_t token, void *tag);
 
 /* Method. Sends response headers with `count` entries of custom initial metadata now (otherwise
    they go with the first message or the status). Once per call (SWIFTGRPC_E_WRONG_STATE). */

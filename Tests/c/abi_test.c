@@ -62,6 +62,19 @@ static void echo_fn(const swiftgrpc_event *ev, void *user_data) {
     swiftgrpc_host_complete(echo_server, ev->token, ev->message, ev->message_len, 0, NULL, NULL, 0);
 }
 
+/* Listens on a free loopback port, starts `server`, and returns a channel to it (its target in
+   `target`). */
+static swiftgrpc_channel serve_and_connect(swiftgrpc_runtime rt, swiftgrpc_server server,
+                                           char target[64]) {
+  int port = 0;
+  EXPECT(swiftgrpc_server_listen(server, "127.0.0.1:0", &port), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_start(server), SWIFTGRPC_OK);
+  snprintf(target, 64, "127.0.0.1:%d", port);
+  swiftgrpc_channel ch = 0;
+  EXPECT(swiftgrpc_channel_create(rt, target, NULL, 0, &ch), SWIFTGRPC_OK);
+  return ch;
+}
+
 /* A unary call on `ch` with `deadline`; returns its status code (-100 if no STATUS came). */
 static int echo_call(swiftgrpc_channel ch, swiftgrpc_queue q, int64_t deadline) {
   swiftgrpc_call call;
@@ -81,7 +94,6 @@ static int echo_call(swiftgrpc_channel ch, swiftgrpc_queue q, int64_t deadline) 
 static void extreme_values(void) {
   swiftgrpc_runtime rt;
   swiftgrpc_queue q;
-  int port = 0;
   EXPECT(swiftgrpc_runtime_create(1, &rt), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_server_create(rt, &echo_server), SWIFTGRPC_OK);
@@ -93,14 +105,10 @@ static void extreme_values(void) {
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND, -1), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND, INT32_MAX), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_register_host_fn(echo_server, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, echo_fn, NULL), SWIFTGRPC_OK);
-  EXPECT(swiftgrpc_server_listen(echo_server, "127.0.0.1:0", &port), SWIFTGRPC_OK);
-  EXPECT(swiftgrpc_server_start(echo_server), SWIFTGRPC_OK);
   char target[64];
-  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  swiftgrpc_channel ch = serve_and_connect(rt, echo_server, target);
 
   /* Deadlines: the far future works; the past ends the call at once. */
-  swiftgrpc_channel ch;
-  EXPECT(swiftgrpc_channel_create(rt, target, NULL, 0, &ch), SWIFTGRPC_OK);
   EXPECT(echo_call(ch, q, INT64_MAX - 1), SWIFTGRPC_STATUS_OK);
   EXPECT(echo_call(ch, q, INT64_MAX - 2), SWIFTGRPC_STATUS_OK);
   EXPECT(echo_call(ch, q, SWIFTGRPC_DEADLINE_NONE), SWIFTGRPC_STATUS_OK);
@@ -297,6 +305,126 @@ static void batch_take(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_queue_next_batch(q, -1, evs, 8, &n), SWIFTGRPC_E_SHUTDOWN);
   EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 8, &n), SWIFTGRPC_E_BAD_HANDLE);
+}
+
+/* Takes the next event of `q` (waiting up to 10 s); NULL if none came. */
+static swiftgrpc_event *take(swiftgrpc_queue q) {
+  swiftgrpc_event *ev = NULL;
+  return swiftgrpc_queue_next(q, 10000, &ev) == SWIFTGRPC_OK ? ev : NULL;
+}
+
+/* Per-call host tags (0.6.0): a server call's events after swiftgrpc_call_set_tag carry the tag,
+   set_tag on an ended call says so; and the non-blocking shutdown with its event. */
+static void tags_and_shutdown_notify(swiftgrpc_runtime rt, swiftgrpc_runtime other_rt) {
+  swiftgrpc_server s;
+  swiftgrpc_queue q, cq, done_q, foreign_q;
+  EXPECT(swiftgrpc_server_create(rt, &s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &cq), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &done_q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(other_rt, &foreign_q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_queue(s, "/t.T/Hold", SWIFTGRPC_KIND_UNARY, q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_queue(s, "/t.T/Stream", SWIFTGRPC_KIND_SERVER_STREAMING, q), SWIFTGRPC_OK);
+  char target[64];
+  swiftgrpc_channel ch = serve_and_connect(rt, s, target);
+
+  /* A cancelled call: its CANCELLED carries the tag; set_tag afterwards is refused. */
+  swiftgrpc_call c1;
+  EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Hold", SWIFTGRPC_KIND_UNARY, NULL, 0, "a", 1,
+                                     SWIFTGRPC_DEADLINE_NONE, 0, cq, NULL, NULL, &c1), SWIFTGRPC_OK);
+  swiftgrpc_event *ev = take(q);
+  EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CALL && ev->tag == NULL, 1);
+  uint64_t t1 = ev ? ev->token : 0;
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_call_set_tag(0, t1, (void *)0x11), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_call_set_tag(rt, t1, (void *)0x11), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_call_set_tag(s, 0, (void *)0x11), SWIFTGRPC_E_UNKNOWN_TOKEN);
+  EXPECT(swiftgrpc_call_set_tag(s, t1 + (1 << 20), (void *)0x11), SWIFTGRPC_E_UNKNOWN_TOKEN);
+  EXPECT(swiftgrpc_call_set_tag(s, UINT64_MAX, (void *)0x11), SWIFTGRPC_E_UNKNOWN_TOKEN);
+  EXPECT(swiftgrpc_call_set_tag(s, t1, (void *)0x10), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_call_set_tag(s, t1, (void *)0x11), SWIFTGRPC_OK); /* replaces */
+  EXPECT(swiftgrpc_client_cancel(ch, c1), SWIFTGRPC_OK);
+  ev = take(q);
+  EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CANCELLED && ev->token == t1 &&
+         ev->tag == (void *)0x11, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_call_set_tag(s, t1, (void *)0x12), SWIFTGRPC_E_TOKEN_CLOSED);
+  ev = take(cq);
+  EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS, 1);
+  swiftgrpc_event_free(ev);
+
+  /* A stream: SEND_DONE carries the tag; the client's own tag is untouched. */
+  swiftgrpc_call c2;
+  EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Stream", SWIFTGRPC_KIND_SERVER_STREAMING, NULL, 0,
+                                     "b", 1, SWIFTGRPC_DEADLINE_NONE, 0, cq, NULL, (void *)0x77, &c2),
+         SWIFTGRPC_OK);
+  ev = take(q);
+  uint64_t t2 = ev ? ev->token : 0;
+  EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CALL && ev->tag == NULL, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_call_set_tag(s, t2, (void *)0x22), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_call_send_message(s, t2, "m", 1), SWIFTGRPC_OK);
+  ev = take(q);
+  EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_SEND_DONE && ev->tag == (void *)0x22, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_host_complete(s, t2, NULL, 0, 0, NULL, NULL, 0), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_read(ch, c2), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_read(ch, c2), SWIFTGRPC_OK);
+  int statuses = 0;
+  for (int i = 0; i < 4 && statuses == 0; i++) {
+    ev = take(cq);
+    EXPECT(ev != NULL && ev->tag == (void *)0x77, 1);
+    if (ev && ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS) statuses = 1 + ev->status_code;
+    swiftgrpc_event_free(ev);
+  }
+  EXPECT(statuses, 1); /* STATUS OK */
+
+  /* Shutdown with notification: returns at once, the held call is failed after the grace, then
+     the event comes. */
+  swiftgrpc_call c3;
+  EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Hold", SWIFTGRPC_KIND_UNARY, NULL, 0, "c", 1,
+                                     SWIFTGRPC_DEADLINE_NONE, 0, cq, NULL, NULL, &c3), SWIFTGRPC_OK);
+  ev = take(q);
+  uint64_t t3 = ev ? ev->token : 0;
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_call_set_tag(s, t3, (void *)0x33), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_shutdown_notify(0, 100, done_q, NULL), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_shutdown_notify(s, 100, rt, NULL), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_shutdown_notify(s, 100, foreign_q, NULL), SWIFTGRPC_E_BAD_HANDLE);
+  int64_t begun = swiftgrpc_now_ns();
+  EXPECT(swiftgrpc_server_shutdown_notify(s, 300, done_q, (void *)0x44), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_next(done_q, 0, &ev), SWIFTGRPC_E_TIMEOUT); /* the held call holds it */
+  ev = take(q);
+  EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CANCELLED && ev->tag == (void *)0x33, 1);
+  swiftgrpc_event_free(ev);
+  ev = take(done_q);
+  EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_SERVER_SHUTDOWN && ev->tag == (void *)0x44 &&
+         ev->server == s && ev->token == 0, 1);
+  EXPECT(swiftgrpc_now_ns() - begun >= 250000000, 1); /* the grace was given */
+  swiftgrpc_event_free(ev);
+  /* On a stopped server the event comes at once, and destroy does not wait. */
+  EXPECT(swiftgrpc_server_shutdown_notify(s, 0, done_q, (void *)0x55), SWIFTGRPC_OK);
+  ev = NULL;
+  EXPECT(swiftgrpc_queue_next(done_q, 0, &ev), SWIFTGRPC_OK);
+  EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_SERVER_SHUTDOWN && ev->tag == (void *)0x55, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_server_shutdown_notify(s, 0, 0, NULL), SWIFTGRPC_OK); /* no event asked */
+  EXPECT(swiftgrpc_server_destroy(s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_shutdown_notify(s, 0, done_q, NULL), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_call_set_tag(s, t3, NULL), SWIFTGRPC_E_BAD_HANDLE);
+
+  /* A server never started stops at once. */
+  EXPECT(swiftgrpc_server_create(rt, &s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_shutdown_notify(s, 1000, done_q, (void *)0x66), SWIFTGRPC_OK);
+  ev = NULL;
+  EXPECT(swiftgrpc_queue_next(done_q, 0, &ev), SWIFTGRPC_OK);
+  EXPECT(ev != NULL && ev->tag == (void *)0x66, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_server_destroy(s), SWIFTGRPC_OK);
+
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  swiftgrpc_queue qs[] = {q, cq, done_q, foreign_q};
+  for (int i = 0; i < 4; i++) EXPECT(swiftgrpc_queue_destroy(qs[i]), SWIFTGRPC_OK);
 }
 
 int main(void) {
@@ -618,6 +746,10 @@ int main(void) {
   EXPECT(swiftgrpc_runtime_create(1, &tls_rt), SWIFTGRPC_OK);
   tls_bad_input(tls_rt);
   batch_take(tls_rt);
+  swiftgrpc_runtime tag_rt;
+  EXPECT(swiftgrpc_runtime_create(2, &tag_rt), SWIFTGRPC_OK);
+  tags_and_shutdown_notify(tag_rt, tls_rt);
+  EXPECT(swiftgrpc_runtime_destroy(tag_rt), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_runtime_destroy(tls_rt), SWIFTGRPC_OK);
 
   printf("%d passed, %d failed\n", checks - failures, failures);

@@ -1,5 +1,6 @@
 """The swiftgrpc server, called by grpcio clients: exception mapping, context API, limits,
 shutdown, bad input."""
+import sys
 import threading
 import time
 from concurrent import futures
@@ -259,3 +260,43 @@ def test_unix_socket(tmp_path):
             assert ch.unary_unary("/raw.S/Echo")(b"v") == b"v"
     finally:
         s.stop(None)
+
+
+def test_every_cancellation_reaches_its_handler():
+    """Calls cancelled by the client just after they start: each one that reaches a handler has
+    its context ended (its callback runs), whichever worker takes the CANCELLED. Before per-call
+    tags a CANCELLED taken while another worker was registering the call could be lost, and the
+    handler then waited forever."""
+    started, ended = [], []
+    changed = threading.Condition()
+
+    def wait(req, ctx):
+        done = threading.Event()
+        if not ctx.add_callback(done.set):  # the call had ended already
+            done.set()
+        with changed:
+            started.append(done)
+        if done.wait(20):
+            with changed:
+                ended.append(done)
+                changed.notify_all()
+        return iter(())
+
+    s, target = _raw_server({"Wait": swiftgrpc.unary_stream_rpc_method_handler(wait)}, max_workers=64)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the GIL changes hands between almost any two bytecodes
+    try:
+        with grpc.insecure_channel(target) as ch:
+            rpc = ch.unary_stream("/raw.S/Wait")
+            for i in range(400):
+                call = rpc(b"")
+                for _ in range(i % 7 * 50):  # spread the cancel over the server's hand-off
+                    pass
+                call.cancel()
+        with changed:
+            changed.wait_for(lambda: len(ended) == len(started), timeout=20)
+            assert started, "no call reached a handler"
+            assert len(ended) == len(started), f"{len(started) - len(ended)} cancellations lost"
+    finally:
+        sys.setswitchinterval(interval)
+        s.stop(None).wait()

@@ -3,18 +3,31 @@ import SwiftGRPCCore
 
 private func submit(_ server: UInt64, _ token: UInt64, _ op: CallOp) throws(ABIError) {
   let s = try lookupServer(server).server
-  guard let error = s.answer(token: token, op) else { return }
+  if let error = s.answer(token: token, op) { throw abiError(error, server, token) }
+}
+
+private func abiError(_ error: CallError, _ server: UInt64, _ token: UInt64) -> ABIError {
   switch error {
   case .unknown:
-    throw ABIError(SWIFTGRPC_E_UNKNOWN_TOKEN, "token \(token) was never issued by server \(server)")
+    return ABIError(SWIFTGRPC_E_UNKNOWN_TOKEN, "token \(token) was never issued by server \(server)")
   case .ended:
-    throw ABIError(SWIFTGRPC_E_TOKEN_CLOSED, "token \(token): the call has ended (finished or cancelled)")
+    return ABIError(SWIFTGRPC_E_TOKEN_CLOSED, "token \(token): the call has ended (finished or cancelled)")
   case .alreadyCompleted:
-    throw ABIError(SWIFTGRPC_E_ALREADY_COMPLETED, "token \(token) was already completed")
+    return ABIError(SWIFTGRPC_E_ALREADY_COMPLETED, "token \(token) was already completed")
   case .wrongState(let m):
-    throw ABIError(SWIFTGRPC_E_WRONG_STATE, "token \(token): \(m)")
+    return ABIError(SWIFTGRPC_E_WRONG_STATE, "token \(token): \(m)")
   case .tooLarge(let m):
-    throw ABIError(SWIFTGRPC_E_TOO_LARGE, m)
+    return ABIError(SWIFTGRPC_E_TOO_LARGE, m)
+  }
+}
+
+@_cdecl("swiftgrpc_call_set_tag")
+public func swiftgrpc_call_set_tag(_ server: UInt64, _ token: UInt64, _ tag: UnsafeMutableRawPointer?)
+  -> Int32
+{
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    if let error = s.setTag(token: token, UInt(bitPattern: tag)) { throw abiError(error, server, token) }
   }
 }
 

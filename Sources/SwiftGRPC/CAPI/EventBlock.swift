@@ -110,11 +110,11 @@ final class FunctionSink: EventSink, @unchecked Sendable {
 /// back while it waits there (its call was cancelled before the host took it).
 final class QueueSink: EventSink, @unchecked Sendable {
   // @unchecked: immutable references to thread-safe objects.
-  let queue: EventQueue<EventPointer>
+  let queue: EventQueue<QueuedEvent>
   let server: UInt64
   let channel: UInt64
 
-  init(queue: EventQueue<EventPointer>, server: UInt64 = 0, channel: UInt64 = 0) {
+  init(queue: EventQueue<QueuedEvent>, server: UInt64 = 0, channel: UInt64 = 0) {
     self.queue = queue
     self.server = server
     self.channel = channel
@@ -122,7 +122,8 @@ final class QueueSink: EventSink, @unchecked Sendable {
 
   func deliver(_ event: CallEvent) -> Bool {
     guard let block = EventBlock.make(event, server: server, channel: channel) else { return false }
-    return queue.push(block, retractionKey: event.type == .call ? event.token : 0)
+    return queue.push(QueuedEvent(block: block, hostTag: event.hostTag),
+                      retractionKey: event.type == .call ? event.token : 0)
   }
 
   func retract(token: UInt64) -> Bool {

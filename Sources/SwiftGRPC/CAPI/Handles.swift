@@ -21,13 +21,26 @@ final class ServerObject: @unchecked Sendable {
 
 typealias EventPointer = UnsafeMutablePointer<swiftgrpc_event>
 
+/// An event waiting on a queue. A server call's event takes the host's tag when it is taken, so
+/// that one taken after swiftgrpc_call_set_tag carries the tag even if it was queued before.
+struct QueuedEvent {
+  let block: EventPointer
+  let hostTag: HostTag?
+
+  /// The event, handed to the host that took it.
+  func take() -> EventPointer {
+    if let hostTag { block.pointee.tag = UnsafeMutableRawPointer(bitPattern: hostTag.load()) }
+    return block
+  }
+}
+
 final class QueueObject: @unchecked Sendable {
   // @unchecked: immutable references to thread-safe objects.
-  let queue: EventQueue<EventPointer>
+  let queue: EventQueue<QueuedEvent>
   let runtime: UInt64
   init(runtime: UInt64) {
     self.runtime = runtime
-    queue = EventQueue(onDrop: { free($0) })
+    queue = EventQueue(onDrop: { free($0.block) })
   }
 }
 
@@ -107,6 +120,15 @@ func lookupServer(_ id: UInt64) throws(ABIError) -> ServerObject {
 
 func lookupQueue(_ id: UInt64) throws(ABIError) -> QueueObject {
   try lookup(id, "queue") { if case .queue(let o) = $0 { o } else { nil } }
+}
+
+/// A queue that must belong to `runtime` (a server's or channel's).
+func lookupQueue(_ id: UInt64, of runtime: UInt64) throws(ABIError) -> QueueObject {
+  let q = try lookupQueue(id)
+  guard q.runtime == runtime else {
+    throw ABIError(SWIFTGRPC_E_BAD_HANDLE, "queue \(id) belongs to another runtime")
+  }
+  return q
 }
 
 /// For destroy functions: nil if the handle is 0 or already destroyed (idempotent), an error if

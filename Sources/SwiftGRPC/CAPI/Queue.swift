@@ -22,7 +22,7 @@ public func swiftgrpc_queue_next(
   let deadline = timeoutMs < 0 ? Time.never : Time.deadline(after: Time.nanos(millis: timeoutMs))
   switch q.queue.next(deadline: deadline) {
   case .element(let e):
-    out.pointee = e
+    out.pointee = e.take()
     return SWIFTGRPC_OK
   case .timedOut:
     return fail(SWIFTGRPC_E_TIMEOUT, "no event within \(timeoutMs) ms")
@@ -42,11 +42,11 @@ public func swiftgrpc_queue_next_batch(
   let q: QueueObject
   do { q = try lookupQueue(queue) } catch { return fail(error.code, error.message) }
   let deadline = timeoutMs < 0 ? Time.never : Time.deadline(after: Time.nanos(millis: timeoutMs))
-  var taken: [UnsafeMutablePointer<swiftgrpc_event>] = []
+  var taken: [QueuedEvent] = []
   taken.reserveCapacity(Swift.min(max, 256))
   switch q.queue.nextBatch(deadline: deadline, max: max, into: &taken) {
   case .element:
-    for (i, e) in taken.enumerated() { out[i] = e }
+    for (i, e) in taken.enumerated() { out[i] = e.take() }
     outCount.pointee = taken.count
     return SWIFTGRPC_OK
   case .timedOut:

@@ -96,10 +96,7 @@ public func swiftgrpc_register_host_queue(
   guarded { () throws(ABIError) in
     let so = try lookupServer(server)
     let (path, k) = try validateMethod(method, kind)
-    let q = try lookupQueue(queue)
-    guard q.runtime == so.runtime else {
-      throw ABIError(SWIFTGRPC_E_BAD_HANDLE, "queue \(queue) belongs to another runtime")
-    }
+    let q = try lookupQueue(queue, of: so.runtime)
     let sink = QueueSink(queue: q.queue, server: server)
     do throws(Server.ServerError) { try so.server.register(MethodRegistration(path: path, kind: k, sink: sink)) } catch {
       throw abiError(error)
@@ -158,6 +155,27 @@ public func swiftgrpc_server_shutdown(_ server: UInt64, _ graceMs: Int64) -> Int
     }
     let grace = Time.nanos(millis: graceMs)
     s.shutdown(graceNanos: grace)
+  }
+}
+
+@_cdecl("swiftgrpc_server_shutdown_notify")
+public func swiftgrpc_server_shutdown_notify(
+  _ server: UInt64, _ graceMs: Int64, _ queue: UInt64, _ tag: UnsafeMutableRawPointer?
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let so = try lookupServer(server)
+    var notify: (@Sendable () -> Void)? = nil
+    if queue != 0 {
+      let q = try lookupQueue(queue, of: so.runtime)
+      let sink = QueueSink(queue: q.queue, server: server)
+      let bits = UInt(bitPattern: tag)
+      notify = {
+        var e = CallEvent(type: .serverShutdown, token: 0, kind: .unary, method: "")
+        e.tag = bits
+        _ = sink.deliver(e)
+      }
+    }
+    so.server.beginShutdown(graceNanos: Time.nanos(millis: graceMs), onStopped: notify)
   }
 }
 

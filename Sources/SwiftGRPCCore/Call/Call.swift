@@ -16,6 +16,8 @@ class Call {
   var token: UInt64 = 0
   /// Client calls: the host's opaque tag, carried by every event.
   var tag: UInt = 0
+  /// Server calls: the tag the host binds to the call (swiftgrpc_call_set_tag), any thread.
+  let hostTag: HostTag?
   /// Read and written only under `loop.registry`'s lock (`validate`, `update`, `end`).
   var state: CallStateMachine
   var buffer: MessageBuffer
@@ -41,6 +43,7 @@ class Call {
     self.owner = owner
     self.sink = sink
     self.method = method
+    hostTag = role == .server ? HostTag() : nil
     state = CallStateMachine(role: role, kind: kind)
     buffer = MessageBuffer(maxReceiveMessageSize: maxReceiveMessageSize)
     self.maxMetadataSize = maxMetadataSize
@@ -87,7 +90,12 @@ class Call {
   @discardableResult
   final func deliver(_ type: CallEventType, _ fill: (inout CallEvent) -> Void = { _ in }) -> Bool {
     var event = CallEvent(type: type, token: token, kind: kind, method: method)
-    event.tag = tag
+    if let hostTag {
+      event.tag = hostTag.load()
+      event.hostTag = hostTag
+    } else {
+      event.tag = tag
+    }
     fill(&event)
     return sink.deliver(event)
   }

@@ -35,9 +35,7 @@ final class CallRegistry: @unchecked Sendable {
   func validate(_ token: UInt64, owner: UInt64, _ op: CallOp) -> Result<Call, CallError> {
     lock.withLock {
       guard let call = calls[token], call.owner == owner else {
-        let seq = token >> 8
-        let issued = seq > 0 && seq < nextSeq && token & 0xFF == loopIndex
-        return .failure(issued && calls[token] == nil ? .ended : .unknown)
+        return .failure(missing(token))
       }
       do throws(CallStateMachine.Refusal) {
         try call.state.host(op)
@@ -50,6 +48,26 @@ final class CallRegistry: @unchecked Sendable {
       }
       return .success(call)
     }
+  }
+
+  /// Binds the host's tag to the server call `token` (any thread): events delivered or taken
+  /// from now on carry it. Refused like an operation on an ended or unknown call.
+  func setTag(_ token: UInt64, owner: UInt64, _ tag: UInt) -> CallError? {
+    lock.withLock {
+      guard let call = calls[token], call.owner == owner, let cell = call.hostTag else {
+        return missing(token)
+      }
+      cell.store(tag)
+      return nil
+    }
+  }
+
+  /// Under the lock: why `token` names no call of its owner: ended (issued here, now gone) or
+  /// unknown.
+  private func missing(_ token: UInt64) -> CallError {
+    let seq = token >> 8
+    let issued = seq > 0 && seq < nextSeq && token & 0xFF == loopIndex
+    return issued && calls[token] == nil ? .ended : .unknown
   }
 
   /// Runs a transition of `call`'s state (loop thread).

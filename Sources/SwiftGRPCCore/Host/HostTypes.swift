@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The four RPC kinds. Raw values are the ABI's SWIFTGRPC_KIND_* constants.
 public enum MethodKind: Int32, Sendable, CustomStringConvertible {
   case unary = 0
@@ -46,6 +48,19 @@ public enum CallEventType: Int32, Sendable {
   case credentialsRequest = 10
   /// Server credentials' fetcher: a connection is about to be accepted.
   case credentialsFetch = 11
+  /// A server's shutdown begun with a notification is over (`token` 0, the notification's tag).
+  case serverShutdown = 12
+}
+
+/// The host's tag of a server call (`swiftgrpc_call_set_tag`): set from any thread, read when an
+/// event of the call is delivered or, for a queued event, when the host takes it.
+public final class HostTag: Sendable {
+  private let value = Atomic<UInt>(0)
+
+  init() {}
+
+  public func load() -> UInt { value.load(ordering: .acquiring) }
+  func store(_ tag: UInt) { value.store(tag, ordering: .releasing) }
 }
 
 /// The event handed to an `EventSink`, borrowed for the duration of `deliver`.
@@ -74,8 +89,10 @@ public struct CallEvent {
   /// `transport_security_type` ("insecure" or "ssl"), the TLS session's facts and, for a
   /// verified client certificate, its names (see `TLSTransport.authProperties`).
   public var auth: [MetadataEntry] = []
-  /// Client calls: the host's opaque tag.
+  /// The host's opaque tag: a client call's, or the one a server call's host set so far.
   public var tag: UInt = 0
+  /// Server calls: where the host's tag lives, for an event taken later than it was delivered.
+  public var hostTag: HostTag?
 
   public init(type: CallEventType, token: UInt64, kind: MethodKind, method: String) {
     self.type = type

@@ -39,6 +39,16 @@ public final class Server: @unchecked Sendable {
     var pendingListeners: [(fd: Int32, address: ListenAddress, credentials: ServerCredentials?)] = []
     var listeners: [(Listener, EventLoop)] = []
     var connections = 0
+    /// Shutting down: loops that have not yet sent GOAWAY on their connections.
+    var loopsToDrain = 0
+    var onStopped: [@Sendable () -> Void] = []
+
+    /// Shutting down with every loop drained and every connection closed: now stopped.
+    mutating func stopIfDrained() -> Bool {
+      guard phase == .shuttingDown, loopsToDrain == 0, connections == 0 else { return false }
+      phase = .stopped
+      return true
+    }
   }
 
   /// Per-stream and per-connection receive windows (bytes).
@@ -52,6 +62,8 @@ public final class Server: @unchecked Sendable {
   public private(set) var config = Config()
   private(set) var methods: [String: MethodRegistration] = [:]
   private let state = Locked(State())
+  /// The shutdown's grace timer; touched only on `group.loops[0]`.
+  private var graceTimer: LoopTimer?
 
   public init(group: EventLoopGroup) {
     self.group = group
@@ -134,6 +146,12 @@ public final class Server: @unchecked Sendable {
     return loop.submit(token: token, owner: id, op)
   }
 
+  /// Binds the host's tag to the call of `token`; see `swiftgrpc_call_set_tag`.
+  public func setTag(token: UInt64, _ tag: UInt) -> CallError? {
+    guard let loop = group.loop(for: token) else { return .unknown }
+    return loop.registry.setTag(token, owner: id, tag)
+  }
+
   // MARK: - Connections
 
   /// Counts a connection being handed to a loop; false once shutting down.
@@ -146,16 +164,28 @@ public final class Server: @unchecked Sendable {
   }
 
   func connectionClosed() {
-    state.withLock { $0.connections -= 1 }
-    state.lock.broadcast()
+    let stopped = state.withLock { s -> Bool in
+      s.connections -= 1
+      return s.stopIfDrained()
+    }
+    if stopped { finishShutdown() }
   }
 
   // MARK: - Shutdown
 
-  /// Graceful shutdown; see `swiftgrpc_server_shutdown`. Must not run on a loop thread.
+  /// Graceful shutdown, blocking; see `swiftgrpc_server_shutdown`. Must not run on a loop thread.
   public func shutdown(graceNanos: Int64) {
-    let (listeners, wasRunning, alreadyStopping) = state.withLock {
-      s -> ([(Listener, EventLoop)], Bool, Bool) in
+    beginShutdown(graceNanos: graceNanos)
+    waitUntil { $0.phase == .stopped }
+  }
+
+  /// Graceful shutdown without waiting (any thread, a loop's included): stops accepting, sends
+  /// every connection GOAWAY, fails the calls still running once `graceNanos` passed, and calls
+  /// `onStopped` (on a loop thread, or here if the server is stopped already) once every
+  /// connection is closed. A second call adds its `onStopped` to the first's shutdown.
+  public func beginShutdown(graceNanos: Int64, onStopped: (@Sendable () -> Void)? = nil) {
+    enum Step { case none, stoppedAlready, begin([(Listener, EventLoop)]) }
+    let step = state.withLock { s -> Step in
       switch s.phase {
       case .idle:
         for p in s.pendingListeners {
@@ -164,44 +194,95 @@ public final class Server: @unchecked Sendable {
         }
         s.pendingListeners = []
         s.phase = .stopped
-        return ([], false, false)
+        return .stoppedAlready
       case .running:
         s.phase = .shuttingDown
+        s.loopsToDrain = group.loops.count
+        if let onStopped { s.onStopped.append(onStopped) }
         let l = s.listeners
         s.listeners = []
-        return (l, true, false)
+        return .begin(l)
       case .shuttingDown:
-        return ([], false, true)
+        if let onStopped { s.onStopped.append(onStopped) }
+        return .none
       case .stopped:
-        return ([], false, false)
+        return .stoppedAlready
       }
     }
-    if alreadyStopping {
-      waitUntil { $0.phase == .stopped }
+    switch step {
+    case .none:
+      return
+    case .stoppedAlready:
+      state.lock.broadcast()
+      onStopped?()
+      return
+    case .begin(let listeners):
+      for (listener, loop) in listeners {
+        loop.execute {
+          loop.unregister(fd: listener.fd)
+          listener.close()
+        }
+      }
+    }
+    // Each loop sends GOAWAY on its connections after closing its listeners (its tasks run in
+    // order); a connection handed to a loop later finds the server not serving and closes.
+    for loop in group.loops {
+      let queued = loop.execute { [self] in
+        for c in loop.connections(of: self) { c.beginGracefulShutdown() }
+        loopDrained()
+      }
+      if !queued { loopDrained() }
+    }
+    if graceNanos <= 0 {
+      forceShutdown()
       return
     }
-    guard wasRunning else { return }
-    for (listener, loop) in listeners {
-      loop.execute {
-        loop.unregister(fd: listener.fd)
-        listener.close()
+    let deadline = Time.deadline(after: graceNanos)
+    if deadline == Time.never { return }
+    let timerLoop = group.loops[0]
+    timerLoop.execute { [self] in
+      guard phase != .stopped else { return }
+      graceTimer = timerLoop.schedule(at: deadline) { [self] in
+        graceTimer = nil
+        forceShutdown()
       }
     }
-    group.onEveryLoopAndWait { [self] loop in
-      for c in loop.connections(of: self) { c.beginGracefulShutdown() }
-    }
-    let deadline = Time.deadline(after: graceNanos)
-    let drained = waitUntil(deadline: deadline) { $0.connections == 0 }
-    if !drained {
-      group.onEveryLoopAndWait { [self] loop in
+  }
+
+  /// The grace has passed: every call still running fails UNAVAILABLE and its connection closes.
+  private func forceShutdown() {
+    for loop in group.loops {
+      loop.execute { [self] in
         for c in loop.connections(of: self) {
           c.forceShutdown(Status(.unavailable, "server shutting down"))
         }
       }
-      waitUntil { $0.connections == 0 }
     }
-    state.withLock { $0.phase = .stopped }
+  }
+
+  /// A loop has sent GOAWAY on its connections (or is stopped).
+  private func loopDrained() {
+    let stopped = state.withLock { s -> Bool in
+      s.loopsToDrain -= 1
+      return s.stopIfDrained()
+    }
+    if stopped { finishShutdown() }
+  }
+
+  /// The server is stopped: waiters wake, the grace timer goes, `onStopped` callbacks run.
+  private func finishShutdown() {
+    let callbacks = state.withLock { s -> [@Sendable () -> Void] in
+      let c = s.onStopped
+      s.onStopped = []
+      return c
+    }
     state.lock.broadcast()
+    let timerLoop = group.loops[0]
+    timerLoop.execute { [self] in
+      timerLoop.cancel(graceTimer)
+      graceTimer = nil
+    }
+    for c in callbacks { c() }
   }
 
   @discardableResult

@@ -45,6 +45,8 @@ public final class EventLoop: @unchecked Sendable {
   private var timers = TimerHeap()
   private var dirty: [HTTP2Connection] = []
   private var running = true
+  /// Work was queued from the loop thread itself during this iteration (loop thread only).
+  private var queuedInLoop = false
   private var spareWork: [Work] = []
   /// Items taken from `shared.work` and not yet applied (a drain stops after `drainBatch`).
   private var backlog: [Work] = []
@@ -125,7 +127,11 @@ public final class EventLoop: @unchecked Sendable {
       s.work.append(work)
       return (s.work.count == 1, true)
     }
-    if wasEmpty && !inLoop { wake() }
+    if inLoop {
+      queuedInLoop = true
+    } else if wasEmpty {
+      wake()
+    }
     return accepted
   }
 
@@ -236,9 +242,13 @@ public final class EventLoop: @unchecked Sendable {
           }
         }
       }
+      queuedInLoop = false
       moreWork = drainQueue()
       if timers.nextDeadline != nil { runTimers() }
       flushDirty()
+      // Work a timer or a flush queued on this loop runs in the next iteration, not whenever
+      // something else wakes the loop.
+      moreWork = moreWork || queuedInLoop
     }
     finalTeardown()
   }

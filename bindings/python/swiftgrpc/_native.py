@@ -16,8 +16,8 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int32, c_i
 from typing import List, Optional
 
 # The ABI version this binding speaks (SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h).
-VERSION_NUMBER = 5000
-VERSION_STRING = "0.5.0"
+VERSION_NUMBER = 6000
+VERSION_STRING = "0.6.0"
 
 OK = 0
 E_NULL_ARGUMENT = -1
@@ -53,6 +53,7 @@ EVENT_CLIENT_STATUS = 8
 EVENT_SEND_DONE = 9
 EVENT_CREDENTIALS_REQUEST = 10
 EVENT_CREDENTIALS_FETCH = 11
+EVENT_SERVER_SHUTDOWN = 12
 
 CLIENT_AUTH_NONE = 0
 CLIENT_AUTH_REQUEST = 1
@@ -258,6 +259,9 @@ swiftgrpc_server_listen = _fn("swiftgrpc_server_listen", c_int, H, c_char_p, POI
 swiftgrpc_server_start = _fn("swiftgrpc_server_start", c_int, H)
 # int swiftgrpc_server_shutdown(swiftgrpc_server server, int64_t grace_ms);
 swiftgrpc_server_shutdown = _fn("swiftgrpc_server_shutdown", c_int, H, c_int64, waits=True)
+# int swiftgrpc_server_shutdown_notify(swiftgrpc_server server, int64_t grace_ms,
+#                                      swiftgrpc_queue queue, void *tag);
+swiftgrpc_server_shutdown_notify = _fn("swiftgrpc_server_shutdown_notify", c_int, H, c_int64, H, c_void_p)
 # int swiftgrpc_server_destroy(swiftgrpc_server server);
 swiftgrpc_server_destroy = _fn("swiftgrpc_server_destroy", c_int, H, waits=True)
 # int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const void *message,
@@ -273,6 +277,8 @@ swiftgrpc_call_send_initial_metadata = _fn("swiftgrpc_call_send_initial_metadata
 #                                 size_t len);
 swiftgrpc_call_send_message = _fn("swiftgrpc_call_send_message", c_int, H, c_uint64, c_char_p,
                                   c_size_t)
+# int swiftgrpc_call_set_tag(swiftgrpc_server server, uint64_t token, void *tag);
+swiftgrpc_call_set_tag = _fn("swiftgrpc_call_set_tag", c_int, H, c_uint64, c_void_p)
 # int swiftgrpc_call_read(swiftgrpc_server server, uint64_t token);
 swiftgrpc_call_read = _fn("swiftgrpc_call_read", c_int, H, c_uint64)
 # int swiftgrpc_host_complete(swiftgrpc_server server, uint64_t token, const void *message,

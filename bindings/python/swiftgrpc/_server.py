@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import itertools
 import logging
 import queue
 import threading
@@ -27,6 +28,8 @@ _LOG = logging.getLogger("swiftgrpc")
 
 _complete = N.swiftgrpc_host_complete
 _send_message = N.swiftgrpc_call_send_message
+_set_tag = N.swiftgrpc_call_set_tag
+_WORKER_NAME = "swiftgrpc-server-worker"
 # Response messages a streaming handler may have in flight (of SWIFTGRPC_MAX_OUTSTANDING_SENDS).
 _SEND_WINDOW = 8
 _call_read = N.swiftgrpc_call_read
@@ -253,7 +256,7 @@ class ServicerContext(ContextBase):
 
     __slots__ = ("_state", "_token", "_method", "_peer", "_metadata", "_auth", "_deadline_ns", "_active",
                  "_done", "_callbacks", "_code", "_details", "_trailing", "_inbox", "_sent",
-                 "_initial_sent", "__weakref__")
+                 "_initial_sent", "_tag", "__weakref__")
 
     def __init__(self, state: "_ServerState", ev: Event) -> None:
         self._state = state
@@ -272,6 +275,7 @@ class ServicerContext(ContextBase):
         self._inbox: Any = None  # MESSAGE / HALF_CLOSE events (None: cancelled)
         self._sent: Any = None  # SEND_DONE events (None: cancelled)
         self._initial_sent = False
+        self._tag = 0  # the call's host tag: its key in _ServerState.calls
 
     # -- what the call is
     def method(self) -> str:
@@ -536,8 +540,10 @@ class _ServerState:
         self.handle = self.native.handle
         self.methods = self.native.methods
         self.queue = 0
+        # The calls being served, by the host tag each is bound to (swiftgrpc_call_set_tag):
+        # every later event of a call carries its tag, so any worker finds the call.
         self.calls: Dict[int, ServicerContext] = {}
-        self.early_cancels: Dict[int, int] = {}
+        self.tags = itertools.count(1)
         self.max_workers = max(1, max_workers)
         self.lock = threading.Lock()
         self.listening = 0
@@ -549,7 +555,6 @@ class _ServerState:
         self.stop_begun = False
         self.stopping = False
         self.stopped = threading.Event()
-        self.all_exited = threading.Event()
 
     # -- answering
     def finish(self, ctx: ServicerContext, message: Optional[bytes], code: int,
@@ -557,7 +562,7 @@ class _ServerState:
         if ctx._done:
             return
         if self.native.complete(ctx, message, code, details) == 0:
-            self.calls.pop(ctx._token, None)
+            self.calls.pop(ctx._tag, None)
             ctx._terminated()
         else:  # cancelled first (the CANCELLED event does the rest) or refused
             ctx._done = True
@@ -566,9 +571,10 @@ class _ServerState:
         handler = self.methods.get(ev.method)
         ctx = ServicerContext(self, ev)
         token = ev.token
-        self.calls[token] = ctx
-        if self.early_cancels.pop(token, None) is not None:
-            self.calls.pop(token, None)
+        ctx._tag = tag = next(self.tags)
+        self.calls[tag] = ctx
+        if _set_tag(self.handle, token, tag) < 0:  # ended before it was bound: cancelled
+            del self.calls[tag]
             ctx._terminated()
             return
         if handler is None:  # registered methods only reach us; defensive
@@ -627,18 +633,19 @@ class _ServerState:
                 self.finish(ctx, None, *failure_outcome(ctx, e))
 
     def route(self, ev: Event) -> None:
-        """A MESSAGE, HALF_CLOSE or CANCELLED event: to the call it belongs to."""
-        ctx = self.calls.get(ev.token)
+        """A MESSAGE, HALF_CLOSE, SEND_DONE or CANCELLED event: to the call whose tag it carries.
+        An event without one is the CANCELLED of a call that ended before run_call bound it
+        (run_call saw that and ended it)."""
+        ctx = self.calls.get(ev.tag) if ev.tag else None
+        if ctx is None:
+            return
         if ev.type == N.EVENT_CANCELLED:
-            if ctx is None:
-                self.early_cancels[ev.token] = ev.status_code
-                return
-            self.calls.pop(ev.token, None)
+            self.calls.pop(ev.tag, None)
             for box in (ctx._inbox, ctx._sent):
                 if box is not None:
                     box.put(None)
             ctx._terminated()
-        elif ctx is not None:
+        else:
             box = ctx._sent if ev.type == N.EVENT_SEND_DONE else ctx._inbox
             if box is not None:
                 box.put(ev)
@@ -653,7 +660,7 @@ class _ServerState:
             _LOG.exception("swiftgrpc: dispatching an event of %s failed", getattr(ev, "method", "?"))
 
     def spawn(self) -> None:
-        t = threading.Thread(target=self.work, name="swiftgrpc-server-worker", daemon=True)
+        t = threading.Thread(target=self.work, name=_WORKER_NAME, daemon=True)
         t.start()
 
     def work(self) -> None:
@@ -671,7 +678,10 @@ class _ServerState:
                         continue
                     return
                 if ev.type != N.EVENT_CALL:
-                    self._guarded(self.route, ev)
+                    if ev.type == N.EVENT_SERVER_SHUTDOWN:
+                        self.shutdown_done()
+                    else:
+                        self._guarded(self.route, ev)
                     continue
                 spawn = False
                 with lock:
@@ -709,9 +719,9 @@ class _ServerState:
         finally:
             with lock:
                 self.threads -= 1
-                last = self.threads == 0
+                last = self.threads == 0 and self.stopping
             if last:
-                self.all_exited.set()
+                self.release()
 
     def start(self) -> None:
         self.queue = self.rt.new_queue()
@@ -722,30 +732,45 @@ class _ServerState:
         self.spawn()
         self.spawn()
 
-    def stop(self, grace_ms: int) -> None:
-        """Blocks: graceful shutdown, then the queue and the workers end."""
-        N.swiftgrpc_server_shutdown(self.handle, grace_ms)
+    def begin_stop(self, grace_ms: int) -> None:
+        """Graceful shutdown without a thread of its own: the library sends SERVER_SHUTDOWN to
+        the workers' queue once every call has ended; the worker that takes it shuts the queue
+        down, and the last worker to leave destroys the server. Once only (callers check)."""
         self.stopping = True
-        if self.queue:
-            N.swiftgrpc_queue_shutdown(self.queue)
-            if self.started:
-                with self.lock:
-                    n = self.threads
-                for _ in range(n):
-                    self.wake.release()
-                self.all_exited.wait(timeout=5)
+        if not self.started:
+            self.release()
+            return
+        N.swiftgrpc_server_shutdown_notify(self.handle, grace_ms, self.queue, None)
+
+    def shutdown_done(self) -> None:
+        """A worker took SERVER_SHUTDOWN: the workers end (the parked ones are woken)."""
+        N.swiftgrpc_queue_shutdown(self.queue)
+        with self.lock:
+            n = self.threads
+        for _ in range(n):
+            self.wake.release()
+
+    def release(self) -> None:
+        """The server stopped and no worker is left: its handles go."""
         N.swiftgrpc_server_destroy(self.handle)
         if self.queue:
             N.swiftgrpc_queue_destroy(self.queue)
         self.stopped.set()
 
 
-def _stop_state(state: _ServerState) -> None:
-    if not state.stopping and not state.stopped.is_set():
+def _stop_state(state: _ServerState, wait: bool = False) -> None:
+    """Stops a server dropped without stop() (at collection: without waiting) or still running
+    at exit (waiting a little for its workers, unless called on one of them)."""
+    with state.lock:
+        begin = not state.stop_begun
+        state.stop_begun = True
+    if begin:
         try:
-            state.stop(0)
+            state.begin_stop(0)
         except Exception:
             pass
+    if wait and threading.current_thread().name != _WORKER_NAME:
+        state.stopped.wait(5)
 
 
 class Server(ServerAPI):
@@ -792,9 +817,7 @@ class Server(ServerAPI):
             begin = not state.stop_begun
             state.stop_begun = True
         if begin:
-            grace_ms = 0 if grace is None else int(grace * 1000)
-            threading.Thread(target=state.stop, args=(grace_ms,), name="swiftgrpc-server-stop",
-                             daemon=True).start()
+            state.begin_stop(0 if grace is None else int(grace * 1000))
         return state.stopped
 
     def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
@@ -802,7 +825,7 @@ class Server(ServerAPI):
         return not self._state.stopped.wait(timeout)
 
     def _close_at_exit(self) -> None:
-        _stop_state(self._state)
+        _stop_state(self._state, wait=True)
 
     def __enter__(self) -> "Server":
         return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
+import itertools
 import logging
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -35,6 +36,8 @@ _send_message = N.swiftgrpc_call_send_message
 # Response reads a streaming call keeps asked (of SWIFTGRPC_MAX_OUTSTANDING_READS).
 _READ_WINDOW = 16
 
+
+_set_tag = N.swiftgrpc_call_set_tag
 
 class _EOFType:
     def __repr__(self) -> str:
@@ -97,6 +100,7 @@ class ServicerContext(ContextBase):
     def __init__(self, server: "Server", ev: Event) -> None:
         self._server = server
         self._token = ev.token
+        self._tag = 0  # the call's host tag: its key in Server._calls
         self._method = ev.method
         self._peer = ev.peer
         self._metadata = ev.metadata
@@ -222,12 +226,14 @@ class Server(ServerAPI):
         self._rt = self._native.rt
         self._handle = self._native.handle
         self._methods = self._native.methods
+        # The calls being served, by the host tag each is bound to (swiftgrpc_call_set_tag).
         self._calls: Dict[int, ServicerContext] = {}
-        self._early: Dict[int, int] = {}
+        self._tags = itertools.count(1)
         self._queue = 0
         self._started = False
         self._stopped = False
         self._terminated: Optional[asyncio.Event] = None
+        self._shutdown_done: Optional[asyncio.Future] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._rt.adopt(self)
         if handlers:
@@ -250,10 +256,11 @@ class Server(ServerAPI):
             t = ev.type
             if t == N.EVENT_CALL:
                 ctx = ServicerContext(self, ev)
-                if self._early.pop(ev.token, None) is not None:
+                ctx._tag = tag = next(self._tags)
+                if _set_tag(self._handle, ev.token, tag) < 0:  # ended before it was bound
                     ctx._terminated(True)
                     continue
-                calls[ev.token] = ctx
+                calls[tag] = ctx
                 # Run the handler eagerly: most unary handlers finish without suspending, and
                 # then need no Task at all (a Task per call costs more than the call).
                 coro = self._serve(ctx, ev)
@@ -263,16 +270,17 @@ class Server(ServerAPI):
                     continue
                 ctx._task = self._loop.create_task(_resume(coro, first))  # type: ignore[union-attr]
                 continue
-            ctx = calls.get(ev.token)
+            ctx = calls.get(ev.tag) if ev.tag else None
+            if ctx is None:
+                if t == N.EVENT_SERVER_SHUTDOWN and self._shutdown_done is not None:
+                    self._shutdown_done.set_result(None)
+                continue  # or the CANCELLED of a call that ended before it was bound
             if t == N.EVENT_CANCELLED:
-                if ctx is None:
-                    self._early[ev.token] = ev.status_code
-                    continue
-                del calls[ev.token]
+                del calls[ev.tag]
                 ctx._terminated(True)
                 if ctx._task is not None:
                     ctx._task.cancel()
-            elif ctx is not None:
+            else:
                 if t == N.EVENT_SEND_DONE:
                     w, ctx._send_waiter = ctx._send_waiter, None
                 else:
@@ -285,7 +293,7 @@ class Server(ServerAPI):
         if ctx._done:
             return
         if self._native.complete(ctx, message, code, details) == 0:
-            self._calls.pop(ctx._token, None)
+            self._calls.pop(ctx._tag, None)
             ctx._terminated(False)
 
     async def _serve(self, ctx: ServicerContext, ev: Event) -> None:
@@ -341,13 +349,11 @@ class Server(ServerAPI):
             N.swiftgrpc_server_destroy(self._handle)
             return
         grace_ms = 0 if grace is None else int(grace * 1000)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, N.swiftgrpc_server_shutdown, self._handle, grace_ms)
-        N.swiftgrpc_queue_shutdown(self._queue)
-        await loop.run_in_executor(None, self._pump.thread.join, 5)
-        # the pump's last batch is on the loop now; let it run before destroying
-        await asyncio.sleep(0)
-        N.swiftgrpc_server_destroy(self._handle)
+        done = self._shutdown_done = asyncio.get_running_loop().create_future()
+        N.swiftgrpc_server_shutdown_notify(self._handle, grace_ms, self._queue, None)
+        await done  # SERVER_SHUTDOWN: every call's last event came before it, in order
+        N.swiftgrpc_queue_shutdown(self._queue)  # the pump ends
+        N.swiftgrpc_server_destroy(self._handle)  # stopped already: does not wait
         N.swiftgrpc_queue_destroy(self._queue)
         assert self._terminated is not None
         self._terminated.set()

@@ -54,6 +54,7 @@ module SwiftGRPC
     EVENT_SEND_DONE = 9
     EVENT_CREDENTIALS_REQUEST = 10
     EVENT_CREDENTIALS_FETCH = 11
+    EVENT_SERVER_SHUTDOWN = 12
 
     CLIENT_AUTH_NONE = 0
     CLIENT_AUTH_REQUEST = 1
@@ -202,6 +203,9 @@ module SwiftGRPC
     attach_function :swiftgrpc_server_start, [:uint64], :int
     # int swiftgrpc_server_shutdown(swiftgrpc_server server, int64_t grace_ms);
     attach_function :swiftgrpc_server_shutdown, %i[uint64 int64], :int, blocking: true
+    # int swiftgrpc_server_shutdown_notify(swiftgrpc_server server, int64_t grace_ms,
+    #                                      swiftgrpc_queue queue, void *tag);
+    attach_function :swiftgrpc_server_shutdown_notify, %i[uint64 int64 uint64 uintptr_t], :int
     # int swiftgrpc_server_destroy(swiftgrpc_server server);
     attach_function :swiftgrpc_server_destroy, [:uint64], :int, blocking: true
     # int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const void *message,
@@ -215,6 +219,8 @@ module SwiftGRPC
     # int swiftgrpc_call_send_message(swiftgrpc_server server, uint64_t token, const void *data,
     #                                 size_t len);
     attach_function :swiftgrpc_call_send_message, %i[uint64 uint64 buffer_in size_t], :int
+    # int swiftgrpc_call_set_tag(swiftgrpc_server server, uint64_t token, void *tag);
+    attach_function :swiftgrpc_call_set_tag, %i[uint64 uint64 uintptr_t], :int
     # int swiftgrpc_call_read(swiftgrpc_server server, uint64_t token);
     attach_function :swiftgrpc_call_read, %i[uint64 uint64], :int
     # int swiftgrpc_host_complete(swiftgrpc_server server, uint64_t token, const void *message,

@@ -6,7 +6,8 @@ module SwiftGRPC
   # `peer` are read for server CALL events only (a client knows its call's method).
   # `auth` (server CALL events): the connection's auth properties, [name, value] pairs.
   # CREDENTIALS_REQUEST events: `method` (the method's name), `authority` (the service URL)
-  # and `tag` (the plugin's user data).
+  # and `tag` (the plugin's user data). `tag` of other events: the client call's, or the one
+  # bound to a server call (swiftgrpc_call_set_tag), as an Integer (0: none).
   Event = Struct.new(:type, :kind, :token, :server, :method, :authority, :peer, :metadata,
                      :deadline_ns, :message, :status_code, :channel, :status_message, :trailers,
                      :auth, :tag)
@@ -250,7 +251,7 @@ module SwiftGRPC
           trailers = f[22].zero? ? {} : Metadata.decode(f[21], f[22])
         end
         Event.new(type, f[1], f[2], f[3], method, authority, peer, metadata, f[12], message,
-                  f[16], f[17], status_message, trailers, auth)
+                  f[16], f[17], status_message, trailers, auth, f[18])
       end
 
       # A pointer-sized out parameter owned by the calling thread (reused: no allocation).

@@ -56,7 +56,7 @@ module SwiftGRPC
     # @api private
     attr_reader :token, :state, :spec
     # @api private
-    attr_accessor :inbox, :sent, :done
+    attr_accessor :inbox, :sent, :done, :tag
 
     # @return [String, nil] the client's certificate (PEM) if it sent a verified one (the grpc
     #   gem's `peer_cert`)
@@ -402,8 +402,8 @@ module SwiftGRPC
       @handle = out.read_uint64
       @pool_size = pool_size
       @methods = {}
-      @calls = {}
-      @early_cancels = {}
+      @calls = {} # the calls being served, by the host tag bound to each (swiftgrpc_call_set_tag)
+      @next_tag = 0
       @lock = Mutex.new
       @wake = ConditionVariable.new
       @listening = 0
@@ -572,7 +572,7 @@ module SwiftGRPC
                                             nil, 0)
       end
       call.done = true
-      @lock.synchronize { @calls.delete(call.token) } if rc.zero?
+      @lock.synchronize { @calls.delete(call.tag) } if rc.zero?
     end
 
     def run_call(ev)
@@ -580,13 +580,17 @@ module SwiftGRPC
       call = ServerCall.new(self, ev, spec)
       call.inbox = Thread::Queue.new if ev.kind >= Native::KIND_CLIENT_STREAMING
       call.sent = Thread::Queue.new if ev.kind == Native::KIND_SERVER_STREAMING || ev.kind == Native::KIND_BIDI_STREAMING
-      early = @lock.synchronize do
-        @calls[ev.token] = call
-        @early_cancels.delete(ev.token)
+      tag = @lock.synchronize do
+        @next_tag += 1
+        @calls[@next_tag] = call
+        @next_tag
       end
-      if early
-        @lock.synchronize { @calls.delete(ev.token) }
-        call.ended!(early)
+      call.tag = tag
+      # Every later event of the call carries the tag; refused, the call ended first (its
+      # CANCELLED comes untagged and is dropped by #route).
+      unless Native.swiftgrpc_call_set_tag(@handle, ev.token, tag).zero?
+        @lock.synchronize { @calls.delete(tag) }
+        call.ended!(StatusCodes::CANCELLED)
         return
       end
       invoke(call, spec, fn, ev)
@@ -644,17 +648,16 @@ module SwiftGRPC
       end
     end
 
-    # A MESSAGE, HALF_CLOSE, SEND_DONE or CANCELLED event: to the call it belongs to.
+    # A MESSAGE, HALF_CLOSE, SEND_DONE or CANCELLED event: to the call whose tag it carries
+    # (an untagged one is the CANCELLED of a call that ended before #run_call bound it).
     def route(ev)
+      return if ev.tag.zero?
+
       if ev.type == Native::EVENT_CANCELLED
-        call = @lock.synchronize do
-          c = @calls.delete(ev.token)
-          @early_cancels[ev.token] = ev.status_code if c.nil?
-          c
-        end
+        call = @lock.synchronize { @calls.delete(ev.tag) }
         call&.ended!(ev.status_code)
       else
-        call = @lock.synchronize { @calls[ev.token] }
+        call = @lock.synchronize { @calls[ev.tag] }
         box = ev.type == Native::EVENT_SEND_DONE ? call&.sent : call&.inbox
         box&.push(ev)
       end
