@@ -258,7 +258,8 @@ typedef struct swiftgrpc_event {
   const swiftgrpc_metadata *metadata; /* request metadata (CALL only; -bin values decoded) */
   size_t metadata_count;
   int64_t deadline_ns;               /* absolute swiftgrpc_now_ns() deadline; INT64_MAX if none */
-  const char *message;               /* request message (CALL of unary/server-streaming, MESSAGE) */
+  const char *message;               /* request message (CALL of unary/server-streaming, MESSAGE);
+                                        `message_len` bytes, not NUL-terminated */
   size_t message_len;
   int32_t has_message;               /* 1 if `message` carries a message (it may be empty) */
   int32_t status_code;               /* CANCELLED: why; CLIENT_STATUS: the status;

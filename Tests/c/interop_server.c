@@ -159,6 +159,13 @@ static void *delay_thread(void *arg) {
 }
 
 /* ---- the service ------------------------------------------------------------------------ */
+/* The decimal number at the start of `n` bytes (messages are not NUL-terminated). */
+static long number_at(const char *p, size_t n) {
+  long v = 0;
+  for (size_t i = 0; i < n && p[i] >= '0' && p[i] <= '9' && v < 100000000; i++) v = v * 10 + (p[i] - '0');
+  return v;
+}
+
 static int is(const swiftgrpc_event *ev, const char *name) {
   const char *slash = strrchr(ev->method, '/');
   return slash && strcmp(slash + 1, name) == 0;
@@ -250,7 +257,7 @@ static void handle(swiftgrpc_event *ev) {
   if (is(ev, "Unary")) unary_echo(ev);
   else if (is(ev, "Status")) status_reply(ev);
   else if (is(ev, "Slow")) {
-    long ms = ev->message_len ? strtol(ev->message, NULL, 10) : 50;
+    long ms = number_at(ev->message, ev->message_len);
     if (ms <= 0) ms = 50;
     delayed_push(ev, swiftgrpc_now_ns() + ms * 1000000LL);
     return; /* ownership moved */
@@ -265,9 +272,10 @@ static void handle(swiftgrpc_event *ev) {
     if (ev->type == SWIFTGRPC_EVENT_CALL) {
       const char *colon = memchr(ev->message, ':', ev->message_len);
       table[slot].token = ev->token;
-      table[slot].left = atol(ev->message);
+      table[slot].left = number_at(ev->message, ev->message_len);
       table[slot].sent = 0;
-      table[slot].size = colon ? (size_t)atol(colon + 1) : 8;
+      table[slot].size =
+          colon ? (size_t)number_at(colon + 1, ev->message_len - (size_t)(colon + 1 - ev->message)) : 8;
     }
     long left = table[slot].left--, index = table[slot].sent++;
     size_t size = table[slot].size;

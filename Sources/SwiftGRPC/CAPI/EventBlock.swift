@@ -6,7 +6,11 @@ import SwiftGRPCCore
 /// every string and byte buffer it points to. Released with one `free` (`swiftgrpc_event_free`).
 enum EventBlock {
   /// An event of a server call (`server` is its handle) or of a client call (`channel`).
-  static func make(_ e: CallEvent, server: UInt64, channel: UInt64) -> EventPointer? {
+  /// `withMessage` false leaves the message out of the block (`message` is then set by the
+  /// caller to bytes it keeps alive).
+  static func make(_ e: CallEvent, server: UInt64, channel: UInt64, withMessage: Bool = true)
+    -> EventPointer?
+  {
     let code: Int32
     switch e.type {
     case .cancelled, .sendDone, .clientSendDone, .clientStatus: code = e.status.code.rawValue
@@ -15,14 +19,14 @@ enum EventBlock {
     return make(
       type: e.type.rawValue, kind: e.kind, token: e.token, method: e.method,
       authority: e.authority, peer: e.peer, metadata: e.metadata, deadline: e.deadline,
-      message: e.message, statusCode: code,
+      message: e.message, copyMessage: withMessage, statusCode: code,
       statusMessage: e.type == .clientStatus ? e.status.message : "", trailers: e.trailers,
       auth: e.auth, server: server, channel: channel, tag: e.tag)
   }
 
   private static func make(
     type: Int32, kind: MethodKind, token: UInt64, method: String, authority: String,
-    peer: String, metadata: [MetadataEntry], deadline: Int64, message: [UInt8]?,
+    peer: String, metadata: [MetadataEntry], deadline: Int64, message: [UInt8]?, copyMessage: Bool,
     statusCode: Int32, statusMessage: String, trailers: [MetadataEntry], auth: [MetadataEntry],
     server: UInt64, channel: UInt64, tag: UInt
   ) -> EventPointer? {
@@ -34,7 +38,7 @@ enum EventBlock {
     for m in metadata { bytesSize += m.key.utf8.count + m.value.count + 2 }
     for m in trailers { bytesSize += m.key.utf8.count + m.value.count + 2 }
     for m in auth { bytesSize += m.key.utf8.count + m.value.count + 2 }
-    bytesSize += (message?.count ?? 0) + 1
+    bytesSize += (copyMessage ? message?.count ?? 0 : 0) + 1
     guard let raw = malloc(eventSize + mdSize + bytesSize) else { return nil }
     let event = raw.bindMemory(to: swiftgrpc_event.self, capacity: 1)
     let md = (raw + eventSize).bindMemory(to: swiftgrpc_metadata.self, capacity: max(1, mdCount))
@@ -64,7 +68,7 @@ enum EventBlock {
       let v = put(m.value)
       (md + i).initialize(to: swiftgrpc_metadata(key: k.0, key_len: k.1, value: v.0, value_len: v.1))
     }
-    let messageBytes = put(message ?? [])
+    let messageBytes = copyMessage ? put(message ?? []) : put([UInt8]())
     event.initialize(
       to: swiftgrpc_event(
         type: type, kind: kind.rawValue, token: token, server: server,
@@ -98,10 +102,25 @@ final class FunctionSink: EventSink, @unchecked Sendable {
     self.channel = channel
   }
 
+  /// Messages from this size on are lent to the host fn in place rather than copied into the
+  /// event block (the event is borrowed for the call anyway).
+  static let lendFrom = 64 * 1024
+
   func deliver(_ event: CallEvent) -> Bool {
-    guard let block = EventBlock.make(event, server: server, channel: channel) else { return false }
-    fn(block, channel != 0 ? UnsafeMutableRawPointer(bitPattern: event.tag) : userData)
-    free(block)
+    let lend = (event.message?.count ?? 0) >= FunctionSink.lendFrom
+    guard let block = EventBlock.make(event, server: server, channel: channel, withMessage: !lend)
+    else { return false }
+    defer { free(block) }
+    let data = channel != 0 ? UnsafeMutableRawPointer(bitPattern: event.tag) : userData
+    if lend, let message = event.message {
+      message.withUnsafeBytes { raw in
+        block.pointee.message = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+        block.pointee.message_len = raw.count
+        fn(block, data)
+      }
+    } else {
+      fn(block, data)
+    }
     return true
   }
 }

@@ -11,8 +11,10 @@ struct MessageBuffer {
   /// Bytes received but not yet returned to the peer's window.
   private var heldBytes = 0
 
-  // Outbound.
-  private var out: [UInt8] = []
+  // Outbound: the messages nghttp2 has yet to take, each framed as it is read (its 5-byte
+  // prefix, then its bytes: no framed copy is made), and how far into the oldest it got.
+  private var out: [[UInt8]] = []
+  private var outHead = 0
   private var outOffset = 0
   /// Framed bytes queued and taken by nghttp2 since the call began.
   private var queuedBytes = 0
@@ -70,31 +72,53 @@ struct MessageBuffer {
   // MARK: - Outbound
 
   /// Whether framed bytes wait for nghttp2.
-  var hasOutbound: Bool { outOffset < out.count }
+  var hasOutbound: Bool { outHead < out.count }
 
-  /// Queues a message, framed. `completesSend`: it is one of the host's outstanding sends, whose
+  /// Queues a message. `completesSend`: it is one of the host's outstanding sends, whose
   /// SEND_DONE comes once nghttp2 has taken all of it.
   mutating func enqueue(_ message: [UInt8], completesSend: Bool) {
-    let before = out.count
-    message.withUnsafeBytes { MessageFramer.appendFramed($0, to: &out) }
-    queuedBytes += out.count - before
+    out.append(message)
+    queuedBytes += 5 + message.count
     if completesSend { sendEnds.append(queuedBytes) }
   }
 
   /// nghttp2 pulls up to `length` bytes into `buffer`. Returns how many, and how many
   /// outstanding sends are now done.
   mutating func read(into buffer: UnsafeMutableRawPointer, length: Int) -> (count: Int, sendsDone: Int) {
-    let n = min(length, out.count - outOffset)
+    var n = 0
+    while n < length && outHead < out.count {
+      let message = out[outHead]
+      if outOffset < 5 {
+        let size = UInt32(truncatingIfNeeded: message.count)
+        while outOffset < 5 && n < length {
+          // flag 0 (uncompressed), then the length big-endian
+          let byte = outOffset == 0 ? 0 : UInt8(truncatingIfNeeded: size >> (8 * (4 - outOffset)))
+          buffer.storeBytes(of: byte, toByteOffset: n, as: UInt8.self)
+          outOffset += 1
+          n += 1
+        }
+      }
+      let done = outOffset - 5
+      let take = Swift.max(0, Swift.min(message.count - done, length - n))
+      if take > 0 {
+        message.withUnsafeBytes { raw in
+          (buffer + n).copyMemory(from: raw.baseAddress! + done, byteCount: take)
+        }
+        outOffset += take
+        n += take
+      }
+      if outOffset == 5 + message.count {
+        out[outHead] = []
+        outHead += 1
+        outOffset = 0
+      }
+    }
+    if outHead == out.count {
+      out.removeAll(keepingCapacity: out.capacity <= 64)
+      outHead = 0
+    }
     guard n > 0 else { return (0, 0) }
-    out.withUnsafeBytes { raw in
-      buffer.copyMemory(from: raw.baseAddress! + outOffset, byteCount: n)
-    }
-    outOffset += n
     takenBytes += n
-    if outOffset == out.count {
-      out.removeAll(keepingCapacity: out.capacity <= 65536)
-      outOffset = 0
-    }
     var done = 0
     while sendEndsHead < sendEnds.count, takenBytes >= sendEnds[sendEndsHead] {
       sendEndsHead += 1
@@ -110,6 +134,7 @@ struct MessageBuffer {
   /// Drops what was not sent (the call ended).
   mutating func dropOutbound() {
     out = []
+    outHead = 0
     outOffset = 0
     sendEnds = []
     sendEndsHead = 0

@@ -10,52 +10,88 @@ public struct MessageDeframer: Sendable {
     case invalidFlag(UInt8)
   }
 
-  private var buffer: [UInt8] = []
-  private var readIndex = 0
   public let maxMessageSize: Int
+  /// Complete messages not yet returned, oldest first, and their framed size.
+  private var ready: [[UInt8]] = []
+  private var readyHead = 0
+  private var readyBytes = 0
+  /// The prefix of the message being received, big-endian, and how many of its 5 bytes are in.
+  private var prefix: UInt64 = 0
+  private var prefixCount = 0
+  /// The payload being received once its prefix is in: allocated once at its declared length
+  /// and handed out as it is (each byte is copied once, from the DATA chunk).
+  private var payload: [UInt8] = []
+  private var length = 0
+  /// What a prefix said was wrong; thrown once the messages before it are returned. Nothing
+  /// after it is kept.
+  private var failure: Failure?
 
   public init(maxMessageSize: Int) {
     self.maxMessageSize = maxMessageSize
   }
 
   /// Bytes received but not yet returned as a message.
-  public var bufferedBytes: Int { buffer.count - readIndex }
+  public var bufferedBytes: Int { readyBytes + prefixCount + payload.count }
 
   /// Appends a chunk of DATA.
   public mutating func append(_ chunk: UnsafeRawBufferPointer) {
-    if readIndex > 0 && readIndex == buffer.count {
-      buffer.removeAll(keepingCapacity: true)
-      readIndex = 0
+    guard failure == nil, let base = chunk.baseAddress else { return }
+    var i = 0
+    while i < chunk.count {
+      if prefixCount < 5 {
+        while prefixCount < 5 && i < chunk.count {
+          prefix = prefix << 8 | UInt64(base.load(fromByteOffset: i, as: UInt8.self))
+          prefixCount += 1
+          i += 1
+        }
+        guard prefixCount == 5 else { return }
+        let flag = UInt8(truncatingIfNeeded: prefix >> 32)
+        length = Int(prefix & 0xFFFF_FFFF)
+        if flag > 1 {
+          failure = .invalidFlag(flag)
+        } else if flag == 1 {
+          failure = .compressedWithoutEncoding
+        } else if length > maxMessageSize {
+          failure = .tooLarge(length: length, limit: maxMessageSize)
+        }
+        if failure != nil { return }
+        payload.reserveCapacity(length)
+      }
+      let take = Swift.min(length - payload.count, chunk.count - i)
+      payload.append(contentsOf: UnsafeRawBufferPointer(start: base + i, count: take))
+      i += take
+      if payload.count == length { messageComplete() }
     }
-    buffer.append(contentsOf: chunk)
   }
 
   public mutating func append(_ chunk: [UInt8]) {
     chunk.withUnsafeBytes { append($0) }
   }
 
+  private mutating func messageComplete() {
+    guard prefixCount == 5 else { return }
+    ready.append(payload)
+    payload = []
+    readyBytes += 5 + length
+    prefix = 0
+    prefixCount = 0
+    length = 0
+  }
+
   /// Returns the next complete message, nil if more bytes are needed, or throws if the stream
   /// is malformed. The length limit is checked as soon as the prefix is in, before the payload.
   public mutating func next() throws(Failure) -> [UInt8]? {
-    let available = buffer.count - readIndex
-    guard available >= 5 else { return nil }
-    let flag = buffer[readIndex]
-    guard flag <= 1 else { throw .invalidFlag(flag) }
-    if flag == 1 { throw .compressedWithoutEncoding }
-    let length =
-      Int(buffer[readIndex + 1]) << 24 | Int(buffer[readIndex + 2]) << 16
-      | Int(buffer[readIndex + 3]) << 8 | Int(buffer[readIndex + 4])
-    guard length <= maxMessageSize else { throw .tooLarge(length: length, limit: maxMessageSize) }
-    guard available - 5 >= length else { return nil }
-    let start = readIndex + 5
-    let message = Array(buffer[start..<start + length])
-    readIndex = start + length
-    if readIndex == buffer.count {
-      buffer.removeAll(keepingCapacity: buffer.capacity <= 65536)
-      readIndex = 0
-    } else if readIndex > 65536 && readIndex * 2 > buffer.count {
-      buffer.removeFirst(readIndex)
-      readIndex = 0
+    guard readyHead < ready.count else {
+      if let failure { throw failure }
+      return nil
+    }
+    let message = ready[readyHead]
+    ready[readyHead] = []
+    readyHead += 1
+    readyBytes -= 5 + message.count
+    if readyHead == ready.count {
+      ready.removeAll(keepingCapacity: ready.capacity <= 64)
+      readyHead = 0
     }
     return message
   }
