@@ -434,8 +434,10 @@ int swiftgrpc_server_probe(swiftgrpc_server server, const char *method, const vo
    For a host fn, events delivered after this returns; for a queue, events taken after it
    returns, even those queued before. A host that sets the tag on the thread that takes the
    call's events finds every later event's call without a table. May be called again (the new
-   tag replaces the old) and after swiftgrpc_host_complete until the call's last event. The
-   library never dereferences `tag`. */
+   tag replaces the old) until the call ends or is completed; after that it returns
+   SWIFTGRPC_E_TOKEN_CLOSED, and a CANCELLED already on its way carries the tag it had (NULL if
+   none): a host whose set_tag was refused treats the call as ended and drops untagged events.
+   The library never dereferences `tag`. */
 int swiftgrpc_call_set_tag(swiftgrpc_server server, uint64_t token, void *tag);
 
 /* Method. Sends response headers with `count` entries of custom initial metadata now (otherwise

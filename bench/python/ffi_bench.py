@@ -2,7 +2,8 @@
 swiftgrpc_server_probe (see bench/c/ffi_bench.c): a unary method's CALL event goes to the host,
 the host completes it, the library resumes the call; N times one after the other.
     python3 bench/python/ffi_bench.py N
-Paths: raw ctypes push (a CFUNCTYPE host fn completing inside the callback), raw ctypes pull (a
+Paths: raw ctypes push (a CFUNCTYPE host fn made with swiftgrpc._native.host_fn, which keeps the
+loop thread's Python thread state, completing inside the callback), raw ctypes pull (a
 Python thread in swiftgrpc_queue_next), and the swiftgrpc.Server handler (the binding's own
 path: its worker threads, context object and handler call). Prints one RESULT {json} per path."""
 import ctypes
@@ -41,7 +42,7 @@ def raw():
         e = ev.contents
         complete(s, e.token, ctypes.string_at(e.message, e.message_len), e.message_len, 0, None, None, 0)
 
-    host_fn = N.HOST_FN(on_event)  # referenced until the server is destroyed
+    host_fn = N.host_fn(on_event)  # referenced until the server is destroyed
     check(N.swiftgrpc_register_host_fn(s, b"/ffi.B/Push", 0, host_fn, None), "register")
     check(N.swiftgrpc_register_host_queue(s, b"/ffi.B/Pull", 0, queue.value), "register")
     check(N.swiftgrpc_server_start(s), "start")

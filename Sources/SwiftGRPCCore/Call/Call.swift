@@ -79,8 +79,9 @@ class Call {
   /// first (ending cancels the timer).
   final func armDeadline() {
     guard deadline != Time.never else { return }
-    deadlineTimer = loop.schedule(at: deadline) { [weak self] in
-      guard let self else { return }
+    // Strong: ending the call cancels the timer (a weak capture would put every call with a
+    // deadline on the slow path of reference counting).
+    deadlineTimer = loop.schedule(at: deadline) { [self] in
       self.deadlineTimer = nil
       self.fail(Status(.deadlineExceeded, "deadline exceeded"))
     }

@@ -512,9 +512,12 @@ final class Subchannel {
     connection = c
     channel.connections[ObjectIdentifier(c)] = c
     let timeout = max(channel.config.connectTimeoutNanos, backoff.current)
-    channel.loop.schedule(after: timeout) { [weak self, weak c] in
-      guard let self, let c, self.attempt == thisAttempt, self.state == .connecting,
-        self.connection === c
+    // The connection by identity, not weakly (a weak reference would put every retain of it on
+    // the slow path for its whole life).
+    let id = ObjectIdentifier(c)
+    channel.loop.schedule(after: timeout) { [weak self] in
+      guard let self, self.attempt == thisAttempt, self.state == .connecting,
+        let c = self.connection, ObjectIdentifier(c) == id
       else { return }
       c.close(reason: Status(.unavailable, "connect(\(self.address.description)) timed out"))
     }

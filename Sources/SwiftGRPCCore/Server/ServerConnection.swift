@@ -67,8 +67,10 @@ final class ServerConnection: HTTP2Connection {
       ],
       maxConcurrentStreams: config.maxConcurrentStreams, connectionWindow: Int32(Server.connectionWindow))
     loop.register(fd: fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, handler: c)
-    c.handshakeTimer = loop.schedule(after: config.handshakeTimeoutNanos) { [weak c] in
-      c?.close(reason: Status(.unavailable, "the client did not complete the HTTP/2 handshake in time"))
+    // A strong capture (a weak one would give every connection a side table, and each of its
+    // retains the slow path): the timer is cancelled when the handshake is done or on close.
+    c.handshakeTimer = loop.schedule(after: config.handshakeTimeoutNanos) {
+      c.close(reason: Status(.unavailable, "the client did not complete the HTTP/2 handshake in time"))
     }
     c.flush()
     return c

@@ -161,7 +161,7 @@ def _on_fetch(ev: Any, user_data: Any) -> None:
 
 # One C function pointer for every fetcher, alive as long as the module: the library may be
 # about to call it while a ServerCredentials is collected.
-_FETCH_FN = N.HOST_FN(_on_fetch)
+_FETCH_FN = N.host_fn(_on_fetch)
 
 
 def dynamic_ssl_server_credentials(initial_certificate_configuration: ServerCertificateConfiguration,
