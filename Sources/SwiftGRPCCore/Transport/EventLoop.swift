@@ -25,6 +25,9 @@ public final class EventLoop: @unchecked Sendable {
   struct Shared {
     var work: [Work] = []
     var stopping = false
+    /// The loop is about to block in epoll_wait (or blocks there) with no work queued: the
+    /// next enqueue must wake it. While it runs, work queued for it needs no eventfd write.
+    var sleeping = false
   }
 
   /// How many queued items one drain applies before the loop serves its sockets again.
@@ -122,14 +125,16 @@ public final class EventLoop: @unchecked Sendable {
   /// Queues work and wakes the loop if the queue was empty. Returns false once stopping.
   @discardableResult
   func enqueue(_ work: Work) -> Bool {
-    let (wasEmpty, accepted) = shared.withLock { s -> (Bool, Bool) in
+    let (mustWake, accepted) = shared.withLock { s -> (Bool, Bool) in
       if s.stopping { return (false, false) }
       s.work.append(work)
-      return (s.work.count == 1, true)
+      let sleeping = s.sleeping
+      s.sleeping = false  // one wake-up is enough
+      return (sleeping, true)
     }
     if inLoop {
       queuedInLoop = true
-    } else if wasEmpty {
+    } else if mustWake {
       wake()
     }
     return accepted
@@ -230,7 +235,16 @@ public final class EventLoop: @unchecked Sendable {
       } else if let next = timers.nextDeadline {
         timeout = Time.millisUntil(next, now: monotonicNanos(), cap: 60_000)
       }
+      if timeout != 0 {
+        // Work queued since the last drain (no wake-up was written for it) is taken now.
+        let idle = shared.withLock { s -> Bool in
+          s.sleeping = s.work.isEmpty
+          return s.sleeping
+        }
+        if !idle { timeout = 0 }
+      }
       let n = epoll_wait(epfd, events, maxEvents, timeout)
+      if timeout != 0 { shared.withLock { $0.sleeping = false } }
       if n > 0 {
         for i in 0..<Int(n) {
           let fd = Int32(bitPattern: swiftgrpc_epoll_data_fd(events + i))
