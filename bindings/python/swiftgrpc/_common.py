@@ -145,25 +145,34 @@ def _text(b: bytes) -> str:
         return b.decode("latin-1")
 
 
-def read_metadata(ptr: int, count: int) -> Tuple[Metadatum, ...]:
-    """Metadata from library memory. Never raises on what a peer sent: values of non-binary keys
-    that are not ASCII are passed through as grpcio does (UTF-8, else Latin-1)."""
+def read_metadata(blk: bytes, base: int, ptr: int, count: int) -> Tuple[Metadatum, ...]:
+    """Metadata from a copy `blk` of the event block at address `base` (the array at `ptr`).
+    Never raises on what a peer sent: values of non-binary keys that are not ASCII are passed
+    through as grpcio does (UTF-8, else Latin-1)."""
     if not count:
         return ()
     out = []
-    for kp, kl, vp, vl in _md_iter(_string_at(ptr, _MD_SIZE * count)):
-        k = _string_at(kp, kl).decode("latin-1")
-        v = _string_at(vp, vl)
+    at = ptr - base
+    for kp, kl, vp, vl in _md_iter(blk[at:at + _MD_SIZE * count]):
+        k = blk[kp - base:kp - base + kl].decode("latin-1")
+        v = blk[vp - base:vp - base + vl]
         out.append(Metadatum(k, v if k.endswith("-bin") else _text(v)))
     return tuple(out)
 
 
-def read_raw_pairs(ptr: int, count: int) -> Tuple[Tuple[str, bytes], ...]:
-    """(key, value bytes) pairs from library memory (the auth properties of a call)."""
-    if not count:
-        return ()
-    return tuple((_string_at(kp, kl).decode("latin-1"), _string_at(vp, vl))
-                 for kp, kl, vp, vl in _md_iter(_string_at(ptr, _MD_SIZE * count)))
+class RawPairs:
+    """(key, value bytes) pairs still in a copy of the event block (the auth properties of a
+    call), decoded when first asked for: most handlers never look."""
+
+    __slots__ = ("blk", "base", "ptr", "count")
+
+    def __init__(self, blk: bytes, base: int, ptr: int, count: int) -> None:
+        self.blk, self.base, self.ptr, self.count = blk, base, ptr, count
+
+    def decode(self) -> Tuple[Tuple[str, bytes], ...]:
+        blk, base, at = self.blk, self.base, self.ptr - self.base
+        return tuple((blk[kp - base:kp - base + kl].decode("latin-1"), blk[vp - base:vp - base + vl])
+                     for kp, kl, vp, vl in _md_iter(blk[at:at + _MD_SIZE * self.count]))
 
 
 def build_metadata(md: Optional[Any], what: str = "metadata") -> Tuple[Any, int]:
@@ -250,18 +259,24 @@ class Event:
         self.deadline_ns = deadline
         self.status_code = code
         self.message = _string_at(msgp, msgl) if has_msg else None
-        if t == N.EVENT_CALL:
-            self.method = _string_at(mp, ml).decode("utf-8", "replace")
-            self.peer = _string_at(pp, pl).decode("utf-8", "replace")
-            self.metadata = read_metadata(mdp, mdc)
-            self.auth = read_raw_pairs(ap, ac)
-        elif t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA:
-            self.metadata = read_metadata(mdp, mdc)
-            self.trailers = read_metadata(trp, trc)
-            self.status_message = _string_at(smp, sml).decode("utf-8", "replace")
-        elif t == N.EVENT_CREDENTIALS_REQUEST:
-            self.method = _string_at(mp, ml).decode("utf-8", "replace")
-            self.authority = _string_at(aup, aul).decode("utf-8", "replace")
+        if t == N.EVENT_CALL or t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA \
+                or t == N.EVENT_CREDENTIALS_REQUEST:
+            # A queued event is one block: the struct, its metadata arrays, every string, the
+            # message last. One copy of what precedes the message, sliced, instead of a copy per
+            # string.
+            blk = _string_at(ptr, msgp - ptr)
+            if t == N.EVENT_CALL:
+                self.method = blk[mp - ptr:mp - ptr + ml].decode("utf-8", "replace")
+                self.peer = blk[pp - ptr:pp - ptr + pl].decode("utf-8", "replace")
+                self.metadata = read_metadata(blk, ptr, mdp, mdc)
+                self.auth = RawPairs(blk, ptr, ap, ac) if ac else ()
+            elif t == N.EVENT_CREDENTIALS_REQUEST:
+                self.method = blk[mp - ptr:mp - ptr + ml].decode("utf-8", "replace")
+                self.authority = blk[aup - ptr:aup - ptr + aul].decode("utf-8", "replace")
+            else:
+                self.metadata = read_metadata(blk, ptr, mdp, mdc)
+                self.trailers = read_metadata(blk, ptr, trp, trc)
+                self.status_message = blk[smp - ptr:smp - ptr + sml].decode("utf-8", "replace")
 
 
 def next_event(queue: int, timeout_ms: int) -> Union[Event, int]:

@@ -21,7 +21,7 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
 
 from . import _native as N
 from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
-from ._common import (Event, Metadatum, StatusCode, UsageError, as_bytes,
+from ._common import (Event, Metadatum, RawPairs, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, next_event, raise_native, runtime, status_code)
 
 _LOG = logging.getLogger("swiftgrpc")
@@ -189,7 +189,7 @@ class ContextBase:
 
     __slots__ = ()
     _metadata: Tuple[Metadatum, ...]
-    _auth: Tuple[Tuple[str, bytes], ...]
+    _auth: Any  # RawPairs until first asked for, then the (name, value) pairs
     _peer: str
     _deadline_ns: int
     _code: Optional[int]
@@ -203,17 +203,23 @@ class ContextBase:
         """The connection's auth properties, as grpcio gives them: name -> values (bytes);
         "transport_security_type" is [b"ssl"] on TLS, and a verified client certificate adds
         "x509_common_name", "x509_subject_alternative_name", "x509_pem_cert", ..."""
-        return auth_context(self._auth)
+        return auth_context(self._auth_pairs())
+
+    def _auth_pairs(self) -> Tuple[Tuple[str, bytes], ...]:
+        a = self._auth
+        if isinstance(a, RawPairs):
+            a = self._auth = a.decode()
+        return a
 
     def peer_identities(self) -> Optional[List[bytes]]:
         """The client's identities from its certificate (its SANs, else its common name);
         None unless it sent a verified certificate."""
-        return peer_identities(self._auth)
+        return peer_identities(self._auth_pairs())
 
     def peer_identity_key(self) -> Optional[str]:
         """The auth property peer_identities() come from; None if the peer is not
         authenticated."""
-        return peer_identity_key(self._auth)
+        return peer_identity_key(self._auth_pairs())
 
     def peer(self) -> str:
         return self._peer
