@@ -18,17 +18,18 @@ module SwiftGRPC
   module Metadata
     EMPTY = {}.freeze
 
-    # Reads `count` swiftgrpc_metadata entries at address `addr`.
+    # Reads `count` swiftgrpc_metadata entries at address `addr` from `blk`, a copy of the
+    # event block that starts at address `base`.
     # @return [Hash{String=>String,Array<String>}]
-    def self.decode(addr, count)
+    def self.decode(blk, base, addr, count)
       return {} if count.zero?
 
-      words = FFI::Pointer.new(addr).get_bytes(0, count * Native::METADATA_SIZE).unpack("Q*")
+      words = blk.byteslice(addr - base, count * Native::METADATA_SIZE).unpack("Q*")
       out = {}
       i = 0
       while i < words.size
-        key = FFI::Pointer.new(words[i]).get_bytes(0, words[i + 1])
-        value = FFI::Pointer.new(words[i + 2]).get_bytes(0, words[i + 3])
+        key = blk.byteslice(words[i] - base, words[i + 1])
+        value = blk.byteslice(words[i + 2] - base, words[i + 3])
         key.force_encoding(Encoding::UTF_8)
         # A peer may send any bytes: UTF-8 text stays UTF-8, anything else is passed through
         # as a binary String (never an invalid UTF-8 one that raises later).
@@ -46,14 +47,15 @@ module SwiftGRPC
       out
     end
 
-    # Reads `count` swiftgrpc_metadata entries as [key, binary value] pairs, in order.
+    # Reads `count` swiftgrpc_metadata entries as [key, binary value] pairs, in order (from a
+    # copy of the event block, as {decode}).
     # @return [Array<Array(String, String)>]
-    def self.pairs(addr, count)
+    def self.pairs(blk, base, addr, count)
       return [] if count.zero?
 
-      words = FFI::Pointer.new(addr).get_bytes(0, count * Native::METADATA_SIZE).unpack("Q*")
+      words = blk.byteslice(addr - base, count * Native::METADATA_SIZE).unpack("Q*")
       words.each_slice(4).map do |kp, kl, vp, vl|
-        [FFI::Pointer.new(kp).get_bytes(0, kl).force_encoding(Encoding::UTF_8), FFI::Pointer.new(vp).get_bytes(0, vl)]
+        [blk.byteslice(kp - base, kl).force_encoding(Encoding::UTF_8), blk.byteslice(vp - base, vl)]
       end
     end
 
@@ -237,18 +239,21 @@ module SwiftGRPC
                            nil, nil, 0, nil, 0, 0, nil, nil, nil, f[18])
         end
         message = f[15].zero? ? nil : FFI::Pointer.new(f[13]).get_bytes(0, f[14])
+        base = ptr.address
+        # A queued event is one block: the struct, its metadata arrays, every string, the
+        # message last. One copy of what precedes the message, sliced.
+        blk = ptr.get_bytes(0, f[13] - base) if type == Native::EVENT_CALL || type == Native::EVENT_CLIENT_STATUS || f[11].positive?
         if type == Native::EVENT_CALL || type >= Native::EVENT_CLIENT_INITIAL_METADATA
-          metadata = f[11].zero? ? Metadata::EMPTY : Metadata.decode(f[10], f[11])
+          metadata = f[11].zero? ? Metadata::EMPTY : Metadata.decode(blk, base, f[10], f[11])
         end
         if type == Native::EVENT_CALL
-          method = FFI::Pointer.new(f[4]).get_bytes(0, f[5]).force_encoding(Encoding::UTF_8)
-          authority = FFI::Pointer.new(f[6]).get_bytes(0, f[7]).force_encoding(Encoding::UTF_8)
-          peer = FFI::Pointer.new(f[8]).get_bytes(0, f[9]).force_encoding(Encoding::UTF_8)
-          auth = Metadata.pairs(f[23], f[24])
+          method = blk.byteslice(f[4] - base, f[5]).force_encoding(Encoding::UTF_8)
+          authority = blk.byteslice(f[6] - base, f[7]).force_encoding(Encoding::UTF_8)
+          peer = blk.byteslice(f[8] - base, f[9]).force_encoding(Encoding::UTF_8)
+          auth = Metadata.pairs(blk, base, f[23], f[24])
         elsif type == Native::EVENT_CLIENT_STATUS
-          status_message = FFI::Pointer.new(f[19]).get_bytes(0, f[20])
-                                      .force_encoding(Encoding::UTF_8)
-          trailers = f[22].zero? ? {} : Metadata.decode(f[21], f[22])
+          status_message = blk.byteslice(f[19] - base, f[20]).force_encoding(Encoding::UTF_8)
+          trailers = f[22].zero? ? {} : Metadata.decode(blk, base, f[21], f[22])
         end
         Event.new(type, f[1], f[2], f[3], method, authority, peer, metadata, f[12], message,
                   f[16], f[17], status_message, trailers, auth, f[18])
