@@ -159,6 +159,8 @@ def servers(b, max_conc):
     return [
         ("swiftgrpc C host, push (host fn -> 2 worker threads)", "C", [f"{b}/bench_server", "--workers", "2"], False),
         ("swiftgrpc C host, pull (2 threads on a queue)", "C", [f"{b}/bench_server", "--pull", "--workers", "2"], False),
+        ("swiftgrpc C host, push in batches (batch host fn -> 2 worker threads)", "C",
+         [f"{b}/bench_server", "--batch", "--workers", "2"], False),
         ("swiftgrpc C host, push answered inside the host fn", "C", [f"{b}/bench_server", "--inline"], False),
         ("C++ gRPC 1.51 (callback generic API)", "C", [f"{b}/cpp_echo_server"], False),
         ("grpc-swift-2 (SwiftNIO)", "Swift", [f"{b}/GRPCSwiftEchoServer"], False),

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 SHAPES = [(2, 16), (16, 1), (100, 16)]
 C_PATHS = ["swiftgrpc C host, push (host fn -> 2 worker threads)",
+           "swiftgrpc C host, push in batches (batch host fn -> 2 worker threads)",
            "swiftgrpc C host, pull (2 threads on a queue)",
            "swiftgrpc C host, push answered inside the host fn"]
 CPP, NGHTTPD = "C++ gRPC 1.51 (callback generic API)", "nghttpd static file (HTTP/2 ceiling)"

@@ -368,6 +368,20 @@ int swiftgrpc_server_set_option(swiftgrpc_server server, int option, int64_t val
 int swiftgrpc_register_host_fn(swiftgrpc_server server, const char *method, int kind,
                                swiftgrpc_host_fn fn, void *user_data);
 
+/* (0.6.0) A batch host function: handed, at the end of each loop iteration, every event of the
+   methods it was registered for that the iteration produced, in order (`count` >= 1). Each
+   event and the array are borrowed until it returns. The rules of a host fn apply: it runs on a
+   loop thread, must return promptly, may answer calls. One wake-up of the host's own threads per
+   batch instead of one per event is what it is for. */
+typedef void (*swiftgrpc_host_batch_fn)(const swiftgrpc_event *const *events, size_t count,
+                                        void *user_data);
+
+/* Method (added in 0.6.0). Like swiftgrpc_register_host_fn, but the events of `method` are
+   handed to `fn` in batches: all those of one loop iteration in one call. Events delivered
+   outside a loop iteration (swiftgrpc_server_probe's CALLs) come as batches of one. */
+int swiftgrpc_register_host_batch_fn(swiftgrpc_server server, const char *method, int kind,
+                                     swiftgrpc_host_batch_fn fn, void *user_data);
+
 /* Method. Like swiftgrpc_register_host_fn, but the events of `method` are pushed onto `queue`
    (of the same runtime) instead of invoking a function. */
 int swiftgrpc_register_host_queue(swiftgrpc_server server, const char *method, int kind,

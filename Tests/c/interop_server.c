@@ -24,7 +24,7 @@
  * A ServerStream call cancelled while streaming tries one more send and logs its result
  * ("SEND_AFTER_CANCEL rc"): the library must refuse it.
  *
- * usage: interop_server [--port N] [--pull] [--grace-ms N] [--exit-after-ms N] [--loops N]
+ * usage: interop_server [--port N] [--pull | --batch] [--grace-ms N] [--exit-after-ms N] [--loops N]
  *                       [--opt NAME=VALUE]... [--trace] [--tls-cert F --tls-key F
  *                       [--tls-client-roots F] [--tls-client-auth none|request|require]
  *                       [--tls-rotate-cert F --tls-rotate-key F [--tls-fetch-rotate-after N]]
@@ -358,7 +358,14 @@ static void on_event(const swiftgrpc_event *ev, void *user_data) {
   if (copy) jobs_push(copy);
 }
 
-static int pull_mode;
+static int pull_mode, batch_mode;
+
+/* --batch: the events of a loop iteration in one call (swiftgrpc_host_batch_fn), each handled
+   as on_event does. */
+static void on_batch(const swiftgrpc_event *const *events, size_t count, void *user_data) {
+  if (count == 0) log_line("BATCH empty\n");
+  for (size_t i = 0; i < count; i++) on_event(events[i], user_data);
+}
 
 static void *worker(void *arg) {
   (void)arg;
@@ -408,6 +415,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--listen") && i + 1 < argc) listen_addr = argv[++i];
     else if (!strcmp(argv[i], "--pull")) pull_mode = 1;
+    else if (!strcmp(argv[i], "--batch")) batch_mode = 1;
     else if (!strcmp(argv[i], "--grace-ms") && i + 1 < argc) grace_ms = atol(argv[++i]);
     else if (!strcmp(argv[i], "--exit-after-ms") && i + 1 < argc) exit_after_ms = atol(argv[++i]);
     else if (!strcmp(argv[i], "--loops") && i + 1 < argc) loops = atoi(argv[++i]);
@@ -466,6 +474,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "/swiftgrpc.test.Test/%s", methods[i].name);
     int push_only = !strcmp(methods[i].name, "Inline") || !strcmp(methods[i].name, "Reenter");
     if (pull_mode && !push_only) check(swiftgrpc_register_host_queue(server, path, methods[i].kind, queue), path);
+    else if (batch_mode) check(swiftgrpc_register_host_batch_fn(server, path, methods[i].kind, on_batch, NULL), path);
     else check(swiftgrpc_register_host_fn(server, path, methods[i].kind, on_event, NULL), path);
   }
   char address[256];

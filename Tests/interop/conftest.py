@@ -42,9 +42,9 @@ class ServerProcess:
         return self.proc.returncode, out, err
 
 
-@pytest.fixture(params=["push", "pull"])
+@pytest.fixture(params=["push", "pull", "batch"])
 def server(request):
-    s = ServerProcess(*(["--pull"] if request.param == "pull" else []))
+    s = ServerProcess(*({"pull": ["--pull"], "batch": ["--batch"]}.get(request.param, [])))
     yield s
     code, out, err = s.stop()
     assert code == 0, f"server exited {code}: {err}"

@@ -8,10 +8,12 @@
  *   /swiftgrpc.examples.Echo/Ping    bidi streaming    echoes each request as it comes
  *
  * Host paths: push (default: the host fn copies the event and hands it to worker threads),
- * --pull (worker threads take events from a swiftgrpc_queue), --inline (push, answered inside
- * the host fn on the loop thread: for handlers that never block).
+ * --batch (push in batches: a swiftgrpc_host_batch_fn hands each loop iteration's events to the
+ * workers under one lock, and a worker takes every job queued when it wakes), --pull (worker
+ * threads take events from a swiftgrpc_queue), --inline (push, answered inside the host fn on
+ * the loop thread: for handlers that never block).
  *
- * usage: bench_server [--pull | --inline] [--workers N] [--loops N] [--port N]
+ * usage: bench_server [--pull | --inline | --batch] [--workers N] [--loops N] [--port N]
  *                     [--tls-cert PEM --tls-key PEM]   (TLS on the port)
  * Prints "listening on PORT"; serves until SIGINT/SIGTERM.
  */
@@ -49,6 +51,35 @@ static void jobs_push(swiftgrpc_event *ev) {
   jobs_tail = j;
   pthread_cond_signal(&jobs_cond);
   pthread_mutex_unlock(&jobs_lock);
+}
+
+/* Batch mode: `n` copied events queued under one lock, one wake-up. */
+static void jobs_push_all(swiftgrpc_event **evs, size_t n) {
+  job *first = NULL, *last = NULL;
+  for (size_t i = 0; i < n; i++) {
+    job *j = malloc(sizeof *j);
+    if (!j) { free(evs[i]); continue; }
+    j->ev = evs[i];
+    j->next = NULL;
+    if (last) last->next = j; else first = j;
+    last = j;
+  }
+  if (!first) return;
+  pthread_mutex_lock(&jobs_lock);
+  if (jobs_tail) jobs_tail->next = first; else jobs_head = first;
+  jobs_tail = last;
+  if (n > 1) pthread_cond_broadcast(&jobs_cond); else pthread_cond_signal(&jobs_cond);
+  pthread_mutex_unlock(&jobs_lock);
+}
+
+/* Batch mode: every job queued, in order (NULL once closed and empty). */
+static job *jobs_pop_all(void) {
+  pthread_mutex_lock(&jobs_lock);
+  while (!jobs_head && !jobs_closed) pthread_cond_wait(&jobs_cond, &jobs_lock);
+  job *j = jobs_head;
+  jobs_head = jobs_tail = NULL;
+  pthread_mutex_unlock(&jobs_lock);
+  return j;
 }
 
 static swiftgrpc_event *jobs_pop(void) {
@@ -159,8 +190,36 @@ static void on_event(const swiftgrpc_event *ev, void *user_data) {
   if (copy) jobs_push(copy);
 }
 
+static void on_batch(const swiftgrpc_event *const *events, size_t count, void *user_data) {
+  (void)user_data;
+  swiftgrpc_event *copies[256];
+  while (count) {
+    size_t n = count < 256 ? count : 256, k = 0;
+    for (size_t i = 0; i < n; i++)
+      if ((copies[k] = swiftgrpc_event_copy(events[i]))) k++;
+    jobs_push_all(copies, k);
+    events += n;
+    count -= n;
+  }
+}
+
+enum { MODE_PUSH, MODE_PULL, MODE_BATCH };
+
 static void *worker(void *arg) {
-  int pull = (int)(intptr_t)arg;
+  int mode = (int)(intptr_t)arg;
+  if (mode == MODE_BATCH) {
+    for (job *j; (j = jobs_pop_all());) {
+      while (j) {
+        job *next = j->next;
+        handle(j->ev);
+        free(j->ev);
+        free(j);
+        j = next;
+      }
+    }
+    return NULL;
+  }
+  int pull = mode == MODE_PULL;
   for (;;) {
     swiftgrpc_event *ev = NULL;
     if (pull) {
@@ -197,17 +256,18 @@ static char *slurp(const char *path, size_t *len) {
 }
 
 int main(int argc, char **argv) {
-  int port = 0, pull = 0, inl = 0, workers = 2, loops = 0;
+  int port = 0, pull = 0, inl = 0, batch = 0, workers = 2, loops = 0;
   const char *tls_cert = NULL, *tls_key = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--pull")) pull = 1;
     else if (!strcmp(argv[i], "--inline")) inl = 1;
+    else if (!strcmp(argv[i], "--batch")) batch = 1;
     else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--loops") && i + 1 < argc) loops = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) tls_cert = argv[++i];
     else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) tls_key = argv[++i];
-    else { fprintf(stderr, "usage: bench_server [--pull | --inline] [--workers N] [--loops N] [--port N] [--tls-cert F --tls-key F]\n"); return 2; }
+    else { fprintf(stderr, "usage: bench_server [--pull | --inline | --batch] [--workers N] [--loops N] [--port N] [--tls-cert F --tls-key F]\n"); return 2; }
   }
   sigset_t set;
   sigemptyset(&set);
@@ -227,6 +287,7 @@ int main(int argc, char **argv) {
   if (pull) check(swiftgrpc_queue_create(rt, &queue), "queue_create");
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
     if (pull) check(swiftgrpc_register_host_queue(server, methods[i].name, methods[i].kind, queue), "register");
+    else if (batch) check(swiftgrpc_register_host_batch_fn(server, methods[i].name, methods[i].kind, on_batch, NULL), "register");
     else check(swiftgrpc_register_host_fn(server, methods[i].name, methods[i].kind,
                                           inl ? on_event_inline : on_event, NULL), "register");
   }
@@ -248,9 +309,10 @@ int main(int argc, char **argv) {
   pthread_t threads[64];
   if (inl) workers = 0;
   if (workers > 64) workers = 64;
-  for (int i = 0; i < workers; i++) pthread_create(&threads[i], NULL, worker, (void *)(intptr_t)pull);
+  for (int i = 0; i < workers; i++) pthread_create(&threads[i], NULL, worker,
+                                                   (void *)(intptr_t)(pull ? MODE_PULL : batch ? MODE_BATCH : MODE_PUSH));
   check(swiftgrpc_server_start(server), "start");
-  printf("listening on %d (%s, %d workers)\n", bound, pull ? "pull" : inl ? "inline" : "push", workers);
+  printf("listening on %d (%s, %d workers)\n", bound, pull ? "pull" : inl ? "inline" : batch ? "batch" : "push", workers);
   fflush(stdout);
 
   int sig;

@@ -125,6 +125,53 @@ final class FunctionSink: EventSink, @unchecked Sendable {
   }
 }
 
+/// Push model in batches: keeps an owned copy of each event a loop delivers and hands the host
+/// function all of them at the end of the loop's iteration, then frees them.
+final class BatchSink: EventSink, @unchecked Sendable {
+  // @unchecked: a C function pointer and an opaque pointer the host vouches for; each pending
+  // list is touched only on its loop's thread.
+  let fn: swiftgrpc_host_batch_fn
+  let userData: UnsafeMutableRawPointer?
+  let server: UInt64
+  private final class Pending {
+    var events: [UnsafePointer<swiftgrpc_event>?] = []
+  }
+  private let pending: [Pending]
+
+  init(fn: swiftgrpc_host_batch_fn, userData: UnsafeMutableRawPointer?, server: UInt64, loops: Int) {
+    self.fn = fn
+    self.userData = userData
+    self.server = server
+    pending = (0..<loops).map { _ in Pending() }
+  }
+
+  /// Not on a loop's iteration: a batch of one, now.
+  func deliver(_ event: CallEvent) -> Bool {
+    guard let block = EventBlock.make(event, server: server, channel: 0) else { return false }
+    var one: UnsafePointer<swiftgrpc_event>? = UnsafePointer(block)
+    fn(&one, 1, userData)
+    free(block)
+    return true
+  }
+
+  func deliver(_ event: CallEvent, on loop: EventLoop) -> Bool {
+    guard loop.index < pending.count,
+      let block = EventBlock.make(event, server: server, channel: 0)
+    else { return false }
+    let p = pending[loop.index]
+    if p.events.isEmpty { loop.atEndOfIteration { [self] in flush(p) } }
+    p.events.append(UnsafePointer(block))
+    return true
+  }
+
+  private func flush(_ p: Pending) {
+    let batch = p.events
+    p.events.removeAll(keepingCapacity: true)
+    batch.withUnsafeBufferPointer { fn($0.baseAddress!, $0.count, userData) }
+    for e in batch { free(UnsafeMutableRawPointer(mutating: e)) }
+  }
+}
+
 /// Pull model: pushes an owned copy of the event onto a queue. A server CALL event can be taken
 /// back while it waits there (its call was cancelled before the host took it).
 final class QueueSink: EventSink, @unchecked Sendable {

@@ -73,19 +73,43 @@ private func validateMethod(_ method: UnsafePointer<CChar>?, _ kind: Int32) thro
   return (path, k)
 }
 
+/// Registers `method` of `kind` on `server` with the sink `makeSink` builds (given the server
+/// object, once the arguments are valid).
+private func register(
+  _ server: UInt64, _ method: UnsafePointer<CChar>?, _ kind: Int32,
+  _ makeSink: (ServerObject) throws(ABIError) -> EventSink
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let so = try lookupServer(server)
+    let (path, k) = try validateMethod(method, kind)
+    let sink = try makeSink(so)
+    do throws(Server.ServerError) {
+      try so.server.register(MethodRegistration(path: path, kind: k, sink: sink))
+    } catch {
+      throw abiError(error)
+    }
+  }
+}
+
 @_cdecl("swiftgrpc_register_host_fn")
 public func swiftgrpc_register_host_fn(
   _ server: UInt64, _ method: UnsafePointer<CChar>?, _ kind: Int32, _ fn: swiftgrpc_host_fn?,
   _ userData: UnsafeMutableRawPointer?
 ) -> Int32 {
-  guarded { () throws(ABIError) in
-    let s = try lookupServer(server).server
-    let (path, k) = try validateMethod(method, kind)
+  register(server, method, kind) { _ throws(ABIError) in
     guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL") }
-    let sink = FunctionSink(fn: fn, userData: userData, server: server)
-    do throws(Server.ServerError) { try s.register(MethodRegistration(path: path, kind: k, sink: sink)) } catch {
-      throw abiError(error)
-    }
+    return FunctionSink(fn: fn, userData: userData, server: server)
+  }
+}
+
+@_cdecl("swiftgrpc_register_host_batch_fn")
+public func swiftgrpc_register_host_batch_fn(
+  _ server: UInt64, _ method: UnsafePointer<CChar>?, _ kind: Int32, _ fn: swiftgrpc_host_batch_fn?,
+  _ userData: UnsafeMutableRawPointer?
+) -> Int32 {
+  register(server, method, kind) { so throws(ABIError) in
+    guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL") }
+    return BatchSink(fn: fn, userData: userData, server: server, loops: so.server.group.loops.count)
   }
 }
 
@@ -93,14 +117,8 @@ public func swiftgrpc_register_host_fn(
 public func swiftgrpc_register_host_queue(
   _ server: UInt64, _ method: UnsafePointer<CChar>?, _ kind: Int32, _ queue: UInt64
 ) -> Int32 {
-  guarded { () throws(ABIError) in
-    let so = try lookupServer(server)
-    let (path, k) = try validateMethod(method, kind)
-    let q = try lookupQueue(queue, of: so.runtime)
-    let sink = QueueSink(queue: q.queue, server: server)
-    do throws(Server.ServerError) { try so.server.register(MethodRegistration(path: path, kind: k, sink: sink)) } catch {
-      throw abiError(error)
-    }
+  register(server, method, kind) { so throws(ABIError) in
+    QueueSink(queue: try lookupQueue(queue, of: so.runtime).queue, server: server)
   }
 }
 

@@ -98,7 +98,7 @@ class Call {
       event.tag = tag
     }
     fill(&event)
-    return sink.deliver(event)
+    return sink.deliver(event, on: loop)
   }
 
   /// Delivers an event; if the sink no longer takes events (its queue was shut down) the call

@@ -108,6 +108,9 @@ public protocol EventSink: AnyObject, Sendable {
   /// Delivers an event. Returns false if the sink no longer accepts events (a shut-down queue);
   /// the loop then ends the call.
   func deliver(_ event: CallEvent) -> Bool
+  /// Delivers an event of a call of `loop`, on that loop's thread (a sink may hold it until the
+  /// end of the loop's iteration). By default, `deliver(_:)`.
+  func deliver(_ event: CallEvent, on loop: EventLoop) -> Bool
   /// Takes back the CALL event of `token` if the host has not taken it yet (a pull queue), so
   /// that a call cancelled while it waited never reaches the host. Returns whether it did.
   func retract(token: UInt64) -> Bool
@@ -115,6 +118,7 @@ public protocol EventSink: AnyObject, Sendable {
 
 extension EventSink {
   public func retract(token: UInt64) -> Bool { false }
+  public func deliver(_ event: CallEvent, on loop: EventLoop) -> Bool { deliver(event) }
 }
 
 /// A registered method.

@@ -112,7 +112,10 @@ final class ServerConnection: HTTP2Connection {
     let open = calls.values
     calls.removeAll()
     for call in open { call.connectionLost(reason) }
-    server.connectionClosed()
+    // Counted as closed once the events just delivered have reached the host (a batch host fn
+    // is handed them at the end of the iteration): a shutdown that waits for the count never
+    // returns before them.
+    loop.atEndOfIteration { [server] in server.connectionClosed() }
   }
 
   // MARK: - nghttp2 callbacks

@@ -50,6 +50,8 @@ public final class EventLoop: @unchecked Sendable {
   private var running = true
   /// Work was queued from the loop thread itself during this iteration (loop thread only).
   private var queuedInLoop = false
+  /// Run once at the end of this iteration, in order (`atEndOfIteration`).
+  private var iterationEnd: [() -> Void] = []
   private var spareWork: [Work] = []
   /// Items taken from `shared.work` and not yet applied (a drain stops after `drainBatch`).
   private var backlog: [Work] = []
@@ -213,6 +215,21 @@ public final class EventLoop: @unchecked Sendable {
     return timers.count
   }
 
+  /// Runs `action` at the end of this iteration (after its work and timers, before its
+  /// writes), after the actions registered before it. Loop thread only.
+  public func atEndOfIteration(_ action: @escaping () -> Void) {
+    assertInLoop()
+    iterationEnd.append(action)
+  }
+
+  private func runIterationEnd() {
+    while !iterationEnd.isEmpty {
+      let actions = iterationEnd
+      iterationEnd.removeAll(keepingCapacity: true)
+      for a in actions { a() }
+    }
+  }
+
   /// Marks a connection to be flushed at the end of this iteration.
   func markDirty(_ connection: HTTP2Connection) {
     if !connection.isDirty {
@@ -259,6 +276,7 @@ public final class EventLoop: @unchecked Sendable {
       queuedInLoop = false
       moreWork = drainQueue()
       if timers.nextDeadline != nil { runTimers() }
+      runIterationEnd()
       flushDirty()
       // Work a timer or a flush queued on this loop runs in the next iteration, not whenever
       // something else wakes the loop.
@@ -324,6 +342,7 @@ public final class EventLoop: @unchecked Sendable {
       if let l = handler as? Listener { l.close() }
     }
     handlers.removeAll()
+    runIterationEnd()
     dirty.removeAll()
     backlog.removeAll()
     backlogHead = 0
