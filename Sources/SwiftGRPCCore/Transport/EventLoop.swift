@@ -111,7 +111,7 @@ public final class EventLoop: @unchecked Sendable {
     assertInLoop()
     while drainQueue() {}
     runTimers()
-    flushDirty()
+    finishIteration()
   }
 
   /// Whether the caller runs on this loop's thread.
@@ -222,6 +222,16 @@ public final class EventLoop: @unchecked Sendable {
     iterationEnd.append(action)
   }
 
+  /// The end of an iteration: the actions left for it, then the writes. Writing may deliver
+  /// events (SEND_DONE) or close connections: what that leaves for the end of the iteration
+  /// runs now too, not after the next wake-up.
+  private func finishIteration() {
+    repeat {
+      runIterationEnd()
+      flushDirty()
+    } while !iterationEnd.isEmpty
+  }
+
   private func runIterationEnd() {
     while !iterationEnd.isEmpty {
       let actions = iterationEnd
@@ -276,8 +286,7 @@ public final class EventLoop: @unchecked Sendable {
       queuedInLoop = false
       moreWork = drainQueue()
       if timers.nextDeadline != nil { runTimers() }
-      runIterationEnd()
-      flushDirty()
+      finishIteration()
       // Work a timer or a flush queued on this loop runs in the next iteration, not whenever
       // something else wakes the loop.
       moreWork = moreWork || queuedInLoop
