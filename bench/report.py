@@ -128,6 +128,20 @@ class Report:
             o, t = self.best_client(ours), self.best_client(theirs)
             self.goal(f"{lang} client ≥ 3 × {theirs}", o, t, 3,
                       "unary calls/s, best concurrent mode of each, against the same server")
+        def stream_row(stack, test):
+            return next((x for x in self.streaming if x.get("stack") == stack and x.get("test") == test
+                         and "error" not in x), None)
+        ours, cppr = stream_row("swiftgrpc C", "stream 64 B"), stream_row("C++ gRPC 1.51", "stream 64 B")
+        self.goal("server-streaming 64 B messages/s ≥ C++ gRPC's", ours and ours["msgs_per_s"],
+                  cppr and cppr["msgs_per_s"], 1, "each stack to itself")
+        ours, cppr = stream_row("swiftgrpc C", "unary 4 MiB"), stream_row("C++ gRPC 1.51", "unary 4 MiB")
+        if ours and cppr:
+            ratio = ours["p50_us"] / cppr["p50_us"]
+            self.goals.append(("4 MiB unary round trip ≤ 1.2 × C++ gRPC's latency", f"{ratio:.2f}×",
+                               "**met**" if ratio <= 1.2 else "not met",
+                               f"p50 {ours['p50_us'] / 1000:.1f} ms vs {cppr['p50_us'] / 1000:.1f} ms, each stack to itself"))
+        else:
+            self.goals.append(("4 MiB unary round trip ≤ 1.2 × C++ gRPC's latency", "not measured", "–", ""))
         cpp_tls = self.tls_row("C++ gRPC", "TLS")
         for label, name in [("inline", "inside the host fn"), ("2 workers", "2 worker threads")]:
             r = self.tls_row(name, "TLS")

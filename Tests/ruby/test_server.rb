@@ -277,3 +277,40 @@ class ServerTest < Minitest::Test
     release << :go
   end
 end
+
+# The raw ABI through the ffi gem, as a host binding it itself would: a batch host fn answering
+# the grpc gem's calls inside the batch (each CALL exactly once).
+class TestBatchHostFn < Minitest::Test
+  N = SwiftGRPC::Native
+
+  def test_batch_host_fn_answers_a_burst_of_gem_calls
+    out = FFI::MemoryPointer.new(:uint64)
+    assert_equal 0, N.swiftgrpc_runtime_create(1, out)
+    rt = out.read_uint64
+    assert_equal 0, N.swiftgrpc_server_create(rt, out)
+    srv = out.read_uint64
+    tokens = []
+    fn = FFI::Function.new(:void, %i[pointer size_t pointer], blocking: false) do |events, count, _ud|
+      events.read_array_of_pointer(count).each do |ptr|
+        f = ptr.get_bytes(0, N::EVENT_SIZE).unpack(N::EVENT_LAYOUT)
+        next unless f[0] == N::EVENT_CALL
+
+        tokens << f[2]
+        body = FFI::Pointer.new(f[13]).get_bytes(0, f[14])
+        N.swiftgrpc_host_complete(srv, f[2], body.reverse, body.bytesize, 0, nil, nil, 0)
+      end
+    end
+    assert_equal 0, N.swiftgrpc_register_host_batch_fn(srv, "/raw.B/Rev", N::KIND_UNARY, fn, nil)
+    port = FFI::MemoryPointer.new(:int)
+    assert_equal 0, N.swiftgrpc_server_listen(srv, "127.0.0.1:0", port)
+    assert_equal 0, N.swiftgrpc_server_start(srv)
+    raw = ->(x) { x }
+    stub = GRPC::ClientStub.new("127.0.0.1:#{port.read_int}", :this_channel_is_insecure)
+    replies = 20.times.map { |i| Thread.new { stub.request_response("/raw.B/Rev", "m#{i}", raw, raw, deadline: Time.now + 10) } }
+    assert_equal(20.times.map { |i| "m#{i}".reverse }, replies.map(&:value))
+    assert_equal 20, tokens.uniq.size
+  ensure
+    N.swiftgrpc_server_destroy(srv) if srv
+    N.swiftgrpc_runtime_destroy(rt) if rt
+  end
+end

@@ -119,6 +119,9 @@ module SwiftGRPC
 
     # typedef void (*swiftgrpc_host_fn)(const swiftgrpc_event *event, void *user_data);
     callback :host_fn, %i[pointer pointer], :void
+    # typedef void (*swiftgrpc_host_batch_fn)(const swiftgrpc_event *const *events, size_t count,
+    #                                         void *user_data);
+    callback :host_batch_fn, %i[pointer size_t pointer], :void
 
     # @return [Array<String>] the paths tried, in order
     def self.candidates
@@ -193,6 +196,10 @@ module SwiftGRPC
     # int swiftgrpc_register_host_fn(swiftgrpc_server server, const char *method, int kind,
     #                                swiftgrpc_host_fn fn, void *user_data);
     attach_function :swiftgrpc_register_host_fn, %i[uint64 string int host_fn pointer], :int,
+                    blocking: true
+    # int swiftgrpc_register_host_batch_fn(swiftgrpc_server server, const char *method, int kind,
+    #                                      swiftgrpc_host_batch_fn fn, void *user_data);
+    attach_function :swiftgrpc_register_host_batch_fn, %i[uint64 string int host_batch_fn pointer], :int,
                     blocking: true
     # int swiftgrpc_register_host_queue(swiftgrpc_server server, const char *method, int kind,
     #                                   swiftgrpc_queue queue);

@@ -1,0 +1,92 @@
+"""The raw ABI from ctypes, as a host that binds it itself would use it: host functions made with
+swiftgrpc._native.host_fn and host_batch_fn answering grpcio clients over a real socket."""
+import ctypes
+import threading
+from concurrent import futures
+
+import grpc
+
+from swiftgrpc import _native as N
+
+
+class RawServer:
+    """A library server of its own runtime, one loop thread, listening on loopback."""
+
+    def __init__(self):
+        rt, srv = N.H(), N.H()
+        assert N.swiftgrpc_runtime_create(1, ctypes.byref(rt)) == 0
+        assert N.swiftgrpc_server_create(rt.value, ctypes.byref(srv)) == 0
+        self.rt, self.handle = rt.value, srv.value
+
+    def start(self):
+        port = ctypes.c_int()
+        assert N.swiftgrpc_server_listen(self.handle, b"127.0.0.1:0", ctypes.byref(port)) == 0
+        assert N.swiftgrpc_server_start(self.handle) == 0
+        return f"127.0.0.1:{port.value}"
+
+    def close(self):
+        assert N.swiftgrpc_server_destroy(self.handle) == 0
+        assert N.swiftgrpc_runtime_destroy(self.rt) == 0
+
+
+def test_batch_host_fn_answers_every_call_of_a_burst():
+    """40 calls at once: each CALL reaches the batch fn exactly once and is answered inside it;
+    the batches hold them in order, several per call of the fn once the loop sees them together."""
+    server = RawServer()
+    batches, tokens = [], []
+
+    def on_batch(events, count, user_data):
+        assert user_data == 0x77
+        batches.append(count)
+        for i in range(count):
+            e = events[i].contents
+            if e.type == N.EVENT_CALL:
+                tokens.append(e.token)
+                body = ctypes.string_at(e.message, e.message_len)
+                N.swiftgrpc_host_complete(server.handle, e.token, body[::-1], len(body), 0, None, None, 0)
+
+    fn = N.host_batch_fn(on_batch)  # referenced until the server is destroyed
+    assert N.swiftgrpc_register_host_batch_fn(server.handle, b"/raw.B/Rev", N.KIND_UNARY, fn,
+                                              ctypes.c_void_p(0x77)) == 0
+    assert N.swiftgrpc_register_host_batch_fn(server.handle, b"/raw.B/Rev", N.KIND_UNARY, fn, None) \
+        == N.E_ALREADY_EXISTS
+    target = server.start()
+    try:
+        with grpc.insecure_channel(target) as ch:
+            rev = ch.unary_unary("/raw.B/Rev")
+            pending = [rev.future(f"m{i}".encode(), timeout=10) for i in range(40)]
+            assert [p.result() for p in pending] == [f"m{i}".encode()[::-1] for i in range(40)]
+        assert len(tokens) == 40 and len(set(tokens)) == 40
+        assert sum(batches) >= 40 and all(n >= 1 for n in batches)
+    finally:
+        server.close()
+    del fn
+
+
+def test_host_fn_from_a_loop_thread_keeps_working():
+    """A host fn made with host_fn answers many calls from the loop thread (its Python thread
+    state kept between calls), and each call gets its own answer."""
+    server = RawServer()
+    seen = []
+
+    def on_event(ev, _user_data):
+        e = ev.contents
+        if e.type == N.EVENT_CALL:
+            seen.append(threading.get_ident())
+            N.swiftgrpc_host_complete(server.handle, e.token, ctypes.string_at(e.message, e.message_len),
+                                      e.message_len, 0, None, None, 0)
+
+    fn = N.host_fn(on_event)
+    assert N.swiftgrpc_register_host_fn(server.handle, b"/raw.B/Echo", N.KIND_UNARY, fn, None) == 0
+    target = server.start()
+    try:
+        with grpc.insecure_channel(target) as ch:
+            echo = ch.unary_unary("/raw.B/Echo")
+            with futures.ThreadPoolExecutor(4) as pool:
+                got = list(pool.map(lambda i: echo(str(i).encode(), timeout=10), range(200)))
+        assert got == [str(i).encode() for i in range(200)]
+        assert len(seen) == 200 and len(set(seen)) == 1  # the one loop thread
+        assert threading.get_ident() not in seen
+    finally:
+        server.close()
+    del fn
