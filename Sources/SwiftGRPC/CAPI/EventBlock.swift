@@ -135,6 +135,8 @@ final class BatchSink: EventSink, @unchecked Sendable {
   let server: UInt64
   private final class Pending {
     var events: [UnsafePointer<swiftgrpc_event>?] = []
+    /// The previous batch's array, emptied, reused for the next (no allocation per batch).
+    var spare: [UnsafePointer<swiftgrpc_event>?] = []
   }
   private let pending: [Pending]
 
@@ -165,10 +167,13 @@ final class BatchSink: EventSink, @unchecked Sendable {
   }
 
   private func flush(_ p: Pending) {
-    let batch = p.events
-    p.events.removeAll(keepingCapacity: true)
+    var batch: [UnsafePointer<swiftgrpc_event>?] = []
+    swap(&batch, &p.spare)
+    swap(&batch, &p.events)  // events delivered while `fn` runs go to the next batch
     batch.withUnsafeBufferPointer { fn($0.baseAddress!, $0.count, userData) }
     for e in batch { free(UnsafeMutableRawPointer(mutating: e)) }
+    batch.removeAll(keepingCapacity: true)
+    p.spare = batch
   }
 }
 
