@@ -113,7 +113,8 @@ int main(int argc, char **argv) {
     /* A call cancelled at once; then everything goes, with the resolver possibly still busy. */
     CHECK(f.client_call_start(ch, "/t.T/Echo", 0, NULL, 0, "b", 1, SWIFTGRPC_DEADLINE_NONE, 0, q,
                               NULL, NULL, &call));
-    CHECK(f.client_cancel(ch, call));
+    int cancelled = f.client_cancel(ch, call);  /* or it was answered already */
+    CHECK(cancelled == SWIFTGRPC_E_TOKEN_CLOSED ? 0 : cancelled);
     CHECK(f.runtime_destroy(rt));
     if (threads() != base) {
       fprintf(stderr, "FAIL round %d: %d threads alive after runtime_destroy (%d before)\n",
