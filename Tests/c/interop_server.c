@@ -338,7 +338,7 @@ static void handle(swiftgrpc_event *ev) {
     char reply[64];
     int n = snprintf(reply, sizeof reply, "sent=%ld", __sync_fetch_and_add(&stream_sent, 0));
     swiftgrpc_host_complete(server, ev->token, reply, (size_t)n, 0, NULL, NULL, 0);
-  } else if (is(ev, "Misuse")) misuse(ev);
+  } else if (is(ev, "Misuse") && ev->type == SWIFTGRPC_EVENT_CALL) misuse(ev); /* not its SEND_DONE */
   else if (is(ev, "Hold")) log_line("HOLD %llu\n", (unsigned long long)ev->token);
   free(ev);
 }

@@ -188,6 +188,7 @@ def test_misuse_of_a_token_is_refused_and_harmless(push_server):
         # the same, or over (-8) if the loop ended the call in between (never the other way).
         assert any(f"MISUSE again={a} send_after={b}" in log
                    for a, b in (("-9", "-9"), ("-9", "-8"), ("-8", "-8"))), log
+        assert log.count("MISUSE ") == 1, log  # the handler ran for the CALL only
 
 
 def test_shutdown_and_destroy_inside_host_fn_are_refused(push_server):
