@@ -127,3 +127,35 @@ def test_non_ascii_metadata_reaches_a_handler_and_every_worker_survives(kind):
         assert host.alive()
     finally:
         host.stop()
+
+
+def test_declared_huge_messages_reserve_a_bounded_amount(record):
+    """Under a 2 GiB receive limit, 90 streams each declare a message of 2 GiB - 1 and send only
+    its 5-byte prefix and a few bytes: the server reserves a bounded buffer per stream (its
+    address space grows by megabytes, not 90 x 2 GiB), and a good call is still answered."""
+    host = c_host("--opt", f"max-recv-message-size={2**31 - 1}")
+    try:
+        def vm_size():
+            with open(f"/proc/{host.proc.pid}/status") as f:
+                return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmSize:"))
+        assert unary(host.target, b"warm") == b"warm"
+        vm0, rss0 = vm_size(), host.rss()
+        c = h2raw.RawH2(host.port)
+        c.start()
+        for _ in range(90):
+            s = c.new_stream()
+            c.headers(s, h2raw.request_headers(TEST + "Unary"))
+            c.data(s, struct.pack(">BI", 0, 2**31 - 1) + b"abc")
+        # The connection's frames are processed in order: once its PING is acknowledged, every
+        # prefix above has been read.
+        c.send(h2raw.frame(h2raw.PING, 0, 0, b"fence..."))
+        c.until(lambda f: f.type == h2raw.PING and f.flags & h2raw.ACK)
+        assert unary(host.target, b"after") == b"after"
+        grown_vm, grown_rss = vm_size() - vm0, host.rss() - rss0
+        record("huge declared messages: VmSize / RSS growth (MiB)",
+               [round(grown_vm / MIB, 1), round(grown_rss / MIB, 1)])
+        assert grown_vm <= 1024 * MIB, f"address space grew by {grown_vm / MIB:.0f} MiB"
+        assert grown_rss <= 20 * MIB, f"RSS grew by {grown_rss / MIB:.1f} MiB"
+        c.close()
+    finally:
+        host.stop()

@@ -19,12 +19,16 @@ public struct MessageDeframer: Sendable {
   private var prefix: UInt64 = 0
   private var prefixCount = 0
   /// The payload being received once its prefix is in: allocated once at its declared length
-  /// and handed out as it is (each byte is copied once, from the DATA chunk).
+  /// (up to `reserveLimit`; beyond, it grows as bytes arrive) and handed out as it is (each byte
+  /// is copied once, from the DATA chunk).
   private var payload: [UInt8] = []
   private var length = 0
   /// What a prefix said was wrong; thrown once the messages before it are returned. Nothing
   /// after it is kept.
   private var failure: Failure?
+
+  /// The most reserved for a message before its bytes arrive (the default receive limit).
+  public static let reserveLimit = 4 * 1024 * 1024
 
   public init(maxMessageSize: Int) {
     self.maxMessageSize = maxMessageSize
@@ -55,7 +59,9 @@ public struct MessageDeframer: Sendable {
           failure = .tooLarge(length: length, limit: maxMessageSize)
         }
         if failure != nil { return }
-        payload.reserveCapacity(length)
+        // A prefix costs the peer 5 bytes: what it declares is reserved only up to a bound, so
+        // that streams declaring huge messages under a huge limit reserve no more than that.
+        payload.reserveCapacity(Swift.min(length, MessageDeframer.reserveLimit))
       }
       let take = Swift.min(length - payload.count, chunk.count - i)
       payload.append(contentsOf: UnsafeRawBufferPointer(start: base + i, count: take))
