@@ -164,11 +164,7 @@ public final class Server: @unchecked Sendable {
   }
 
   func connectionClosed() {
-    let stopped = state.withLock { s -> Bool in
-      s.connections -= 1
-      return s.stopIfDrained()
-    }
-    if stopped { finishShutdown() }
+    settle { $0.connections -= 1 }
   }
 
   // MARK: - Shutdown
@@ -262,8 +258,13 @@ public final class Server: @unchecked Sendable {
 
   /// A loop has sent GOAWAY on its connections (or is stopped).
   private func loopDrained() {
+    settle { $0.loopsToDrain -= 1 }
+  }
+
+  /// Applies a step of the shutdown's count down; the last one stops the server.
+  private func settle(_ step: (inout State) -> Void) {
     let stopped = state.withLock { s -> Bool in
-      s.loopsToDrain -= 1
+      step(&s)
       return s.stopIfDrained()
     }
     if stopped { finishShutdown() }
