@@ -43,16 +43,17 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define SWIFTGRPC_VERSION_MAJOR 0
-#define SWIFTGRPC_VERSION_MINOR 5
+#define SWIFTGRPC_VERSION_MINOR 7
 #define SWIFTGRPC_VERSION_PATCH 0
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number().
    0.4.0 changed one behaviour (pre-1.0 minor versions may): a server host sends one response
    message at a time and waits for its SWIFTGRPC_EVENT_SEND_DONE before the next (send
    back-pressure); see swiftgrpc_call_send_message. 0.5.0 added TLS (additions only). 0.6.0
    added per-call host tags (swiftgrpc_call_set_tag) and the non-blocking
-   swiftgrpc_server_shutdown_notify (additions only). */
-#define SWIFTGRPC_VERSION_NUMBER 6000
-#define SWIFTGRPC_VERSION_STRING "0.6.0"
+   swiftgrpc_server_shutdown_notify (additions only). 0.7.0 added swiftgrpc_queue_fd, a queue's
+   readiness descriptor for hosts with an event loop of their own (additions only). */
+#define SWIFTGRPC_VERSION_NUMBER 7000
+#define SWIFTGRPC_VERSION_STRING "0.7.0"
 
 /* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
 int swiftgrpc_version_number(void);
@@ -314,6 +315,17 @@ int swiftgrpc_queue_next(swiftgrpc_queue queue, int64_t timeout_ms, swiftgrpc_ev
    swiftgrpc_queue_next, and SWIFTGRPC_E_INVALID_ARGUMENT for `max` 0. */
 int swiftgrpc_queue_next_batch(swiftgrpc_queue queue, int64_t timeout_ms, swiftgrpc_event **out,
                                size_t max, size_t *out_count);
+
+/* Method (added in 0.7.0). Stores in *out a file descriptor that becomes readable when an event
+   lands on the empty queue, and when the queue is shut down: for hosts that run an event loop of
+   their own (asyncio's add_reader, Ruby's IO.select, libuv, epoll), which then need no thread
+   blocked in swiftgrpc_queue_next. The protocol: when it is readable, read 8 bytes from it (that
+   clears it; it is non-blocking), then take events with a timeout of 0 until
+   SWIFTGRPC_E_TIMEOUT (the queue is empty) or SWIFTGRPC_E_SHUTDOWN: events left in the queue
+   make it readable no more. The descriptor belongs to the queue:
+   do not close it; stop watching it before swiftgrpc_queue_destroy, which closes it. The same
+   descriptor on every call. SWIFTGRPC_E_SYSTEM if no eventfd could be created. Thread-safe. */
+int swiftgrpc_queue_fd(swiftgrpc_queue queue, int *out);
 
 /* Method. Shuts the queue down: waiting and later swiftgrpc_queue_next calls return the events
    still queued, then SWIFTGRPC_E_SHUTDOWN. Events produced afterwards are dropped, and their

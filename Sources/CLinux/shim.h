@@ -32,5 +32,17 @@ static inline void swiftgrpc_block_sigpipe(void) {
   sigaddset(&set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
+/* Initialises an adaptive mutex (glibc's PTHREAD_MUTEX_ADAPTIVE_NP, 3, declared only under
+   _GNU_SOURCE): a contended lock spins briefly before it sleeps in the kernel. The library's
+   critical sections are a few dozen instructions, so a waiter usually gets the lock while
+   spinning, without the futex wait and wake a plain mutex pays. */
+static inline int swiftgrpc_mutex_init_adaptive(pthread_mutex_t *m) {
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_settype(&attr, 3 /* PTHREAD_MUTEX_ADAPTIVE_NP */);
+  int rc = pthread_mutex_init(m, &attr);
+  pthread_mutexattr_destroy(&attr);
+  return rc;
+}
 static inline uint32_t swiftgrpc_epoll_data_fd(const struct epoll_event *e) { return (uint32_t)e->data.fd; }
 #endif

@@ -4,12 +4,14 @@
  * documented code, set a last-error message, change nothing, and never crash.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "swiftgrpc.h"
 #include "swiftgrpc_util.h"
@@ -305,6 +307,74 @@ static void batch_take(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_queue_next_batch(q, -1, evs, 8, &n), SWIFTGRPC_E_SHUTDOWN);
   EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 8, &n), SWIFTGRPC_E_BAD_HANDLE);
+}
+
+/* Whether `fd` is readable within `ms` milliseconds. */
+static int readable(int fd, int ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+/* Starts `n` calls on a channel to a closed port and destroys it: `n` STATUS events on `q`. */
+static void queue_statuses(swiftgrpc_runtime rt, swiftgrpc_queue q, int n) {
+  swiftgrpc_channel ch;
+  swiftgrpc_call call;
+  EXPECT(swiftgrpc_channel_create(rt, "127.0.0.1:1", NULL, 0, &ch), SWIFTGRPC_OK);
+  for (int i = 0; i < n; i++)
+    EXPECT(swiftgrpc_client_call_start(ch, "/a.B/C", SWIFTGRPC_KIND_BIDI_STREAMING, NULL, 0, NULL, 0,
+                                       SWIFTGRPC_DEADLINE_NONE, SWIFTGRPC_CALL_WAIT_FOR_READY, q, NULL,
+                                       NULL, &call), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+}
+
+/* swiftgrpc_queue_fd (0.7.0): readable when events land on the empty queue and at shutdown;
+   cleared by a read; events left behind a partial take make it readable no more. */
+static void queue_fd(swiftgrpc_runtime rt) {
+  swiftgrpc_queue q, early;
+  int fd = -1, again = -1;
+  uint64_t count = 0;
+  swiftgrpc_event *evs[4] = {0};
+  size_t n = 0;
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_fd(q, NULL), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_queue_fd(rt, &fd), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_queue_fd(0, &fd), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(fd, -1); /* a failed call changes nothing */
+  EXPECT(swiftgrpc_queue_fd(q, &fd), SWIFTGRPC_OK);
+  EXPECT(fd >= 0, 1);
+  EXPECT(swiftgrpc_queue_fd(q, &again), SWIFTGRPC_OK);
+  EXPECT(again, fd);
+  EXPECT(readable(fd, 0), 0);
+  queue_statuses(rt, q, 3);
+  EXPECT(readable(fd, 5000), 1);
+  EXPECT(read(fd, &count, 8), 8);
+  EXPECT(count, 1); /* one signal for three events: only the first found the queue empty */
+  EXPECT(readable(fd, 0), 0);
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 2, &n), SWIFTGRPC_OK);
+  EXPECT(n, 2);
+  for (size_t i = 0; i < n; i++) swiftgrpc_event_free(evs[i]);
+  EXPECT(readable(fd, 0), 0); /* the one left does not signal again */
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 4, &n), SWIFTGRPC_OK);
+  EXPECT(n, 1);
+  swiftgrpc_event_free(evs[0]);
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 4, &n), SWIFTGRPC_E_TIMEOUT);
+  queue_statuses(rt, q, 1); /* empty again: the next event signals */
+  EXPECT(readable(fd, 5000), 1);
+  EXPECT(read(fd, &count, 8), 8);
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 4, &n), SWIFTGRPC_OK);
+  swiftgrpc_event_free(evs[0]);
+  EXPECT(swiftgrpc_queue_shutdown(q), SWIFTGRPC_OK);
+  EXPECT(readable(fd, 0), 1); /* shutdown signals */
+  EXPECT(swiftgrpc_queue_next_batch(q, 0, evs, 4, &n), SWIFTGRPC_E_SHUTDOWN);
+  EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_fd(q, &fd), SWIFTGRPC_E_BAD_HANDLE);
+
+  /* Events queued before anyone asked for the descriptor: readable at once. */
+  EXPECT(swiftgrpc_queue_create(rt, &early), SWIFTGRPC_OK);
+  queue_statuses(rt, early, 2);
+  EXPECT(swiftgrpc_queue_fd(early, &fd), SWIFTGRPC_OK);
+  EXPECT(readable(fd, 0), 1);
+  EXPECT(swiftgrpc_queue_destroy(early), SWIFTGRPC_OK); /* frees the two events */
 }
 
 /* Takes the next event of `q` (waiting up to 10 s); NULL if none came. */
@@ -808,6 +878,7 @@ int main(void) {
   EXPECT(swiftgrpc_runtime_create(1, &tls_rt), SWIFTGRPC_OK);
   tls_bad_input(tls_rt);
   batch_take(tls_rt);
+  queue_fd(tls_rt);
   swiftgrpc_runtime tag_rt;
   EXPECT(swiftgrpc_runtime_create(2, &tag_rt), SWIFTGRPC_OK);
   tags_and_shutdown_notify(tag_rt, tls_rt);

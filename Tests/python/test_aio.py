@@ -20,18 +20,20 @@ def aio_mod(impl):
     return grpc.aio if impl == "grpcio" else swiftgrpc.aio
 
 
+async def serve_and_call(server_impl, client_impl, body):
+    server = aio_mod(server_impl).server()
+    svc_pb2_grpc.add_SvcServicer_to_server(AsyncServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with aio_mod(client_impl).insecure_channel(f"127.0.0.1:{port}") as ch:
+            await body(svc_pb2_grpc.SvcStub(ch))
+    finally:
+        await server.stop(None)
+
+
 def run(server_impl, client_impl, body):
-    async def main():
-        server = aio_mod(server_impl).server()
-        svc_pb2_grpc.add_SvcServicer_to_server(AsyncServicer(), server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            async with aio_mod(client_impl).insecure_channel(f"127.0.0.1:{port}") as ch:
-                await body(svc_pb2_grpc.SvcStub(ch))
-        finally:
-            await server.stop(None)
-    asyncio.run(main())
+    asyncio.run(serve_and_call(server_impl, client_impl, body))
 
 
 @pytest.mark.parametrize("server_impl,client_impl", COMBOS)
@@ -158,3 +160,39 @@ def test_invalid_trailing_metadata_still_answers():
         finally:
             await server.stop(None)
     asyncio.run(main())
+
+
+class _NoReaderLoop(asyncio.SelectorEventLoop):
+    """A loop that cannot watch descriptors (as some third-party loops): add_reader refused."""
+
+    def add_reader(self, fd, callback, *args):
+        raise NotImplementedError("no readers here")
+
+
+@pytest.mark.parametrize("server_impl,client_impl", [("swiftgrpc", "grpcio"), ("grpcio", "swiftgrpc"),
+                                                     ("swiftgrpc", "swiftgrpc")])
+def test_events_reach_the_loop_without_add_reader(server_impl, client_impl):
+    """The pump-thread fallback serves and calls as the descriptor path does, and closes clean."""
+    async def body(stub):
+        results = await asyncio.gather(*[stub.Unary(Msg(text="echo", data=b"%d" % i)) for i in range(50)])
+        assert [r.data for r in results] == [b"%d" % i for i in range(50)]
+        assert [m.text async for m in stub.ServerStream(Msg(n=5))] == [str(i) for i in range(5)]
+    loop = _NoReaderLoop()
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(serve_and_call(server_impl, client_impl, body))
+        threads = [t.name for t in __import__("threading").enumerate()]
+        assert not [n for n in threads if "swiftgrpc-aio" in n]  # the pumps ended
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def test_the_loop_thread_takes_the_events():
+    """With a selector loop no pump thread runs: events are taken on the loop's own thread."""
+    import threading
+
+    async def body(stub):
+        assert (await stub.Unary(Msg(text="echo", data=b"x"))).data == b"x"
+        assert not [t.name for t in threading.enumerate() if "swiftgrpc-aio" in t.name]
+    run("swiftgrpc", "swiftgrpc", body)

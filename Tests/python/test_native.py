@@ -90,3 +90,40 @@ def test_host_fn_from_a_loop_thread_keeps_working():
     finally:
         server.close()
     del fn
+
+
+def test_now_ns_reads_the_library_clock():
+    """The binding reads deadlines' clock with time.monotonic_ns: it must be the library's."""
+    for _ in range(100):
+        before = N.now_ns()
+        lib = N.swiftgrpc_now_ns()
+        after = N.now_ns()
+        assert before <= lib <= after
+
+
+def test_queue_fd_signals_an_event_loop():
+    """swiftgrpc_queue_fd from Python: readable once a CLIENT_STATUS lands, clear after a read."""
+    import os
+    import select
+    rt, q, ch, call = N.H(), N.H(), N.H(), N.H()
+    assert N.swiftgrpc_runtime_create(1, ctypes.byref(rt)) == 0
+    assert N.swiftgrpc_queue_create(rt.value, ctypes.byref(q)) == 0
+    fd = ctypes.c_int(-1)
+    assert N.swiftgrpc_queue_fd(q.value, None) == N.E_NULL_ARGUMENT
+    assert N.swiftgrpc_queue_fd(rt.value, ctypes.byref(fd)) == N.E_BAD_HANDLE
+    assert fd.value == -1
+    assert N.swiftgrpc_queue_fd(q.value, ctypes.byref(fd)) == 0
+    assert select.select([fd.value], [], [], 0)[0] == []
+    assert N.swiftgrpc_channel_create(rt.value, b"127.0.0.1:1", None, 0, ctypes.byref(ch)) == 0
+    assert N.swiftgrpc_client_call_start(ch.value, b"/a.B/C", N.KIND_UNARY, None, 0, b"x", 1,
+                                         N.DEADLINE_NONE, 0, q.value, N.HOST_FN(0), None,
+                                         ctypes.byref(call)) == 0
+    assert N.swiftgrpc_channel_destroy(ch.value) == 0  # the call's STATUS is queued
+    assert select.select([fd.value], [], [], 5)[0] == [fd.value]
+    assert os.read(fd.value, 8) == (1).to_bytes(8, "little")
+    assert select.select([fd.value], [], [], 0)[0] == []
+    from swiftgrpc._common import Batches
+    got = Batches(q.value, poll=True).next(0)
+    assert [e.type for e in got] == [N.EVENT_CLIENT_STATUS]
+    assert N.swiftgrpc_queue_destroy(q.value) == 0
+    assert N.swiftgrpc_runtime_destroy(rt.value) == 0

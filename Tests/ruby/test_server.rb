@@ -314,3 +314,40 @@ class TestBatchHostFn < Minitest::Test
     N.swiftgrpc_runtime_destroy(rt) if rt
   end
 end
+
+# swiftgrpc_queue_fd from Ruby: an IO on the descriptor (IO.select, a fiber scheduler) becomes
+# readable when an event lands on the empty queue, and is clear again after a read.
+class TestQueueFd < Minitest::Test
+  N = SwiftGRPC::Native
+
+  def test_queue_fd_is_readable_once_an_event_lands
+    out = FFI::MemoryPointer.new(:uint64)
+    assert_equal 0, N.swiftgrpc_runtime_create(1, out)
+    rt = out.read_uint64
+    assert_equal 0, N.swiftgrpc_queue_create(rt, out)
+    q = out.read_uint64
+    fd_out = FFI::MemoryPointer.new(:int)
+    fd_out.write_int(-1)
+    assert_equal N::E_NULL_ARGUMENT, N.swiftgrpc_queue_fd(q, nil)
+    assert_equal N::E_BAD_HANDLE, N.swiftgrpc_queue_fd(rt, fd_out)
+    assert_equal(-1, fd_out.read_int)
+    assert_equal 0, N.swiftgrpc_queue_fd(q, fd_out)
+    io = IO.for_fd(fd_out.read_int, autoclose: false)
+    assert_nil IO.select([io], nil, nil, 0)
+    assert_equal 0, N.swiftgrpc_channel_create(rt, "127.0.0.1:1", nil, 0, out)
+    ch = out.read_uint64
+    assert_equal 0, N.swiftgrpc_client_call_start(ch, "/a.B/C", N::KIND_UNARY, nil, 0, "x", 1,
+                                                  N::DEADLINE_NONE, 0, q, nil, nil, out)
+    assert_equal 0, N.swiftgrpc_channel_destroy(ch) # the call's STATUS is queued
+    assert_equal [[io], [], []], IO.select([io], nil, nil, 5)
+    assert_equal [1].pack("Q<"), io.read_nonblock(8)
+    assert_nil IO.select([io], nil, nil, 0)
+    ev = FFI::MemoryPointer.new(:pointer)
+    assert_equal 0, N.swiftgrpc_queue_next(q, 0, ev)
+    assert_equal N::EVENT_CLIENT_STATUS, ev.read_pointer.get_bytes(0, N::EVENT_SIZE).unpack(N::EVENT_LAYOUT)[0]
+    N.swiftgrpc_event_free(ev.read_pointer)
+  ensure
+    N.swiftgrpc_queue_destroy(q) if q
+    N.swiftgrpc_runtime_destroy(rt) if rt
+  end
+end

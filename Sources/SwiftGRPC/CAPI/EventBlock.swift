@@ -42,33 +42,14 @@ enum EventBlock {
     guard let raw = malloc(eventSize + mdSize + bytesSize) else { return nil }
     let event = raw.bindMemory(to: swiftgrpc_event.self, capacity: 1)
     let md = (raw + eventSize).bindMemory(to: swiftgrpc_metadata.self, capacity: max(1, mdCount))
-    var cursor = (raw + eventSize + mdSize).assumingMemoryBound(to: CChar.self)
-
-    func put(_ b: UnsafeRawBufferPointer) -> (UnsafePointer<CChar>, Int) {
-      let start = cursor
-      if b.count > 0 { memcpy(cursor, b.baseAddress!, b.count) }
-      cursor[b.count] = 0
-      cursor += b.count + 1
-      return (UnsafePointer(start), b.count)
-    }
-    func put(_ s: String) -> (UnsafePointer<CChar>, Int) {
-      var s = s
-      return s.withUTF8 { put(UnsafeRawBufferPointer($0)) }
-    }
-    func put(_ b: [UInt8]) -> (UnsafePointer<CChar>, Int) {
-      b.withUnsafeBytes { put($0) }
-    }
-
-    let methodText = put(method)
-    let authorityText = put(authority)
-    let peerText = put(peer)
-    let statusText = put(statusMessage)
-    for (i, m) in (metadata + trailers + auth).enumerated() {
-      let k = put(m.key)
-      let v = put(m.value)
-      (md + i).initialize(to: swiftgrpc_metadata(key: k.0, key_len: k.1, value: v.0, value_len: v.1))
-    }
-    let messageBytes = copyMessage ? put(message ?? []) : put([UInt8]())
+    var out = BlockWriter(cursor: (raw + eventSize + mdSize).assumingMemoryBound(to: CChar.self))
+    let methodText = out.put(method)
+    let authorityText = out.put(authority)
+    let peerText = out.put(peer)
+    let statusText = out.put(statusMessage)
+    out.put(auth, at: out.put(trailers, at: out.put(metadata, at: md)))
+    let messageBytes =
+      copyMessage ? (message ?? []).withUnsafeBytes { out.put($0) } : out.put(UnsafeRawBufferPointer(start: nil, count: 0))
     event.initialize(
       to: swiftgrpc_event(
         type: type, kind: kind.rawValue, token: token, server: server,
@@ -82,6 +63,43 @@ enum EventBlock {
         trailer_count: trailers.count, auth: UnsafePointer(md + metadata.count + trailers.count),
         auth_count: auth.count))
     return event
+  }
+}
+
+/// Copies NUL-terminated strings into an event block, one after the other.
+private struct BlockWriter {
+  var cursor: UnsafeMutablePointer<CChar>
+
+  mutating func put(_ b: UnsafeRawBufferPointer) -> (UnsafePointer<CChar>, Int) {
+    let start = cursor
+    if b.count > 0 { memcpy(cursor, b.baseAddress!, b.count) }
+    cursor[b.count] = 0
+    cursor += b.count + 1
+    return (UnsafePointer(start), b.count)
+  }
+
+  /// Copies `list`'s keys and values, describing them in the entries from `md` on; returns
+  /// the entry after the last.
+  @discardableResult
+  mutating func put(
+    _ list: [MetadataEntry], at md: UnsafeMutablePointer<swiftgrpc_metadata>
+  ) -> UnsafeMutablePointer<swiftgrpc_metadata> {
+    var next = md
+    for m in list {
+      let k = put(m.key)
+      let v = m.value.withUnsafeBytes { put($0) }
+      next.initialize(to: swiftgrpc_metadata(key: k.0, key_len: k.1, value: v.0, value_len: v.1))
+      next += 1
+    }
+    return next
+  }
+
+  mutating func put(_ s: String) -> (UnsafePointer<CChar>, Int) {
+    if let r = s.utf8.withContiguousStorageIfAvailable({ put(UnsafeRawBufferPointer($0)) }) {
+      return r
+    }
+    var s = s
+    return s.withUTF8 { put(UnsafeRawBufferPointer($0)) }
   }
 }
 

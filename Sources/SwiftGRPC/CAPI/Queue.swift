@@ -56,6 +56,17 @@ public func swiftgrpc_queue_next_batch(
   }
 }
 
+@_cdecl("swiftgrpc_queue_fd")
+public func swiftgrpc_queue_fd(_ queue: UInt64, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
+  guarded { () throws(ABIError) in
+    guard let out else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "out is NULL") }
+    let q = try lookupQueue(queue)
+    do { out.pointee = try q.queue.readinessFD() } catch {
+      throw ABIError(SWIFTGRPC_E_SYSTEM, "\(error)")
+    }
+  }
+}
+
 @_cdecl("swiftgrpc_queue_shutdown")
 public func swiftgrpc_queue_shutdown(_ queue: UInt64) -> Int32 {
   guarded { () throws(ABIError) in

@@ -34,8 +34,10 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
     table = cbs!
 
     nghttp2_session_callbacks_set_on_begin_frame_callback(table) { _, hd, ud in
-      guard let hd, let conn = connection(ud) else { return 0 }
-      conn.frameBegins(type: hd.pointee.type, flags: hd.pointee.flags, length: hd.pointee.length)
+      guard let hd else { return 0 }
+      withConnection(ud) {
+        $0.frameBegins(type: hd.pointee.type, flags: hd.pointee.flags, length: hd.pointee.length)
+      }
       return 0
     }
     nghttp2_session_callbacks_set_on_extension_chunk_recv_callback(table) { _, _, _, _, _ in 0 }
@@ -43,52 +45,56 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
       Int32(NGHTTP2_ERR_CANCEL.rawValue)  // extension frames are ignored
     }
     nghttp2_session_callbacks_set_on_begin_headers_callback(table) { _, frame, ud in
-      guard let frame, let conn = connection(ud),
-        frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)
-      else { return 0 }
+      guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
       let cat = frame.pointee.headers.cat
-      conn.headersBegin(
-        streamID: frame.pointee.hd.stream_id, isRequest: cat == NGHTTP2_HCAT_REQUEST,
-        trailers: cat == NGHTTP2_HCAT_HEADERS
-          || frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0)
+      withConnection(ud) {
+        $0.headersBegin(
+          streamID: frame.pointee.hd.stream_id, isRequest: cat == NGHTTP2_HCAT_REQUEST,
+          trailers: cat == NGHTTP2_HCAT_HEADERS
+            || frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0)
+      }
       return 0
     }
     nghttp2_session_callbacks_set_on_header_callback(table) {
       _, frame, name, namelen, value, valuelen, _, ud in
-      guard let frame, let name, let value, let conn = connection(ud),
-        frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)
+      guard let frame, let name, let value, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)
       else { return 0 }
-      conn.session?.call(for: frame.pointee.hd.stream_id)?.receivedHeader(
-        name: UnsafeBufferPointer(start: name, count: namelen),
-        value: UnsafeBufferPointer(start: value, count: valuelen))
+      withConnection(ud) {
+        $0.session?.call(for: frame.pointee.hd.stream_id)?.receivedHeader(
+          name: UnsafeBufferPointer(start: name, count: namelen),
+          value: UnsafeBufferPointer(start: value, count: valuelen))
+      }
       return 0
     }
     nghttp2_session_callbacks_set_on_frame_recv_callback(table) { _, frame, ud in
-      guard let frame, let conn = connection(ud) else { return 0 }
+      guard let frame else { return 0 }
       let hd = frame.pointee.hd
-      conn.frameReceived(.init(type: hd.type, flags: hd.flags, streamID: hd.stream_id))
+      withConnection(ud) { $0.frameReceived(.init(type: hd.type, flags: hd.flags, streamID: hd.stream_id)) }
       return 0
     }
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(table) {
       _, _, streamID, data, len, ud in
-      guard let data, let conn = connection(ud) else { return 0 }
-      conn.dataReceived(streamID: streamID, UnsafeRawBufferPointer(start: data, count: len))
+      guard let data else { return 0 }
+      withConnection(ud) { $0.dataReceived(streamID: streamID, UnsafeRawBufferPointer(start: data, count: len)) }
       return 0
     }
     nghttp2_session_callbacks_set_on_frame_send_callback(table) { _, frame, ud in
-      guard let frame, let conn = connection(ud) else { return 0 }
+      guard let frame else { return 0 }
       let hd = frame.pointee.hd
-      conn.frameSent(.init(type: hd.type, flags: hd.flags, streamID: hd.stream_id))
+      withConnection(ud) { $0.frameSent(.init(type: hd.type, flags: hd.flags, streamID: hd.stream_id)) }
       return 0
     }
     nghttp2_session_callbacks_set_on_stream_close_callback(table) { _, streamID, errorCode, ud in
-      connection(ud)?.streamClosed(streamID: streamID, errorCode: errorCode)
+      withConnection(ud) { $0.streamClosed(streamID: streamID, errorCode: errorCode) }
       return 0
     }
   }
 }
 
-private func connection(_ ud: UnsafeMutableRawPointer?) -> HTTP2Connection? {
-  guard let ud else { return nil }
-  return Unmanaged<HTTP2Connection>.fromOpaque(ud).takeUnretainedValue()
+/// Runs `body` on the session's connection without retaining it: nghttp2 calls back only from
+/// inside the connection's own `receive`/`flush`, whose caller holds it.
+@inline(__always)
+private func withConnection(_ ud: UnsafeMutableRawPointer?, _ body: (HTTP2Connection) -> Void) {
+  guard let ud else { return }
+  Unmanaged<HTTP2Connection>.fromOpaque(ud)._withUnsafeGuaranteedRef(body)
 }

@@ -1,5 +1,9 @@
+import CLinux
+import Glibc
+
 /// A multi-producer, multi-consumer blocking queue: the pull model's event queue. Loop threads
-/// push; host threads wait in `next` with a timeout.
+/// push; host threads wait in `next` with a timeout, or watch `readinessFD` from an event loop
+/// of their own and take with a zero timeout.
 public final class EventQueue<Element>: @unchecked Sendable {
   // @unchecked: all state is behind `lock`.
   public enum NextResult {
@@ -16,12 +20,19 @@ public final class EventQueue<Element>: @unchecked Sendable {
   private var retractable: Set<UInt64> = []
   private var retracted: Set<UInt64> = []
   private var isShutDown = false
+  /// The eventfd of `readinessFD` (-1 until asked for): written when an element lands on an
+  /// empty queue and at shutdown.
+  private var readyFD: Int32 = -1
   private let onDrop: (Element) -> Void
 
   /// - Parameter onDrop: called (outside the lock) for elements pushed after shutdown, for those
   ///   taken back with `retract`, and for those still queued when the queue is drained by `close`.
   public init(onDrop: @escaping (Element) -> Void = { _ in }) {
     self.onDrop = onDrop
+  }
+
+  deinit {
+    if readyFD >= 0 { Glibc.close(readyFD) }
   }
 
   /// Pushes an element; returns false (and drops it) if the queue is shut down. A non-zero
@@ -34,8 +45,11 @@ public final class EventQueue<Element>: @unchecked Sendable {
       onDrop(element)
       return false
     }
+    let wasEmpty = head == items.count
     items.append((element, retractionKey))
     if retractionKey != 0 { retractable.insert(retractionKey) }
+    // Under the lock: `close` closes the descriptor under it, so the number is never stale.
+    if wasEmpty && readyFD >= 0 { signalReady() }
     lock.unlock()
     lock.signal()  // one element, one consumer: no thundering herd of host threads
     return true
@@ -114,9 +128,35 @@ public final class EventQueue<Element>: @unchecked Sendable {
     return nil
   }
 
+  /// A descriptor that becomes readable when an element is pushed onto the empty queue, and at
+  /// shutdown: for a consumer that runs its own event loop. Its protocol: when readable, read
+  /// it (8 bytes; that clears it), then take with a zero timeout until `.timedOut` or
+  /// `.shutDown`. Created on first use, the same one after; closed by `close`.
+  public func readinessFD() throws(SystemError) -> Int32 {
+    lock.lock()
+    defer { lock.unlock() }
+    if readyFD < 0 {
+      let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+      if fd < 0 { throw SystemError("eventfd") }
+      readyFD = fd
+      // Elements queued (or a shutdown) before anyone watched: readable at once.
+      if head < items.count || isShutDown { signalReady() }
+    }
+    return readyFD
+  }
+
+  /// Under the lock: makes `readyFD` readable (a full counter is readable already).
+  private func signalReady() {
+    var one: UInt64 = 1
+    _ = write(readyFD, &one, 8)
+  }
+
   /// Stops accepting elements; waiting consumers get the rest, then `.shutDown`.
   public func shutdown() {
-    lock.withLock { isShutDown = true }
+    lock.withLock {
+      isShutDown = true
+      if readyFD >= 0 { signalReady() }
+    }
     lock.broadcast()
   }
 
@@ -129,6 +169,10 @@ public final class EventQueue<Element>: @unchecked Sendable {
       head = 0
       retractable.removeAll()
       retracted.removeAll()
+      if readyFD >= 0 {
+        Glibc.close(readyFD)
+        readyFD = -1
+      }
       return r
     }
     lock.broadcast()

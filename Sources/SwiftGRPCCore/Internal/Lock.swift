@@ -12,7 +12,7 @@ public final class Lock: @unchecked Sendable {
   public init() {
     mutex = .allocate(capacity: 1)
     cond = .allocate(capacity: 1)
-    pthread_mutex_init(mutex, nil)
+    swiftgrpc_mutex_init_adaptive(mutex)
     var attr = pthread_condattr_t()
     pthread_condattr_init(&attr)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)

@@ -14,18 +14,25 @@ public struct MetadataEntry: Sendable, Equatable {
     self.value = Array(value.utf8)
   }
 
-  /// The entries of one received header field: a `-bin` value is a comma-separated list of
-  /// base64 (padded or not), one entry each; other values are one entry. Nil if not base64.
-  static func fromWire(key: String, value: UnsafeBufferPointer<UInt8>) -> [MetadataEntry]? {
+  /// Appends the entries of one received header field to `out`: a `-bin` value is a
+  /// comma-separated list of base64 (padded or not), one entry each; other values are one
+  /// entry. False (and `out` unchanged) if not base64.
+  static func appendFromWire(
+    key: String, value: UnsafeBufferPointer<UInt8>, to out: inout [MetadataEntry]
+  ) -> Bool {
     guard MetadataValidation.isBinaryKey(key.utf8) else {
-      return [MetadataEntry(key: key, value: Array(value))]
+      out.append(MetadataEntry(key: key, value: Array(value)))
+      return true
     }
-    var out = [MetadataEntry]()
+    let start = out.count
     for part in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-      guard let bytes = Base64.decode(part.drop { $0 == UInt8(ascii: " ") }) else { return nil }
+      guard let bytes = Base64.decode(part.drop { $0 == UInt8(ascii: " ") }) else {
+        out.removeSubrange(start...)
+        return false
+      }
       out.append(MetadataEntry(key: key, value: bytes))
     }
-    return out
+    return true
   }
 
   /// Whether the key names a binary header (`-bin` suffix).
@@ -87,12 +94,20 @@ public enum MetadataValidation {
 
   /// Headers that belong to the protocol, never passed to or accepted from hosts.
   public static func isReserved(_ key: some Collection<UInt8>) -> Bool {
-    if key.starts(with: "grpc-".utf8) { return true }
     if key.first == UInt8(ascii: ":") { return true }
-    return key.elementsEqual("content-type".utf8) || key.elementsEqual("te".utf8)
-      || key.elementsEqual("connection".utf8) || key.elementsEqual("transfer-encoding".utf8)
-      || key.elementsEqual("keep-alive".utf8) || key.elementsEqual("upgrade".utf8)
-      || key.elementsEqual("proxy-connection".utf8) || key.elementsEqual("host".utf8)
+    if key.starts(with: "grpc-".utf8) { return true }
+    // By length first: most keys a server sees match none of these, and are told so by one
+    // comparison of their length.
+    switch key.count {
+    case 2: return key.elementsEqual("te".utf8)
+    case 4: return key.elementsEqual("host".utf8)
+    case 7: return key.elementsEqual("upgrade".utf8)
+    case 10: return key.elementsEqual("connection".utf8) || key.elementsEqual("keep-alive".utf8)
+    case 12: return key.elementsEqual("content-type".utf8)
+    case 16: return key.elementsEqual("proxy-connection".utf8)
+    case 17: return key.elementsEqual("transfer-encoding".utf8)
+    default: return false
+    }
   }
 
   public static func isBinaryKey(_ key: some BidirectionalCollection<UInt8>) -> Bool {

@@ -8,8 +8,10 @@ struct RequestHead {
   var path = ""
   var authority = ""
   private var httpMethod = ""
-  private var contentType: [UInt8]?
-  private var te: [UInt8]?
+  /// Whether content-type was application/grpc (nil: absent).
+  private var contentTypeOK: Bool?
+  /// Whether te was `trailers` (nil: absent).
+  private var teOK: Bool?
   private var timeout: [UInt8]?
   private var encoding: [UInt8]?
   private(set) var metadata: [MetadataEntry] = []
@@ -28,9 +30,9 @@ struct RequestHead {
       return
     }
     if name.equals("content-type") {
-      contentType = Array(value)
+      contentTypeOK = RequestHead.isGRPCContentType(value)
     } else if name.equals("te") {
-      te = Array(value)
+      teOK = value.equals("trailers")
     } else if name.equals("grpc-timeout") {
       timeout = Array(value)
     } else if name.equals("grpc-encoding") {
@@ -50,13 +52,13 @@ struct RequestHead {
 
   /// Checks the head. On success returns the request's timeout in nanoseconds (nil: none).
   func validate() -> Result<Int64?, Rejection> {
-    guard let ct = contentType, RequestHead.isGRPCContentType(ct) else {
+    guard contentTypeOK == true else {
       return .failure(.http(status: "415", Status(.internalError, "invalid gRPC content-type")))
     }
     guard httpMethod == "POST" else {
       return .failure(.grpc(Status(.invalidArgument, ":method must be POST, got '\(httpMethod)'"), reservedTrailers: []))
     }
-    if let te, !te.elementsEqual("trailers".utf8) {
+    if teOK == false {
       return .failure(.grpc(Status(.invalidArgument, "te must be 'trailers'"), reservedTrailers: []))
     }
     if let error {
@@ -159,11 +161,9 @@ extension MetadataEntry {
   ) {
     if MetadataValidation.isReserved(name) { return }
     let key = String(decoding: name, as: UTF8.self)
-    guard let entries = MetadataEntry.fromWire(key: key, value: value) else {
-      if error == nil { error = "metadata '\(key)' is not valid base64" }
-      return
+    if !MetadataEntry.appendFromWire(key: key, value: value, to: &metadata), error == nil {
+      error = "metadata '\(key)' is not valid base64"
     }
-    metadata += entries
   }
 }
 

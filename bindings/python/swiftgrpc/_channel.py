@@ -198,11 +198,13 @@ class Channel:
     # -- starting calls
     def _start(self, method: bytes, kind: int, metadata: Any, body: Optional[bytes],
                timeout: Optional[float], wait_for_ready: Optional[bool], queue: int,
-               credentials: Optional[CallCredentials] = None) -> int:
+               credentials: Optional[CallCredentials] = None, deadline: Optional[int] = None) -> int:
+        """Starts a call; `deadline` (absolute, of now_ns) when the caller computed it already."""
         if self._closed:
             raise UsageError("the channel is closed")
         arr, n = build_metadata(metadata)
-        deadline = deadline_from_timeout(timeout) if timeout is not None else N.DEADLINE_DEFAULT
+        if deadline is None:
+            deadline = deadline_from_timeout(timeout) if timeout is not None else N.DEADLINE_DEFAULT
         flags = N.CALL_WAIT_FOR_READY if wait_for_ready else 0
         h = N.H()
         if credentials is None:

@@ -259,8 +259,9 @@ class Event:
         self.deadline_ns = deadline
         self.status_code = code
         self.message = _string_at(msgp, msgl) if has_msg else None
-        if t == N.EVENT_CALL or t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA \
-                or t == N.EVENT_CREDENTIALS_REQUEST:
+        if t == N.EVENT_CALL or t == N.EVENT_CREDENTIALS_REQUEST or (
+                (t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA)
+                and (mdc or trc or sml)):
             # A queued event is one block: the struct, its metadata arrays, every string, the
             # message last. One copy of what precedes the message, sliced, instead of a copy per
             # string.
@@ -277,6 +278,10 @@ class Event:
                 self.metadata = read_metadata(blk, ptr, mdp, mdc)
                 self.trailers = read_metadata(blk, ptr, trp, trc)
                 self.status_message = blk[smp - ptr:smp - ptr + sml].decode("utf-8", "replace")
+        elif t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA:
+            # No metadata, trailers or message text (the common OK answer): nothing to copy.
+            self.metadata = self.trailers = ()
+            self.status_message = ""
 
 
 def next_event(queue: int, timeout_ms: int) -> Union[Event, int]:
@@ -292,14 +297,17 @@ def next_event(queue: int, timeout_ms: int) -> Union[Event, int]:
 
 
 _queue_next_batch = N.swiftgrpc_queue_next_batch
+_queue_poll_batch = N.swiftgrpc_queue_poll_batch
 
 
 class Batches:
     """Takes events from one queue a batch at a time (swiftgrpc_queue_next_batch: one call and
     one wake-up per batch). For one thread at a time: the slots are reused."""
 
-    def __init__(self, queue: int, size: int = 256) -> None:
+    def __init__(self, queue: int, size: int = 256, poll: bool = False) -> None:
+        """`poll`: every take has a timeout of 0 and keeps the GIL."""
         self.queue = queue
+        self._take = _queue_poll_batch if poll else _queue_next_batch
         self.slots = (ctypes.c_void_p * size)()
         self.size = size
         self.count = ctypes.c_size_t()
@@ -308,7 +316,7 @@ class Batches:
     def next(self, timeout_ms: int) -> Union[List["Event"], int]:
         """The next events (at least one), or the negative result (E_TIMEOUT, E_SHUTDOWN, ...).
         An event that cannot be decoded is logged and skipped; every one is freed."""
-        rc = _queue_next_batch(self.queue, timeout_ms, self.slots, self.size, self._count_ref)
+        rc = self._take(self.queue, timeout_ms, self.slots, self.size, self._count_ref)
         if rc < 0:
             return rc
         out = []

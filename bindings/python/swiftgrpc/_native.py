@@ -12,13 +12,14 @@ import ctypes
 import os
 import struct
 import threading
+import time
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int32, c_int64, c_size_t,
                     c_uint32, c_uint64, c_void_p)
 from typing import List, Optional
 
 # The ABI version this binding speaks (SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h).
-VERSION_NUMBER = 6000
-VERSION_STRING = "0.6.0"
+VERSION_NUMBER = 7000
+VERSION_STRING = "0.7.0"
 
 OK = 0
 E_NULL_ARGUMENT = -1
@@ -274,6 +275,12 @@ swiftgrpc_queue_next = _fn("swiftgrpc_queue_next", c_int, H, c_int64, POINTER(c_
 #                                size_t max, size_t *out_count);
 swiftgrpc_queue_next_batch = _fn("swiftgrpc_queue_next_batch", c_int, H, c_int64, POINTER(c_void_p),
                                  c_size_t, POINTER(c_size_t), waits=True)
+# The same with a timeout of 0, which never waits: keeps the GIL (an event loop's own thread
+# drains a queue with it when swiftgrpc_queue_fd is readable).
+swiftgrpc_queue_poll_batch = _fn("swiftgrpc_queue_next_batch", c_int, H, c_int64, POINTER(c_void_p),
+                                 c_size_t, POINTER(c_size_t))
+# int swiftgrpc_queue_fd(swiftgrpc_queue queue, int *out);
+swiftgrpc_queue_fd = _fn("swiftgrpc_queue_fd", c_int, H, POINTER(c_int))
 # int swiftgrpc_queue_shutdown(swiftgrpc_queue queue);
 swiftgrpc_queue_shutdown = _fn("swiftgrpc_queue_shutdown", c_int, H)
 # int swiftgrpc_queue_destroy(swiftgrpc_queue queue);
@@ -457,8 +464,9 @@ def version() -> str:
     return (swiftgrpc_version_string() or b"").decode()
 
 
-def now_ns() -> int:
-    return int(swiftgrpc_now_ns())
+# swiftgrpc_now_ns() is CLOCK_MONOTONIC, which time.monotonic_ns reads on Linux without a call
+# into the library (tests/python/test_native.py checks that the two agree).
+now_ns = time.monotonic_ns
 
 
 def last_error() -> Optional[str]:

@@ -1,22 +1,26 @@
 """asyncio flavour: ``swiftgrpc.aio.Server`` and ``swiftgrpc.aio.Channel``, grpcio.aio's API.
 
-Events reach the event loop through one pump thread per server or channel: it waits on the
-library's pull queue with the GIL released, drains what is ready (up to 256 events) and hands
-the batch to the loop with a single ``call_soon_threadsafe``. Handlers and calls run as asyncio
-tasks; a cancelled client call cancels the handler's task, a cancelled task cancels its call."""
+Events reach the event loop on its own thread: each server or channel has a pull queue, whose
+readiness descriptor (swiftgrpc_queue_fd) the loop watches; when it is readable the loop takes
+what is queued, up to 256 events a batch, without waiting and without a thread in between. (A
+loop that cannot watch descriptors gets a pump thread instead, which hands each batch over with
+``call_soon_threadsafe``.) Handlers and calls run as asyncio tasks; a cancelled client call
+cancels the handler's task, a cancelled task cancels its call."""
 from __future__ import annotations
 
 import asyncio
 import collections
+import ctypes
 import inspect
 import itertools
 import logging
+import os
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import _native as N
 from ._channel import Channel as _SyncChannel
 from ._credentials import ChannelCredentials
-from ._common import (Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
+from ._common import (Batches, Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, deadline_from_timeout, status_code)
 from ._server import (ContextBase, NativeServer, ServerAPI, _Abort, _BadRequest, _Cancelled,
                       decode_request, failure_outcome, unary_outcome)
@@ -58,6 +62,80 @@ def _batch_to_loop(loop: asyncio.AbstractEventLoop, on_events: Callable[[List[Ev
         except RuntimeError:  # loop closed: nobody left to tell
             pass
     return on_batch
+
+
+class _QueueReader:
+    """Hands a queue's events to `on_events` on the event loop's thread. The loop watches the
+    queue's readiness descriptor; when it is readable, the reader clears it and takes batches
+    without waiting until one comes back short of full (the queue was empty then: the next
+    event signals again). A full batch leaves the rest to the next loop iteration, so that a
+    busy queue does not starve the loop. `done` resolves once the queue is shut down and empty."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: int,
+                 on_events: Callable[[List[Event]], None]) -> None:
+        fd = ctypes.c_int(-1)
+        N.check(N.swiftgrpc_queue_fd(queue, ctypes.byref(fd)), "swiftgrpc_queue_fd")
+        self._loop = loop
+        self._fd = fd.value
+        self._batches = Batches(queue, poll=True)
+        self._on_events = on_events
+        self.done: asyncio.Future = loop.create_future()
+        loop.add_reader(self._fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            os.read(self._fd, 8)
+        except BlockingIOError:  # cleared already: a spurious wake-up is harmless
+            pass
+        self._take()
+
+    def _take(self) -> None:
+        batches = self._batches
+        if self._fd < 0:
+            return
+        batch = batches.next(0)
+        if isinstance(batch, int):
+            if batch != N.E_TIMEOUT:  # shut down (or destroyed)
+                self.detach()
+            return
+        if len(batch) == batches.size:
+            self._loop.call_soon(self._take)
+        try:
+            self._on_events(batch)
+        except Exception:  # a broken consumer must not stop the deliveries
+            _LOG.exception("swiftgrpc: an event handler failed")
+
+    def detach(self) -> None:
+        """Stops watching (before the queue is destroyed, which closes the descriptor)."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            if not self._loop.is_closed():
+                self._loop.remove_reader(fd)
+            if not self.done.done():
+                self.done.set_result(None)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, queue: int, on_events: Callable[[List[Event]], None],
+             name: str) -> Any:
+    """A _QueueReader, or a pump thread for a loop that cannot watch descriptors."""
+    try:
+        return _QueueReader(loop, queue, on_events)
+    except NotImplementedError:
+        return Pump(queue, _batch_to_loop(loop, on_events), name)
+
+
+async def _delivered_all(delivery: Any) -> None:
+    """Waits until `delivery` (of _deliver) has handed over the last event of its shut-down queue."""
+    if isinstance(delivery, _QueueReader):
+        await delivery.done
+    else:
+        await asyncio.get_running_loop().run_in_executor(None, delivery.thread.join, 5)
+        await asyncio.sleep(0)  # the batches it handed over run first
+
+
+def _detach(delivery: Any) -> None:
+    if isinstance(delivery, _QueueReader):
+        delivery.detach()
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,6 +308,7 @@ class Server(ServerAPI):
         self._calls: Dict[int, ServicerContext] = {}
         self._tags = itertools.count(1)
         self._queue = 0
+        self._pump: Any = None  # a _QueueReader (or a Pump) once started
         self._started = False
         self._stopped = False
         self._terminated: Optional[asyncio.Event] = None
@@ -247,8 +326,7 @@ class Server(ServerAPI):
         self._queue = self._rt.new_queue()
         self._native.start(self._queue)
         self._started = True
-        self._pump = Pump(self._queue, _batch_to_loop(self._loop, self._on_events),
-                          "swiftgrpc-aio-server-pump")
+        self._pump = _deliver(self._loop, self._queue, self._on_events, "swiftgrpc-aio-server-pump")
 
     def _on_events(self, batch: List[Event]) -> None:
         calls = self._calls
@@ -352,7 +430,8 @@ class Server(ServerAPI):
         done = self._shutdown_done = asyncio.get_running_loop().create_future()
         N.swiftgrpc_server_shutdown_notify(self._handle, grace_ms, self._queue, None)
         await done  # SERVER_SHUTDOWN: every call's last event came before it, in order
-        N.swiftgrpc_queue_shutdown(self._queue)  # the pump ends
+        N.swiftgrpc_queue_shutdown(self._queue)
+        await _delivered_all(self._pump)  # nothing follows SERVER_SHUTDOWN: this is quick
         N.swiftgrpc_server_destroy(self._handle)  # stopped already: does not wait
         N.swiftgrpc_queue_destroy(self._queue)
         assert self._terminated is not None
@@ -380,6 +459,7 @@ class Server(ServerAPI):
             self._stopped = True
             N.swiftgrpc_server_destroy(self._handle)
             if self._queue:
+                _detach(self._pump)
                 N.swiftgrpc_queue_destroy(self._queue)
 
     def __del__(self) -> None:
@@ -411,14 +491,13 @@ class Channel:
         self._calls: Dict[int, "_Call"] = {}
         self._queue = 0
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._pump: Optional[Pump] = None
+        self._pump: Any = None  # a _QueueReader (or a Pump) once a call started
 
     def _ensure_pump(self) -> int:
         if self._queue == 0:
             self._loop = asyncio.get_running_loop()
             self._queue = self._sync._rt.new_queue()
-            self._pump = Pump(self._queue, _batch_to_loop(self._loop, self._on_events),
-                              "swiftgrpc-aio-channel-pump")
+            self._pump = _deliver(self._loop, self._queue, self._on_events, "swiftgrpc-aio-channel-pump")
         return self._queue
 
     def _on_events(self, batch: List[Event]) -> None:
@@ -460,8 +539,7 @@ class Channel:
         if self._queue:
             N.swiftgrpc_queue_shutdown(self._queue)
             if self._pump is not None:
-                await loop.run_in_executor(None, self._pump.thread.join, 5)
-            await asyncio.sleep(0)
+                await _delivered_all(self._pump)  # every call's STATUS, then the end
             N.swiftgrpc_queue_destroy(self._queue)
             self._queue = 0
 
@@ -524,18 +602,22 @@ class _Call:
             requests = request
         loop = asyncio.get_running_loop()
         self._status: asyncio.Future = loop.create_future()
-        self._initial: asyncio.Future = loop.create_future()
+        self._loop = loop
+        # Initial metadata once it came, and a future for those who wait for it (made on demand:
+        # most calls never ask).
+        self._initial_md: Optional[Tuple[Metadatum, ...]] = None
+        self._initial: Optional[asyncio.Future] = None
         self._read_waiter: Optional[asyncio.Future] = None
         self._inbox: "collections.deque[Optional[bytes]]" = collections.deque()  # None: the end
         self._reads_pending = 0  # reads asked of the library, not answered yet
         self._reading = False
         self._send_waiter: Optional[asyncio.Future] = None
-        self._done_callbacks: List[Callable[[Any], Any]] = []
+        self._done_callbacks: Optional[List[Callable[[Any], Any]]] = None
         self._deadline = None if timeout is None else deadline_from_timeout(timeout)
         q = ch._ensure_pump()
         self._creds = credentials  # a metadata plugin stays alive while the call is
         self._call = ch._sync._start(mc._method, kind, metadata, body, timeout, wait_for_ready, q,
-                                     credentials)
+                                     credentials, self._deadline)
         ch._calls[self._call] = self
         self._sender: Optional[asyncio.Task] = None
         if requests is not None:
@@ -555,20 +637,33 @@ class _Call:
             if w is not None and not w.done():
                 w.set_result(ev.status_code)
         elif t == N.EVENT_CLIENT_INITIAL_METADATA:
-            if not self._initial.done():
-                self._initial.set_result(ev.metadata)
+            self._got_initial(ev.metadata)
         elif t == N.EVENT_CLIENT_STATUS:
-            if not self._initial.done():
-                self._initial.set_result(ev.metadata)
+            self._got_initial(ev.metadata)
             for w in (self._read_waiter, self._send_waiter):
                 if w is not None and not w.done():
                     w.set_result(None)
-            self._status.set_result(ev)
-            for cb in self._done_callbacks:
+            if not self._status.done():
+                self._status.set_result(ev)
+            for cb in self._done_callbacks or ():
                 try:
                     cb(self)
                 except Exception:
                     pass
+
+    def _got_initial(self, md: Tuple[Metadatum, ...]) -> None:
+        if self._initial_md is None:
+            self._initial_md = md
+            f = self._initial
+            if f is not None and not f.done():
+                f.set_result(md)
+
+    def _initial_future(self) -> asyncio.Future:
+        if self._initial is None:
+            self._initial = self._loop.create_future()
+            if self._initial_md is not None:
+                self._initial.set_result(self._initial_md)
+        return self._initial
 
     def _error(self, ev: Event) -> AioRpcError:
         return AioRpcError(status_code(ev.status_code), ev.status_message, ev.metadata, ev.trailers)
@@ -582,7 +677,16 @@ class _Call:
 
     # -- unary responses
     def __await__(self):
-        ev = yield from self._wait_status().__await__()
+        st = self._status
+        if not st.done():
+            try:
+                yield from st  # not shielded: one future fewer per call
+            except asyncio.CancelledError:
+                if st.cancelled():  # our task's cancellation reached the status future
+                    self._status = self._loop.create_future()  # the STATUS lands here
+                    self.cancel()
+                raise
+        ev = st.result()
         if ev.status_code != 0:
             raise self._error(ev)
         if self._mc._kind in (N.KIND_SERVER_STREAMING, N.KIND_BIDI_STREAMING):
@@ -696,6 +800,8 @@ class _Call:
         if self._status.done():
             callback(self)
         else:
+            if self._done_callbacks is None:
+                self._done_callbacks = []
             self._done_callbacks.append(callback)
 
     def time_remaining(self) -> Optional[float]:
@@ -704,7 +810,7 @@ class _Call:
         return max(0.0, (self._deadline - N.now_ns()) / 1e9)
 
     async def initial_metadata(self) -> Tuple[Metadatum, ...]:
-        return await asyncio.shield(self._initial)
+        return await asyncio.shield(self._initial_future())
 
     async def trailing_metadata(self) -> Tuple[Metadatum, ...]:
         return (await self._wait_status()).trailers
@@ -716,4 +822,4 @@ class _Call:
         return (await self._wait_status()).status_message
 
     async def wait_for_connection(self) -> None:
-        await asyncio.shield(self._initial)
+        await asyncio.shield(self._initial_future())

@@ -183,6 +183,8 @@ module SwiftGRPC
     #                                swiftgrpc_event **out, size_t max, size_t *out_count);
     attach_function :swiftgrpc_queue_next_batch, %i[uint64 int64 pointer size_t pointer], :int,
                     blocking: true
+    # int swiftgrpc_queue_fd(swiftgrpc_queue queue, int *out);
+    attach_function :swiftgrpc_queue_fd, %i[uint64 pointer], :int
     # int swiftgrpc_queue_shutdown(swiftgrpc_queue queue);
     attach_function :swiftgrpc_queue_shutdown, [:uint64], :int
     # int swiftgrpc_queue_destroy(swiftgrpc_queue queue);
