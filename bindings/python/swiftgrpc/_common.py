@@ -175,6 +175,19 @@ class RawPairs:
                      for kp, kl, vp, vl in _md_iter(blk[at:at + _MD_SIZE * self.count]))
 
 
+class RawMetadata:
+    """A call's request metadata still in a copy of the event block, decoded (read_metadata)
+    when first asked for: most handlers never look."""
+
+    __slots__ = ("blk", "base", "ptr", "count")
+
+    def __init__(self, blk: bytes, base: int, ptr: int, count: int) -> None:
+        self.blk, self.base, self.ptr, self.count = blk, base, ptr, count
+
+    def decode(self) -> Tuple[Metadatum, ...]:
+        return read_metadata(self.blk, self.base, self.ptr, self.count)
+
+
 def build_metadata(md: Optional[Any], what: str = "metadata") -> Tuple[Any, int]:
     """(swiftgrpc_metadata array or None, count) from a sequence of (key, value) pairs or a
     mapping. Keys are str; values str, or bytes under keys ending in -bin."""
@@ -269,7 +282,8 @@ class Event:
             if t == N.EVENT_CALL:
                 self.method = blk[mp - ptr:mp - ptr + ml].decode("utf-8", "replace")
                 self.peer = blk[pp - ptr:pp - ptr + pl].decode("utf-8", "replace")
-                self.metadata = read_metadata(blk, ptr, mdp, mdc)
+                # RawMetadata: decoded by the context when the handler asks for it.
+                self.metadata = RawMetadata(blk, ptr, mdp, mdc) if mdc else ()
                 self.auth = RawPairs(blk, ptr, ap, ac) if ac else ()
             elif t == N.EVENT_CREDENTIALS_REQUEST:
                 self.method = blk[mp - ptr:mp - ptr + ml].decode("utf-8", "replace")

@@ -21,7 +21,7 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
 
 from . import _native as N
 from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
-from ._common import (Event, Metadatum, RawPairs, StatusCode, UsageError, as_bytes,
+from ._common import (Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, next_event, raise_native, runtime, status_code)
 
 _LOG = logging.getLogger("swiftgrpc")
@@ -188,7 +188,7 @@ class ContextBase:
     handler chooses."""
 
     __slots__ = ()
-    _metadata: Tuple[Metadatum, ...]
+    _metadata: Any  # RawMetadata until first asked for, then the Metadatum tuple
     _auth: Any  # RawPairs until first asked for, then the (name, value) pairs
     _peer: str
     _deadline_ns: int
@@ -197,7 +197,10 @@ class ContextBase:
     _trailing: Any
 
     def invocation_metadata(self) -> Tuple[Metadatum, ...]:
-        return self._metadata
+        md = self._metadata
+        if isinstance(md, RawMetadata):
+            md = self._metadata = md.decode()
+        return md
 
     def auth_context(self) -> Dict[str, List[bytes]]:
         """The connection's auth properties, as grpcio gives them: name -> values (bytes);
