@@ -17,6 +17,44 @@ import Testing
     }
   }
 
+  /// Whether `fd` is readable now.
+  private func readable(_ fd: Int32) -> Bool {
+    var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    return poll(&p, 1, 0) == 1
+  }
+
+  @Test func readinessDescriptorSignalsTheEmptyToNonEmptyEdge() throws {
+    let q = EventQueue<Int>()
+    let fd = try q.readinessFD()
+    #expect(try q.readinessFD() == fd)
+    #expect(!readable(fd))
+    q.push(1)
+    q.push(2)
+    #expect(readable(fd))
+    var count: UInt64 = 0
+    #expect(read(fd, &count, 8) == 8)
+    #expect(count == 1)  // the second push found the queue non-empty
+    #expect(!readable(fd))
+    var taken: [Int] = []
+    _ = q.nextBatch(deadline: 0, max: 1, into: &taken)
+    q.push(3)
+    #expect(!readable(fd))  // still not empty: no signal
+    _ = q.nextBatch(deadline: 0, max: 8, into: &taken)
+    #expect(taken == [1, 2, 3])
+    q.push(4)
+    #expect(readable(fd))  // empty again: signalled
+    _ = read(fd, &count, 8)
+    q.shutdown()
+    #expect(readable(fd))
+    q.close()
+  }
+
+  @Test func readinessDescriptorOfANonEmptyQueueIsReadableAtOnce() throws {
+    let q = EventQueue<Int>()
+    q.push(1)
+    #expect(readable(try q.readinessFD()))
+  }
+
   @Test func shutdownDrainsThenReports() {
     let dropped = Locked([Int]())
     let q = EventQueue<Int>(onDrop: { v in dropped.withLock { $0.append(v) } })
