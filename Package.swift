@@ -2,8 +2,8 @@
 import PackageDescription
 
 // libswiftgrpc.so: a gRPC runtime in Swift on libnghttp2, exported through a C ABI.
-// It links no Swift package and no Foundation: the Swift standard library, libnghttp2, OpenSSL
-// and libc.
+// It links no Swift package and no Foundation: the Swift standard library, libnghttp2, OpenSSL,
+// zlib and libc.
 let package = Package(
   name: "swiftgrpc",
   products: [
@@ -20,13 +20,18 @@ let package = Package(
       pkgConfig: "openssl",
       providers: [.apt(["libssl-dev"])]
     ),
+    .systemLibrary(
+      name: "CZlib",
+      pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]
+    ),
     // Linux calls that Swift's Glibc module does not export (epoll, eventfd, timerfd, accept4).
     .systemLibrary(name: "CLinux"),
     // The public header, include/swiftgrpc.h, seen by the ABI target.
     .systemLibrary(name: "CSwiftGRPCABI"),
     .target(
       name: "SwiftGRPCCore",
-      dependencies: ["CNGHTTP2", "COpenSSL", "CLinux"]
+      dependencies: ["CNGHTTP2", "COpenSSL", "CZlib", "CLinux"]
     ),
     .target(
       name: "SwiftGRPC",

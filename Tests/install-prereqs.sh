@@ -2,7 +2,7 @@
 # Installs what building, testing and benchmarking swiftgrpc needs, idempotently: Debian packages (only when
 # one is missing, after apt-get update) and PyPI packages (pip skips what is installed).
 set -euo pipefail
-packages=(cmake pkg-config make gcc g++ libnghttp2-dev libssl-dev openssl nghttp2-client nghttp2-server python3-pip
+packages=(cmake pkg-config make gcc g++ libnghttp2-dev libssl-dev zlib1g-dev openssl nghttp2-client nghttp2-server python3-pip
           ruby ruby-ffi ruby-grpc ruby-google-protobuf ruby-grpc-tools ruby-minitest
           libgrpc++-dev procps)
 missing=()
@@ -14,10 +14,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check grpcio grpcio-tools protobuf pytest h2 \
-  matplotlib 2>&1 \
+python3 -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-status protobuf \
+  pytest h2 matplotlib 2>&1 \
   | grep -v "Running pip as the 'root' user" || true
-python3 -c "import grpc, pytest, h2, matplotlib" || { echo "python prerequisites missing"; exit 1; }
+python3 -c "import grpc, grpc_status, pytest, h2, matplotlib" || { echo "python prerequisites missing"; exit 1; }
 ruby -e 'require "ffi"; require "grpc"; require "minitest"' || { echo "ruby prerequisites missing"; exit 1; }
 export PATH="/opt/swift/usr/bin:$PATH"
 command -v swift >/dev/null || { echo "Swift toolchain not found (expected /opt/swift)"; exit 1; }

@@ -73,7 +73,8 @@ const char *swiftgrpc_version_string(void);
 /* An argument is out of range or malformed (method name, kind, option, address, length). */
 #define SWIFTGRPC_E_INVALID_ARGUMENT -3
 /* A metadata key is illegal (not [0-9a-z_.-], reserved "grpc-" prefix, pseudo header) or a
-   string value is not printable ASCII. */
+   string value is not printable ASCII. (grpc-status-details-bin is allowed: see
+   swiftgrpc_metadata.) */
 #define SWIFTGRPC_E_INVALID_METADATA -4
 /* A C string is not valid UTF-8. */
 #define SWIFTGRPC_E_INVALID_UTF8 -5
@@ -147,7 +148,18 @@ typedef uint64_t swiftgrpc_call;
 
 /* One metadata entry. Keys are lowercase ASCII [0-9a-z_.-]. Values of keys ending in "-bin" are
    arbitrary bytes (base64 on the wire, handled by the library); other values are printable
-   ASCII (0x20-0x7E). Entries with the same key are kept in order. */
+   ASCII (0x20-0x7E). Entries with the same key are kept in order. Keys starting "grpc-" belong
+   to the protocol, but for "grpc-status-details-bin" (a serialized google.rpc.Status, gRPC's
+   rich error model): a server host sets it as a trailer, a client reads it among the trailers,
+   unchanged both ways, as grpcio-status and the grpc gem's to_rpc_status expect.
+
+   Message compression (0.7.0): messages a peer sends compressed with gzip or deflate (its
+   grpc-encoding) are inflated by the library, up to the receive limit (a message that would
+   inflate beyond it ends the call RESOURCE_EXHAUSTED, having allocated no more than the limit;
+   corrupt data ends it INTERNAL); a request in another encoding is answered UNIMPLEMENTED.
+   Servers and clients advertise grpc-accept-encoding "identity,deflate,gzip". Hosts always see
+   messages uncompressed. The library sends uncompressed (choosing compression is not in the
+   ABI yet). */
 typedef struct swiftgrpc_metadata {
   const char *key;
   size_t key_len;

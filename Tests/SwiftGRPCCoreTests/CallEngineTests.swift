@@ -379,7 +379,16 @@ import Testing
       Issue.record("unknown encoding accepted")
       return
     }
-    #expect(s.code == .unimplemented && reserved == [MetadataEntry("grpc-accept-encoding", "identity")])
+    #expect(s.code == .unimplemented && reserved == [MetadataEntry("grpc-accept-encoding", "identity,deflate,gzip")])
+  }
+
+  @Test func knownEncodingsAreAccepted() throws {
+    for (name, e) in [("gzip", MessageEncoding.gzip), ("deflate", .deflate), ("identity", .identity)] {
+      let h = head(base + [("grpc-encoding", name)])
+      #expect(try h.validate().get() == nil)
+      #expect(h.messageEncoding == e)
+    }
+    #expect(head(base).messageEncoding == .identity)
   }
 
   @Test func nonASCIIValuesPassThrough() {

@@ -12,7 +12,7 @@ mkdir -p "$out"
 core=$(find Sources/SwiftGRPCCore -name '*.swift' | sort)
 for target in ServerInbound Deframer; do
   swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name SwiftGRPCCore \
-    -I Sources/CNGHTTP2 -I Sources/COpenSSL -I Sources/CLinux $core "Tests/fuzz/$target.swift" \
+    -I Sources/CNGHTTP2 -I Sources/COpenSSL -I Sources/CZlib -I Sources/CLinux $core "Tests/fuzz/$target.swift" \
     -o "$out/$target" 2>&1 | grep -v -e "^warning: " -e "ld.gold: warning: Cannot export local symbol" || true
   [ -x "$out/$target" ] || { echo "fuzz target $target did not build"; exit 1; }
 done

@@ -1,6 +1,7 @@
 """Writes seed inputs for the fuzz targets into DIR/server and DIR/deframer: well-formed
 client traffic (what follows the HTTP/2 client magic) for each RPC kind and some edge cases,
 built with the hostile suite's raw HTTP/2 peer, so the fuzzers start deep in the protocol."""
+import gzip
 import os
 import struct
 import sys
@@ -49,9 +50,15 @@ def main(root):
     for name, data in seeds.items():
         with open(os.path.join(server, name), "wb") as f:
             f.write(data)
+    packed = gzip.compress(b"inflate me " * 20)
+    bomb = gzip.compress(b"\0" * 4096)  # over the fuzz target's 1024-byte limit
     for i, data in enumerate([b"\x03" + h2raw.grpc_message(b"abc") * 3,
                               b"\x00" + h2raw.grpc_message(b"") + b"\x00\x00\x00\x04\x00",
-                              b"\x07" + b"\x01\x00\x00\x00\x01x"]):
+                              b"\x07" + b"\x01\x00\x00\x00\x01x",
+                              # top bit: the call is gzip; compressed and plain messages mixed
+                              b"\x85" + b"\x01" + struct.pack(">I", len(packed)) + packed
+                              + h2raw.grpc_message(b"plain"),
+                              b"\x9f" + b"\x01" + struct.pack(">I", len(bomb)) + bomb]):
         with open(os.path.join(deframer, f"seed{i}"), "wb") as f:
             f.write(data)
 

@@ -5,6 +5,8 @@
 #   echo                 -> the request back; x-* request metadata back as trailing metadata
 #   initial-md           -> sends initial metadata {"x-initial" => "1", "x-initial-bin" => 00 ff}
 #   status:<code>:<msg>  -> raises GRPC::BadStatus with that code and message
+#   rich-status          -> raises GRPC::BadStatus INVALID_ARGUMENT "bad request" carrying a
+#                           google.rpc.Status with one detail (grpc-status-details-bin)
 #   swift-status:<code>:<msg> -> raises SwiftGRPC::Error (swiftgrpc's server only)
 #   raise:<Class>        -> raises that exception class
 #   sleep:<secs>:<key>   -> waits until the call ends or the time passes; records
@@ -17,6 +19,8 @@
 # ServerStream: `n` messages "i" (sleep:<secs>:<key>: pauses between them, records "ended" when
 #   the call is cancelled). ClientStream: texts joined with ","; data concatenated.
 #   Bidi: each text upper-cased, in order.
+require "google/rpc/status_pb"
+
 class TestServicer < Swiftgrpc::Pytest::Svc::Service
   LOG = {}
   LOCK = Mutex.new
@@ -82,6 +86,12 @@ class TestServicer < Swiftgrpc::Pytest::Svc::Service
     when /\Astatus:(\d+):(.*)\z/m
       raise GRPC::BadStatus.new_status_exception(Integer(Regexp.last_match(1)), Regexp.last_match(2),
                                                  { "x-why" => "chosen" })
+    when "rich-status" # a google.rpc.Status with a detail, as the gem's users send it
+      detail = Google::Protobuf::Any.new(type_url: "type.googleapis.com/swiftgrpc.pytest.Msg",
+                                         value: Msg.encode(Msg.new(text: "the detail")))
+      status = Google::Rpc::Status.new(code: 3, message: "bad request", details: [detail])
+      raise GRPC::BadStatus.new_status_exception(3, "bad request",
+                                                 { "grpc-status-details-bin" => Google::Rpc::Status.encode(status) })
     when /\Aswift-status:(\d+):(.*)\z/m
       raise SwiftGRPC::Error.for(Integer(Regexp.last_match(1)), Regexp.last_match(2), { "x-why" => "chosen" })
     when /\Araise:(\w+)\z/

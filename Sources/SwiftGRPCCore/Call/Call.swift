@@ -146,7 +146,7 @@ class Call {
       return
     }
     do throws(MessageDeframer.Failure) {
-      let credit = try buffer.receive(chunk)
+      let credit = try buffer.receive(chunk, inflatingWith: loop.zlib)
       connection?.consume(streamID: streamID, bytes: credit)
     } catch {
       connection?.consume(streamID: streamID, bytes: buffer.dropReceived())

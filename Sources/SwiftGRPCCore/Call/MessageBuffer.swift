@@ -30,6 +30,12 @@ struct MessageBuffer {
 
   // MARK: - Inbound
 
+  /// The peer's message encoding (its `grpc-encoding`), once its head is in.
+  var inboundEncoding: MessageEncoding {
+    get { deframer.encoding }
+    set { deframer.encoding = newValue }
+  }
+
   /// Whether the bytes received so far end inside a message.
   var hasPartialMessage: Bool { deframer.bufferedBytes > 0 }
 
@@ -39,10 +45,12 @@ struct MessageBuffer {
   /// Takes a chunk of DATA. Returns the flow-control credit to give back now: all of it unless a
   /// complete message waits (then it is held until the host takes the messages). Throws if the
   /// stream is malformed or a message is too large; `dropReceived` then returns what is held.
-  mutating func receive(_ chunk: UnsafeRawBufferPointer) throws(MessageDeframer.Failure) -> Int {
+  mutating func receive(
+    _ chunk: UnsafeRawBufferPointer, inflatingWith codec: ZlibCodec? = nil
+  ) throws(MessageDeframer.Failure) -> Int {
     heldBytes += chunk.count
     deframer.append(chunk)
-    while let message = try deframer.next() { received.append(message) }
+    while let message = try deframer.next(inflatingWith: codec) { received.append(message) }
     if hasMessage { return 0 }
     defer { heldBytes = 0 }
     return heldBytes

@@ -193,6 +193,7 @@ final class ClientCall: Call {
     block.add(":authority", channel.authority.utf8)
     block.add("content-type", "application/grpc")
     block.add("te", "trailers")
+    block.add("grpc-accept-encoding", MessageEncoding.acceptValue)
     block.add("user-agent", channel.config.userAgent.utf8)
     if deadline != Time.never {
       block.add("grpc-timeout", GRPCTimeout.encode(nanoseconds: max(1, deadline - monotonicNanos())).utf8)
@@ -236,6 +237,7 @@ final class ClientCall: Call {
     }
     switch block {
     case .head:
+      buffer.inboundEncoding = response.messageEncoding
       if kind.serverStreams {
         deliverOrEnd(.clientInitialMetadata) { [response] in $0.metadata = response.initialMetadata }
       }

@@ -12,9 +12,12 @@ struct HeaderBlock {
 
   private init(fixed: StaticHeaders) { self.fixed = fixed }
 
-  /// `:status 200`, `content-type application/grpc`.
+  /// `:status 200`, `content-type application/grpc`, `grpc-accept-encoding` (what we decode).
   static let responseHeaders = HeaderBlock(
-    fixed: StaticHeaders([(":status", "200"), ("content-type", "application/grpc")]))
+    fixed: StaticHeaders([
+      (":status", "200"), ("content-type", "application/grpc"),
+      ("grpc-accept-encoding", MessageEncoding.acceptValue),
+    ]))
   /// `grpc-status 0`.
   static let okTrailers = HeaderBlock(fixed: StaticHeaders([("grpc-status", "0")]))
 

@@ -1,5 +1,5 @@
 /// Reassembles gRPC length-prefixed messages (1-byte compressed flag, 4-byte big-endian length,
-/// payload) from DATA chunks split at any boundary.
+/// payload) from DATA chunks split at any boundary, and inflates the compressed ones.
 public struct MessageDeframer: Sendable {
   public enum Failure: Error, Equatable, Sendable {
     /// A message's declared length is above the limit.
@@ -8,11 +8,20 @@ public struct MessageDeframer: Sendable {
     case compressedWithoutEncoding
     /// The flag byte is neither 0 nor 1.
     case invalidFlag(UInt8)
+    /// A compressed message inflates to more than the limit (inflation stopped there).
+    case inflatedTooLarge(limit: Int)
+    /// A compressed message is not valid data of the call's encoding.
+    case corruptCompressed(String)
   }
 
   public let maxMessageSize: Int
-  /// Complete messages not yet returned, oldest first, and their framed size.
+  /// The call's message encoding (its `grpc-encoding`): what a message with the compressed
+  /// flag is in. Identity: the flag is refused.
+  public var encoding = MessageEncoding.identity
+  /// Complete messages not yet returned, oldest first, whether each is compressed, and their
+  /// framed size.
   private var ready: [[UInt8]] = []
+  private var readyCompressed: [Bool] = []
   private var readyHead = 0
   private var readyBytes = 0
   /// The prefix of the message being received, big-endian, and how many of its 5 bytes are in.
@@ -23,6 +32,7 @@ public struct MessageDeframer: Sendable {
   /// is copied once, from the DATA chunk).
   private var payload: [UInt8] = []
   private var length = 0
+  private var compressed = false
   /// What a prefix said was wrong; thrown once the messages before it are returned. Nothing
   /// after it is kept.
   private var failure: Failure?
@@ -53,12 +63,13 @@ public struct MessageDeframer: Sendable {
         length = Int(prefix & 0xFFFF_FFFF)
         if flag > 1 {
           failure = .invalidFlag(flag)
-        } else if flag == 1 {
+        } else if flag == 1 && encoding == .identity {
           failure = .compressedWithoutEncoding
         } else if length > maxMessageSize {
           failure = .tooLarge(length: length, limit: maxMessageSize)
         }
         if failure != nil { return }
+        compressed = flag == 1
         // A prefix costs the peer 5 bytes: what it declares is reserved only up to a bound, so
         // that streams declaring huge messages under a huge limit reserve no more than that.
         payload.reserveCapacity(Swift.min(length, MessageDeframer.reserveLimit))
@@ -77,6 +88,7 @@ public struct MessageDeframer: Sendable {
   private mutating func messageComplete() {
     guard prefixCount == 5 else { return }
     ready.append(payload)
+    readyCompressed.append(compressed)
     payload = []
     readyBytes += 5 + length
     prefix = 0
@@ -85,21 +97,43 @@ public struct MessageDeframer: Sendable {
   }
 
   /// Returns the next complete message, nil if more bytes are needed, or throws if the stream
-  /// is malformed. The length limit is checked as soon as the prefix is in, before the payload.
-  public mutating func next() throws(Failure) -> [UInt8]? {
+  /// is malformed. The length limit is checked as soon as the prefix is in, before the payload;
+  /// a compressed message is inflated with `codec` (the loop's) up to the same limit.
+  public mutating func next(inflatingWith codec: ZlibCodec? = nil) throws(Failure) -> [UInt8]? {
     guard readyHead < ready.count else {
       if let failure { throw failure }
       return nil
     }
     let message = ready[readyHead]
+    let isCompressed = readyCompressed[readyHead]
     ready[readyHead] = []
     readyHead += 1
     readyBytes -= 5 + message.count
     if readyHead == ready.count {
       ready.removeAll(keepingCapacity: ready.capacity <= 64)
+      readyCompressed.removeAll(keepingCapacity: true)
       readyHead = 0
     }
-    return message
+    guard isCompressed else { return message }
+    guard let codec else { throw .compressedWithoutEncoding }
+    let inflated = message.withUnsafeBytes { codec.decompress($0, encoding, limit: maxMessageSize) }
+    switch inflated {
+    case .success(let bytes): return bytes
+    case .failure(.tooLarge(let limit)): throw fail(.inflatedTooLarge(limit: limit))
+    case .failure(.corrupt(let why)): throw fail(.corruptCompressed(why))
+    }
+  }
+
+  /// Records `f` as the stream's failure (nothing after it is kept) and returns it.
+  private mutating func fail(_ f: Failure) -> Failure {
+    failure = f
+    ready.removeAll()
+    readyCompressed.removeAll()
+    readyHead = 0
+    readyBytes = 0
+    payload = []
+    prefixCount = 0
+    return f
   }
 }
 
@@ -126,6 +160,10 @@ extension MessageDeframer.Failure {
       return Status(.internalError, "compressed flag set on a message without grpc-encoding")
     case .invalidFlag(let flag):
       return Status(.internalError, "invalid message flag \(flag)")
+    case .inflatedTooLarge(let limit):
+      return Status(.resourceExhausted, "received message inflates to more than max (\(limit))")
+    case .corruptCompressed(let why):
+      return Status(.internalError, "could not decompress a message: \(why)")
     }
   }
 }

@@ -92,10 +92,15 @@ public enum MetadataValidation {
     return nil
   }
 
+  /// The trailer of a rich status: a serialized google.rpc.Status, binary.
+  public static let statusDetailsKey = "grpc-status-details-bin"
+
   /// Headers that belong to the protocol, never passed to or accepted from hosts.
   public static func isReserved(_ key: some Collection<UInt8>) -> Bool {
     if key.first == UInt8(ascii: ":") { return true }
-    if key.starts(with: "grpc-".utf8) { return true }
+    // grpc-* belongs to the protocol, but for the rich status (google.rpc.Status), which hosts
+    // set and read as a trailer (grpc-status-details-bin; gRPC's own libraries pass it through).
+    if key.starts(with: "grpc-".utf8) { return !key.elementsEqual(statusDetailsKey.utf8) }
     // By length first: most keys a server sees match none of these, and are told so by one
     // comparison of their length.
     switch key.count {

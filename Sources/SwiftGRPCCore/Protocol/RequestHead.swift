@@ -64,11 +64,11 @@ struct RequestHead {
     if let error {
       return .failure(.grpc(Status(.internalError, error), reservedTrailers: []))
     }
-    if let encoding, !encoding.elementsEqual("identity".utf8) {
+    if let encoding, MessageEncoding(wire: encoding) == nil {
       return .failure(.grpc(
         Status(.unimplemented,
                "message encoding '\(String(decoding: encoding, as: UTF8.self))' is not supported"),
-        reservedTrailers: [MetadataEntry("grpc-accept-encoding", "identity")]))
+        reservedTrailers: [MetadataEntry("grpc-accept-encoding", MessageEncoding.acceptHeader)]))
     }
     guard let timeout else { return .success(nil) }
     guard let nanos = GRPCTimeout.parse(timeout) else {
@@ -77,6 +77,11 @@ struct RequestHead {
         reservedTrailers: []))
     }
     return .success(nanos)
+  }
+
+  /// The encoding of the request's messages (after `validate` accepted the head).
+  var messageEncoding: MessageEncoding {
+    encoding.flatMap { MessageEncoding(wire: $0) } ?? .identity
   }
 
   static func isGRPCContentType(_ ct: some Collection<UInt8>) -> Bool {
@@ -128,11 +133,16 @@ struct ResponseHead {
     if !contentTypeOK && grpcStatus == nil {
       return Status(.unknown, "the response content-type is not application/grpc")
     }
-    if let encoding, !encoding.elementsEqual("identity".utf8) {
-      return Status(.internalError, "the server used message encoding '\(String(decoding: encoding, as: UTF8.self))'")
+    if let encoding, MessageEncoding(wire: encoding) == nil {
+      return Status(.internalError, "the server used message encoding '\(String(decoding: encoding, as: UTF8.self))', which this client does not support")
     }
     if let error { return Status(.internalError, error) }
     return nil
+  }
+
+  /// The encoding of the response's messages (after `validateHead` accepted the head).
+  var messageEncoding: MessageEncoding {
+    encoding.flatMap { MessageEncoding(wire: $0) } ?? .identity
   }
 
   /// The status the trailers carry: `.success` with the server's status, or `.failure` with

@@ -71,6 +71,7 @@ final class ServerCall: Call {
       return
     }
     bind(method: registration.path, kind: registration.kind, sink: registration.sink)
+    buffer.inboundEncoding = head.messageEncoding
     update { $0.requestOpened() }
     if let timeout {
       deadline = Time.deadline(after: timeout)
@@ -226,6 +227,7 @@ final class ServerCall: Call {
       block = HeaderBlock()
       block.add(":status", "200")
       block.add("content-type", "application/grpc")
+      block.add("grpc-accept-encoding", MessageEncoding.acceptValue)
       block.add(metadata: initialMetadata)
     }
     session.submitResponse(streamID: streamID, headers: block, body: true)

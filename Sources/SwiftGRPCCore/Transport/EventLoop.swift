@@ -44,6 +44,8 @@ public final class EventLoop: @unchecked Sendable {
   private(set) var thread = pthread_t()
 
   // Loop-only state.
+  /// zlib streams for the messages of this loop's calls (made on first use).
+  private(set) lazy var zlib = ZlibCodec()
   private var handlers: [Int32: FDHandler] = [:]
   private var timers = TimerHeap()
   private var dirty: [HTTP2Connection] = []

@@ -14,7 +14,7 @@ unchanged on ``swiftgrpc.server()`` and ``swiftgrpc.insecure_channel()`` (or, wi
         print(helloworld_pb2_grpc.GreeterStub(channel).SayHello(helloworld_pb2.HelloRequest(name="you")))
 """
 from ._native import LibraryNotFound, NativeError, library_path, version
-from ._common import Metadatum, RpcError, StatusCode, UsageError
+from ._common import Compression, Metadatum, RpcError, StatusCode, UsageError
 from ._server import (GenericRpcHandler, RpcMethodHandler, Server, ServicerContext,
                       method_handlers_generic_handler, server, status_for_exception,
                       stream_stream_rpc_method_handler, stream_unary_rpc_method_handler,
@@ -35,7 +35,7 @@ __version__ = "0.7.0"
 
 __all__ = [
     "AuthMetadataContext", "AuthMetadataPlugin", "AuthMetadataPluginCallback", "CallCredentials",
-    "Channel", "ChannelConnectivity", "ChannelCredentials", "FutureCancelledError",
+    "Channel", "ChannelConnectivity", "ChannelCredentials", "Compression", "FutureCancelledError",
     "FutureTimeoutError", "GenericRpcHandler", "LibraryNotFound", "Metadatum", "NativeError",
     "RpcError", "RpcMethodHandler", "Server", "ServerCertificateConfiguration",
     "ServerCredentials", "ServicerContext", "StatusCode", "UsageError",

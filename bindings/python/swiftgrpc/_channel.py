@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 from . import _native as N
 from ._credentials import CallCredentials, ChannelCredentials
 from ._common import (Batches, Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
-                      build_metadata, deadline_from_timeout, next_event, raise_native, runtime,
+                      build_metadata, check_compression, deadline_from_timeout, next_event, raise_native, runtime,
                       status_code)
 
 _start = N.swiftgrpc_client_call_start
@@ -97,6 +97,7 @@ class Channel:
                  compression: Any = None, credentials: Optional[ChannelCredentials] = None) -> None:
         if not isinstance(target, str):
             raise TypeError(f"target must be str, got {type(target).__name__}")
+        check_compression(compression, "a channel")
         if credentials is not None and not isinstance(credentials, ChannelCredentials):
             raise TypeError(f"credentials must be ChannelCredentials (ssl_channel_credentials()), "
                             f"got {type(credentials).__name__}")
@@ -324,17 +325,23 @@ class UnaryUnaryMultiCallable(_MultiCallable):
     def __call__(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> Any:
+        if compression is not None:
+            check_compression(compression, "a call")
         return self._blocking(request, timeout, metadata, wait_for_ready, credentials)[0]
 
     def with_call(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                   credentials: Any = None, wait_for_ready: Optional[bool] = None,
                   compression: Any = None) -> Tuple[Any, _Outcome]:
+        if compression is not None:
+            check_compression(compression, "a call")
         response, ev = self._blocking(request, timeout, metadata, wait_for_ready, credentials)
         return response, _Outcome(ev)
 
     def future(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                credentials: Any = None, wait_for_ready: Optional[bool] = None,
                compression: Any = None) -> "CallFuture":
+        if compression is not None:
+            check_compression(compression, "a call")
         body = _serialize(self._ser, request)
         return CallFuture(self._channel, self._method, N.KIND_UNARY, body, None, timeout,
                           metadata, wait_for_ready, self._ser, self._deser, credentials)
@@ -354,16 +361,22 @@ class StreamUnaryMultiCallable(_MultiCallable):
     def __call__(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> Any:
+        if compression is not None:
+            check_compression(compression, "a call")
         return self._blocking(request_iterator, timeout, metadata, wait_for_ready, credentials)[0]
 
     def with_call(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                   credentials: Any = None, wait_for_ready: Optional[bool] = None,
                   compression: Any = None) -> Tuple[Any, _Outcome]:
+        if compression is not None:
+            check_compression(compression, "a call")
         return self._blocking(request_iterator, timeout, metadata, wait_for_ready, credentials)
 
     def future(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                credentials: Any = None, wait_for_ready: Optional[bool] = None,
                compression: Any = None) -> "CallFuture":
+        if compression is not None:
+            check_compression(compression, "a call")
         return CallFuture(self._channel, self._method, N.KIND_CLIENT_STREAMING, None,
                           request_iterator, timeout, metadata, wait_for_ready, self._ser,
                           self._deser, credentials)
@@ -373,6 +386,8 @@ class UnaryStreamMultiCallable(_MultiCallable):
     def __call__(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> "_StreamCall":
+        if compression is not None:
+            check_compression(compression, "a call")
         body = _serialize(self._ser, request)
         return _StreamCall(self._channel, self._method, N.KIND_SERVER_STREAMING, body, None,
                            timeout, metadata, wait_for_ready, self._ser, self._deser, credentials)
@@ -382,6 +397,8 @@ class StreamStreamMultiCallable(_MultiCallable):
     def __call__(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> "_StreamCall":
+        if compression is not None:
+            check_compression(compression, "a call")
         return _StreamCall(self._channel, self._method, N.KIND_BIDI_STREAMING, None,
                            request_iterator, timeout, metadata, wait_for_ready, self._ser,
                            self._deser, credentials)

@@ -21,6 +21,30 @@ except ImportError:  # the native API never needs grpcio
     _RPC_ERROR_BASES = (Exception,)
 
 
+class Compression(enum.IntEnum):
+    """Message compression, equal in names and values to grpcio's ``grpc.Compression`` (an
+    IntEnum too, so members compare equal). swiftgrpc inflates whatever a peer sends compressed
+    (gzip, deflate) and advertises both; it does not compress what it sends yet, so asking it to
+    (anything but NoCompression) raises NotImplementedError rather than being ignored."""
+    NoCompression = 0
+    Deflate = 1
+    Gzip = 2
+
+
+def check_compression(compression: Any, where: str) -> None:
+    """Accepts None and NoCompression (of ours or grpcio's); refuses the rest by name."""
+    if compression is None:
+        return
+    value = getattr(compression, "value", compression)
+    if value == 0 and not isinstance(value, bool):
+        return
+    if value in (1, 2) and not isinstance(value, bool):
+        raise NotImplementedError(
+            f"{where}: compression={Compression(value).name} is not supported by swiftgrpc yet "
+            "(it decodes compressed messages, but sends uncompressed)")
+    raise ValueError(f"{where}: unknown compression {compression!r}")
+
+
 class StatusCode(enum.Enum):
     """gRPC status codes, equal in names and values to grpcio's ``grpc.StatusCode`` (and
     comparing equal to its members)."""

@@ -22,7 +22,8 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
 from . import _native as N
 from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
 from ._common import (Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
-                      build_metadata, code_int, next_event, raise_native, runtime, status_code)
+                      build_metadata, check_compression, code_int, next_event, raise_native, runtime,
+                      status_code)
 
 _LOG = logging.getLogger("swiftgrpc")
 
@@ -254,10 +255,10 @@ class ContextBase:
         return self._details
 
     def set_compression(self, compression: Any) -> None:
-        pass  # responses are not compressed yet
+        check_compression(compression, "context.set_compression")
 
     def disable_next_message_compression(self) -> None:
-        pass
+        pass  # nothing is compressed: the next message is not either
 
 
 class ServicerContext(ContextBase):
@@ -797,6 +798,7 @@ class Server(ServerAPI):
                  xds: bool = False, *, max_workers: Optional[int] = None) -> None:
         if interceptors:
             raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
+        check_compression(compression, "a server")
         if max_workers is None:
             max_workers = getattr(thread_pool, "_max_workers", None) or 32
         if maximum_concurrent_rpcs:

@@ -21,7 +21,7 @@ from . import _native as N
 from ._channel import Channel as _SyncChannel
 from ._credentials import ChannelCredentials
 from ._common import (Batches, Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
-                      build_metadata, code_int, deadline_from_timeout, status_code)
+                      build_metadata, check_compression, code_int, deadline_from_timeout, status_code)
 from ._server import (ContextBase, NativeServer, ServerAPI, _Abort, _BadRequest, _Cancelled,
                       decode_request, failure_outcome, unary_outcome)
 # Handler constructors, re-exported so that aio code needs one import.
@@ -300,6 +300,7 @@ class Server(ServerAPI):
                  maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None) -> None:
         if interceptors:
             raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
+        check_compression(compression, "a server")
         self._native = NativeServer(options)
         self._rt = self._native.rt
         self._handle = self._native.handle
@@ -578,6 +579,8 @@ class _MultiCallable:
     def __call__(self, request: Any = None, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> "_Call":
+        if compression is not None:
+            check_compression(compression, "a call")
         return _Call(self, request, timeout, metadata, wait_for_ready, credentials)
 
 
