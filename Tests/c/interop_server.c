@@ -5,7 +5,8 @@
  *
  *   Unary         echo; request metadata echoed as initial ("echo-" + key) and trailing
  *                 ("trailer-" + key) metadata
- *   Status        request "CODE:text" -> status CODE with message text (bytes exact)
+ *   Status        request "CODE:text" -> status CODE with message text (bytes exact); request
+ *                 metadata x-details-bin comes back as the grpc-status-details-bin trailer
  *   Slow          request "MS" (default 50) -> echo after MS milliseconds, on a timer thread
  *   Never         never answered (shutdown tests)
  *   ServerStream  request "N:SIZE" -> N messages of SIZE bytes
@@ -202,7 +203,16 @@ static void status_reply(const swiftgrpc_event *ev) {
   text[ev->message_len] = 0;
   char *colon = strchr(text, ':');
   int code = atoi(text);
-  int rc = swiftgrpc_host_complete(server, ev->token, NULL, 0, code, colon ? colon + 1 : "", NULL, 0);
+  /* A rich status: request metadata x-details-bin goes back as the grpc-status-details-bin
+     trailer (a serialized google.rpc.Status), as a C host sets it. */
+  swiftgrpc_metadata details[1];
+  size_t ndetails = 0;
+  for (size_t i = 0; i < ev->metadata_count && ndetails == 0; i++)
+    if (ev->metadata[i].key_len == 13 && memcmp(ev->metadata[i].key, "x-details-bin", 13) == 0)
+      details[ndetails++] =
+          swiftgrpc_md_bytes("grpc-status-details-bin", ev->metadata[i].value, ev->metadata[i].value_len);
+  int rc = swiftgrpc_host_complete(server, ev->token, NULL, 0, code, colon ? colon + 1 : "",
+                                   ndetails ? details : NULL, ndetails ? 1 : 0);
   if (rc != 0) fprintf(stderr, "status_reply: %s\n", swiftgrpc_last_error());
   free(text);
 }

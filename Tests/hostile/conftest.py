@@ -66,6 +66,14 @@ class Host:
                     return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS")
 
+    def peak_rss(self):
+        """The most resident memory the process ever had (VmHWM), in bytes."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM")
+
     def cpu_seconds(self):
         with open(f"/proc/{self.proc.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()

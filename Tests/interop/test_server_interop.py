@@ -88,6 +88,17 @@ def test_every_status_code_with_exotic_message(channel, code):
     assert info.value.details() == text
 
 
+def test_rich_status_set_by_a_c_host_reaches_grpcio_status(channel):
+    """A C host's grpc-status-details-bin trailer, read back with grpcio-status."""
+    rpc_status = pytest.importorskip("grpc_status.rpc_status")
+    from google.rpc import status_pb2
+    details = status_pb2.Status(code=9, message="not now").SerializeToString()
+    with pytest.raises(grpc.RpcError) as info:
+        method(channel, "Status")(b"9:not now", metadata=[("x-details-bin", details)], timeout=10)
+    status = rpc_status.from_call(info.value)
+    assert status is not None and (status.code, status.message) == (9, "not now")
+
+
 def test_unknown_method_is_unimplemented(channel):
     with pytest.raises(grpc.RpcError) as info:
         channel.unary_unary("/no.Such/Method")(b"", timeout=10)
