@@ -58,21 +58,20 @@ class Host:
                     return None
                 self.cond.wait(remaining)
 
-    def rss(self):
-        """Resident memory in bytes."""
+    def _status_kib(self, field):
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        raise RuntimeError(f"no {field}")
+
+    def rss(self):
+        """Resident memory in bytes."""
+        return self._status_kib("VmRSS")
 
     def peak_rss(self):
         """The most resident memory the process ever had (VmHWM), in bytes."""
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmHWM")
+        return self._status_kib("VmHWM")
 
     def cpu_seconds(self):
         with open(f"/proc/{self.proc.pid}/stat") as f:
