@@ -278,17 +278,27 @@ class ServerTest < Minitest::Test
   end
 end
 
+# For the tests that bind the raw ABI themselves.
+module RawABI
+  N = SwiftGRPC::Native
+
+  # Calls a raw constructor (its last argument the out handle), asserts it succeeded, and
+  # returns the handle.
+  def make(function, *args)
+    out = FFI::MemoryPointer.new(:uint64)
+    assert_equal 0, N.public_send(function, *args, out), function.to_s
+    out.read_uint64
+  end
+end
+
 # The raw ABI through the ffi gem, as a host binding it itself would: a batch host fn answering
 # the grpc gem's calls inside the batch (each CALL exactly once).
 class TestBatchHostFn < Minitest::Test
-  N = SwiftGRPC::Native
+  include RawABI
 
   def test_batch_host_fn_answers_a_burst_of_gem_calls
-    out = FFI::MemoryPointer.new(:uint64)
-    assert_equal 0, N.swiftgrpc_runtime_create(1, out)
-    rt = out.read_uint64
-    assert_equal 0, N.swiftgrpc_server_create(rt, out)
-    srv = out.read_uint64
+    rt = make(:swiftgrpc_runtime_create, 1)
+    srv = make(:swiftgrpc_server_create, rt)
     tokens = []
     fn = FFI::Function.new(:void, %i[pointer size_t pointer], blocking: false) do |events, count, _ud|
       events.read_array_of_pointer(count).each do |ptr|
@@ -318,14 +328,11 @@ end
 # swiftgrpc_queue_fd from Ruby: an IO on the descriptor (IO.select, a fiber scheduler) becomes
 # readable when an event lands on the empty queue, and is clear again after a read.
 class TestQueueFd < Minitest::Test
-  N = SwiftGRPC::Native
+  include RawABI
 
   def test_queue_fd_is_readable_once_an_event_lands
-    out = FFI::MemoryPointer.new(:uint64)
-    assert_equal 0, N.swiftgrpc_runtime_create(1, out)
-    rt = out.read_uint64
-    assert_equal 0, N.swiftgrpc_queue_create(rt, out)
-    q = out.read_uint64
+    rt = make(:swiftgrpc_runtime_create, 1)
+    q = make(:swiftgrpc_queue_create, rt)
     fd_out = FFI::MemoryPointer.new(:int)
     fd_out.write_int(-1)
     assert_equal N::E_NULL_ARGUMENT, N.swiftgrpc_queue_fd(q, nil)
@@ -334,10 +341,9 @@ class TestQueueFd < Minitest::Test
     assert_equal 0, N.swiftgrpc_queue_fd(q, fd_out)
     io = IO.for_fd(fd_out.read_int, autoclose: false)
     assert_nil IO.select([io], nil, nil, 0)
-    assert_equal 0, N.swiftgrpc_channel_create(rt, "127.0.0.1:1", nil, 0, out)
-    ch = out.read_uint64
-    assert_equal 0, N.swiftgrpc_client_call_start(ch, "/a.B/C", N::KIND_UNARY, nil, 0, "x", 1,
-                                                  N::DEADLINE_NONE, 0, q, nil, nil, out)
+    ch = make(:swiftgrpc_channel_create, rt, "127.0.0.1:1", nil, 0)
+    make(:swiftgrpc_client_call_start, ch, "/a.B/C", N::KIND_UNARY, nil, 0, "x", 1,
+         N::DEADLINE_NONE, 0, q, nil, nil)
     assert_equal 0, N.swiftgrpc_channel_destroy(ch) # the call's STATUS is queued
     assert_equal [[io], [], []], IO.select([io], nil, nil, 5)
     assert_equal [1].pack("Q<"), io.read_nonblock(8)

@@ -47,7 +47,9 @@ enum EventBlock {
     let authorityText = out.put(authority)
     let peerText = out.put(peer)
     let statusText = out.put(statusMessage)
-    out.put(auth, at: out.put(trailers, at: out.put(metadata, at: md)))
+    let trailerEntries = out.put(metadata, at: md)
+    let authEntries = out.put(trailers, at: trailerEntries)
+    out.put(auth, at: authEntries)
     let messageBytes =
       copyMessage ? (message ?? []).withUnsafeBytes { out.put($0) } : out.put(UnsafeRawBufferPointer(start: nil, count: 0))
     event.initialize(

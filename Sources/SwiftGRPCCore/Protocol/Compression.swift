@@ -21,13 +21,10 @@ public enum MessageEncoding: String, Sendable, CaseIterable {
     self = e
   }
 
-  /// Whether a `grpc-accept-encoding` value (a comma-separated list, spaces allowed) lists us.
-  public func isListed(in accept: some Collection<UInt8>) -> Bool {
-    if self == .identity { return true }
-    return accept.split(separator: UInt8(ascii: ",")).contains { part in
-      part.drop { $0 == UInt8(ascii: " ") }.reversed().drop { $0 == UInt8(ascii: " ") }.reversed()
-        .elementsEqual(rawValue.utf8)
-    }
+  /// A received `grpc-encoding`: the encoding, or identity and the unsupported name.
+  static func parse(_ wire: some Collection<UInt8>) -> (MessageEncoding, unknown: String?) {
+    if let e = MessageEncoding(wire: wire) { return (e, nil) }
+    return (.identity, String(decoding: wire, as: UTF8.self))
   }
 }
 
@@ -73,8 +70,8 @@ public final class ZlibCodec {
     return out
   }
 
-  /// Inflates one whole message. Allocates no more than `limit` bytes of output (plus one
-  /// chunk): a message that inflates beyond it is refused as soon as it gets there.
+  /// Inflates one whole message. Its output buffer never grows past `limit` + 1 bytes: a
+  /// message that inflates beyond the limit is refused as soon as it gets there.
   public func decompress(
     _ input: UnsafeRawBufferPointer, _ encoding: MessageEncoding, limit: Int
   ) -> Result<[UInt8], InflateError> {
@@ -89,6 +86,10 @@ public final class ZlibCodec {
     while true {
       let room = Swift.min(chunk, limit - out.count + 1)  // one byte over the limit tells
       let start = out.count
+      // Grown geometrically, but never past the limit (+1): a bomb holds no more than that.
+      if start + room > out.capacity {
+        out.reserveCapacity(Swift.min(limit + 1, Swift.max(start + room, out.capacity * 2)))
+      }
       out.append(contentsOf: repeatElement(0, count: room))
       let rc = out.withUnsafeMutableBytes { o -> Int32 in
         s.pointee.next_out = o.baseAddress!.assumingMemoryBound(to: UInt8.self) + start

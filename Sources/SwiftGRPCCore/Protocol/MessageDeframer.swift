@@ -18,10 +18,9 @@ public struct MessageDeframer: Sendable {
   /// The call's message encoding (its `grpc-encoding`): what a message with the compressed
   /// flag is in. Identity: the flag is refused.
   public var encoding = MessageEncoding.identity
-  /// Complete messages not yet returned, oldest first, whether each is compressed, and their
+  /// Complete messages not yet returned, oldest first, with their compressed flag, and their
   /// framed size.
-  private var ready: [[UInt8]] = []
-  private var readyCompressed: [Bool] = []
+  private var ready: [(bytes: [UInt8], compressed: Bool)] = []
   private var readyHead = 0
   private var readyBytes = 0
   /// The prefix of the message being received, big-endian, and how many of its 5 bytes are in.
@@ -87,8 +86,7 @@ public struct MessageDeframer: Sendable {
 
   private mutating func messageComplete() {
     guard prefixCount == 5 else { return }
-    ready.append(payload)
-    readyCompressed.append(compressed)
+    ready.append((payload, compressed))
     payload = []
     readyBytes += 5 + length
     prefix = 0
@@ -104,14 +102,12 @@ public struct MessageDeframer: Sendable {
       if let failure { throw failure }
       return nil
     }
-    let message = ready[readyHead]
-    let isCompressed = readyCompressed[readyHead]
-    ready[readyHead] = []
+    let (message, isCompressed) = ready[readyHead]
+    ready[readyHead] = ([], false)
     readyHead += 1
     readyBytes -= 5 + message.count
     if readyHead == ready.count {
       ready.removeAll(keepingCapacity: ready.capacity <= 64)
-      readyCompressed.removeAll(keepingCapacity: true)
       readyHead = 0
     }
     guard isCompressed else { return message }
@@ -128,7 +124,6 @@ public struct MessageDeframer: Sendable {
   private mutating func fail(_ f: Failure) -> Failure {
     failure = f
     ready.removeAll()
-    readyCompressed.removeAll()
     readyHead = 0
     readyBytes = 0
     payload = []

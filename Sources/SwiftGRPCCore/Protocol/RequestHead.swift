@@ -13,7 +13,10 @@ struct RequestHead {
   /// Whether te was `trailers` (nil: absent).
   private var teOK: Bool?
   private var timeout: [UInt8]?
-  private var encoding: [UInt8]?
+  /// The request's message encoding (identity if no grpc-encoding came).
+  private(set) var messageEncoding = MessageEncoding.identity
+  /// A grpc-encoding we do not support, as received.
+  private var unknownEncoding: String?
   private(set) var metadata: [MetadataEntry] = []
   private var error: String?
 
@@ -36,7 +39,7 @@ struct RequestHead {
     } else if name.equals("grpc-timeout") {
       timeout = Array(value)
     } else if name.equals("grpc-encoding") {
-      encoding = Array(value)
+      (messageEncoding, unknownEncoding) = MessageEncoding.parse(value)
     } else {
       MetadataEntry.collect(name: name, value: value, into: &metadata, error: &error)
     }
@@ -64,10 +67,9 @@ struct RequestHead {
     if let error {
       return .failure(.grpc(Status(.internalError, error), reservedTrailers: []))
     }
-    if let encoding, MessageEncoding(wire: encoding) == nil {
+    if let unknownEncoding {
       return .failure(.grpc(
-        Status(.unimplemented,
-               "message encoding '\(String(decoding: encoding, as: UTF8.self))' is not supported"),
+        Status(.unimplemented, "message encoding '\(unknownEncoding)' is not supported"),
         reservedTrailers: [MetadataEntry("grpc-accept-encoding", MessageEncoding.acceptHeader)]))
     }
     guard let timeout else { return .success(nil) }
@@ -77,11 +79,6 @@ struct RequestHead {
         reservedTrailers: []))
     }
     return .success(nanos)
-  }
-
-  /// The encoding of the request's messages (after `validate` accepted the head).
-  var messageEncoding: MessageEncoding {
-    encoding.flatMap { MessageEncoding(wire: $0) } ?? .identity
   }
 
   static func isGRPCContentType(_ ct: some Collection<UInt8>) -> Bool {
@@ -96,7 +93,10 @@ struct RequestHead {
 struct ResponseHead {
   private(set) var httpStatus = 0
   private var contentTypeOK = false
-  private var encoding: [UInt8]?
+  /// The response's message encoding (identity if no grpc-encoding came).
+  private(set) var messageEncoding = MessageEncoding.identity
+  /// A grpc-encoding we do not support, as received.
+  private var unknownEncoding: String?
   private var error: String?
   private var grpcStatus: [UInt8]?
   private var grpcMessage = ""
@@ -116,7 +116,7 @@ struct ResponseHead {
     } else if name.equals("grpc-message") {
       grpcMessage = PercentEncoding.decode(value)
     } else if name.equals("grpc-encoding") {
-      encoding = Array(value)
+      (messageEncoding, unknownEncoding) = MessageEncoding.parse(value)
     } else if trailer {
       MetadataEntry.collect(name: name, value: value, into: &trailers, error: &error)
     } else {
@@ -133,16 +133,11 @@ struct ResponseHead {
     if !contentTypeOK && grpcStatus == nil {
       return Status(.unknown, "the response content-type is not application/grpc")
     }
-    if let encoding, MessageEncoding(wire: encoding) == nil {
-      return Status(.internalError, "the server used message encoding '\(String(decoding: encoding, as: UTF8.self))', which this client does not support")
+    if let unknownEncoding {
+      return Status(.internalError, "the server used message encoding '\(unknownEncoding)', which this client does not support")
     }
     if let error { return Status(.internalError, error) }
     return nil
-  }
-
-  /// The encoding of the response's messages (after `validateHead` accepted the head).
-  var messageEncoding: MessageEncoding {
-    encoding.flatMap { MessageEncoding(wire: $0) } ?? .identity
   }
 
   /// The status the trailers carry: `.success` with the server's status, or `.failure` with
