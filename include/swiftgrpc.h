@@ -43,7 +43,7 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define SWIFTGRPC_VERSION_MAJOR 0
-#define SWIFTGRPC_VERSION_MINOR 7
+#define SWIFTGRPC_VERSION_MINOR 8
 #define SWIFTGRPC_VERSION_PATCH 0
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number().
    0.4.0 changed one behaviour (pre-1.0 minor versions may): a server host sends one response
@@ -51,9 +51,11 @@ extern "C" {
    back-pressure); see swiftgrpc_call_send_message. 0.5.0 added TLS (additions only). 0.6.0
    added per-call host tags (swiftgrpc_call_set_tag) and the non-blocking
    swiftgrpc_server_shutdown_notify (additions only). 0.7.0 added swiftgrpc_queue_fd, a queue's
-   readiness descriptor for hosts with an event loop of their own (additions only). */
-#define SWIFTGRPC_VERSION_NUMBER 7000
-#define SWIFTGRPC_VERSION_STRING "0.7.0"
+   readiness descriptor for hosts with an event loop of their own (additions only). 0.8.0 added
+   sending compressed messages (SWIFTGRPC_COMPRESS_*, the _v2 sends with SWIFTGRPC_WRITE_*
+   flags, swiftgrpc_call_set_compression) and swiftgrpc_event.message_flags (additions only). */
+#define SWIFTGRPC_VERSION_NUMBER 8000
+#define SWIFTGRPC_VERSION_STRING "0.8.0"
 
 /* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
 int swiftgrpc_version_number(void);
@@ -158,8 +160,17 @@ typedef uint64_t swiftgrpc_call;
    inflate beyond it ends the call RESOURCE_EXHAUSTED, having allocated no more than the limit;
    corrupt data ends it INTERNAL); a request in another encoding is answered UNIMPLEMENTED.
    Servers and clients advertise grpc-accept-encoding "identity,deflate,gzip". Hosts always see
-   messages uncompressed. The library sends uncompressed (choosing compression is not in the
-   ABI yet). */
+   messages uncompressed (an event's message_flags says whether one came compressed).
+
+   Sending compressed (0.8.0): a channel (SWIFTGRPC_CHANNEL_DEFAULT_COMPRESSION), a client call
+   (SWIFTGRPC_CALL_COMPRESS_* flags), a server (SWIFTGRPC_OPT_DEFAULT_COMPRESSION) and a server
+   call (swiftgrpc_call_set_compression) choose a SWIFTGRPC_COMPRESS_* algorithm; a message sent
+   with SWIFTGRPC_WRITE_NO_COMPRESS goes uncompressed in a compressed call (C-core's
+   GRPC_WRITE_NO_COMPRESS), and so does one that compression would not make smaller, as C-core
+   does. A server never compresses toward a client whose grpc-accept-encoding did not list the
+   algorithm (none sent: identity only); a client does not compress in an algorithm the
+   channel's servers did not list in their last response headers. The library compresses on the
+   loop thread of the call. */
 typedef struct swiftgrpc_metadata {
   const char *key;
   size_t key_len;
@@ -172,6 +183,16 @@ typedef struct swiftgrpc_metadata {
 #define SWIFTGRPC_KIND_SERVER_STREAMING 1
 #define SWIFTGRPC_KIND_CLIENT_STREAMING 2
 #define SWIFTGRPC_KIND_BIDI_STREAMING 3
+
+/* Compression algorithms (0.8.0), numbered as gRPC C-core's grpc_compression_algorithm and
+   grpcio's grpc.Compression. */
+#define SWIFTGRPC_COMPRESS_NONE 0
+#define SWIFTGRPC_COMPRESS_DEFLATE 1
+#define SWIFTGRPC_COMPRESS_GZIP 2
+
+/* Flags of a sent message (swiftgrpc_call_send_message_v2, swiftgrpc_client_send_message_v2). */
+/* This message goes uncompressed, whatever the call's compression. */
+#define SWIFTGRPC_WRITE_NO_COMPRESS 1u
 
 /* ------------------------------------------------------------------------------------------ */
 /* Runtime                                                                                    */
@@ -296,7 +317,13 @@ typedef struct swiftgrpc_event {
      certificates the client sent, if any). Empty for other events. */
   const swiftgrpc_metadata *auth;
   size_t auth_count;
+  /* Appended in 0.8.0. SWIFTGRPC_MESSAGE_* bits about `message`: SWIFTGRPC_MESSAGE_COMPRESSED if
+     the peer sent it compressed (it is handed over inflated either way). */
+  uint32_t message_flags;
 } swiftgrpc_event;
+
+/* Bits of swiftgrpc_event.message_flags (0.8.0). */
+#define SWIFTGRPC_MESSAGE_COMPRESSED 1u
 
 /* A host function: invoked on a loop thread for every event of the calls of the methods it was
    registered for (server side), or of a client call started with it (client side). `event` is borrowed until it returns. It must return promptly and must not
@@ -380,6 +407,9 @@ int swiftgrpc_server_create(swiftgrpc_runtime runtime, swiftgrpc_server *out);
    server sends earns one back. A peer over the budget gets GOAWAY ENHANCE_YOUR_CALM and the
    connection closes. Default 1000; 0: no limit. */
 #define SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND 6
+/* (0.8.0) SWIFTGRPC_COMPRESS_* algorithm responses are compressed in, toward clients that accept
+   it (default SWIFTGRPC_COMPRESS_NONE); swiftgrpc_call_set_compression chooses per call. */
+#define SWIFTGRPC_OPT_DEFAULT_COMPRESSION 7
 
 /* Method. Sets an integer option. SWIFTGRPC_E_WRONG_STATE after start; SWIFTGRPC_E_INVALID_ARGUMENT
    for an unknown option or a value out of range. */
@@ -498,6 +528,19 @@ int swiftgrpc_call_send_message(swiftgrpc_server server, uint64_t token, const v
                                 size_t len);
 #define SWIFTGRPC_MAX_OUTSTANDING_SENDS 64
 
+/* Method (added in 0.8.0). swiftgrpc_call_send_message with `flags` (SWIFTGRPC_WRITE_*):
+   SWIFTGRPC_WRITE_NO_COMPRESS sends this message uncompressed. SWIFTGRPC_E_INVALID_ARGUMENT
+   for unknown flags. */
+int swiftgrpc_call_send_message_v2(swiftgrpc_server server, uint64_t token, const void *data,
+                                   size_t len, uint32_t flags);
+
+/* Method (added in 0.8.0). Compresses the call's response messages in `algorithm`
+   (SWIFTGRPC_COMPRESS_*) instead of the server's default, if the client accepts it (else they go
+   uncompressed), as grpcio's context.set_compression. Before the response headers are sent
+   (before the first message or initial metadata; SWIFTGRPC_E_WRONG_STATE after);
+   SWIFTGRPC_E_INVALID_ARGUMENT for an unknown algorithm. */
+int swiftgrpc_call_set_compression(swiftgrpc_server server, uint64_t token, int algorithm);
+
 /* Method. Asks for the next request message of a CLIENT_STREAMING or BIDI_STREAMING call: the
    host is sent exactly one SWIFTGRPC_EVENT_MESSAGE, or SWIFTGRPC_EVENT_HALF_CLOSE at the end (or
    SWIFTGRPC_EVENT_CANCELLED if the call ends). Until asked, the library reads no further than
@@ -554,6 +597,9 @@ typedef struct swiftgrpc_channel_arg {
    SWIFTGRPC_OPT_MAX_METADATA_SIZE; larger ends the call with RESOURCE_EXHAUSTED. Default 16384,
    at least 1024. */
 #define SWIFTGRPC_CHANNEL_MAX_METADATA_SIZE 13
+/* (0.8.0) SWIFTGRPC_COMPRESS_* algorithm requests are compressed in, unless a call chooses
+   another with a SWIFTGRPC_CALL_COMPRESS_* flag; default SWIFTGRPC_COMPRESS_NONE. */
+#define SWIFTGRPC_CHANNEL_DEFAULT_COMPRESSION 14
 
 #define SWIFTGRPC_LB_PICK_FIRST 0
 #define SWIFTGRPC_LB_ROUND_ROBIN 1
@@ -743,6 +789,11 @@ int swiftgrpc_channel_credentials_compose(swiftgrpc_channel_credentials channel_
 /* Wait for the channel to become READY instead of failing with UNAVAILABLE while it is in
    TRANSIENT_FAILURE; the deadline still applies. */
 #define SWIFTGRPC_CALL_WAIT_FOR_READY 1u
+/* (0.8.0) At most one of these: the call's requests are compressed so, instead of the
+   channel's SWIFTGRPC_CHANNEL_DEFAULT_COMPRESSION. */
+#define SWIFTGRPC_CALL_COMPRESS_NONE 2u
+#define SWIFTGRPC_CALL_COMPRESS_DEFLATE 4u
+#define SWIFTGRPC_CALL_COMPRESS_GZIP 8u
 
 /* Deadlines are absolute swiftgrpc_now_ns() values; these two are special. */
 #define SWIFTGRPC_DEADLINE_DEFAULT 0          /* the channel's default timeout, if any */
@@ -796,6 +847,12 @@ int swiftgrpc_client_call_start_v2(swiftgrpc_channel channel, const swiftgrpc_ca
    flow control let the message out. */
 int swiftgrpc_client_send_message(swiftgrpc_channel channel, swiftgrpc_call call, const void *data,
                                   size_t len);
+
+/* Method (added in 0.8.0). swiftgrpc_client_send_message with `flags` (SWIFTGRPC_WRITE_*):
+   SWIFTGRPC_WRITE_NO_COMPRESS sends this message uncompressed. SWIFTGRPC_E_INVALID_ARGUMENT
+   for unknown flags. */
+int swiftgrpc_client_send_message_v2(swiftgrpc_channel channel, swiftgrpc_call call,
+                                     const void *data, size_t len, uint32_t flags);
 
 /* Method. Half-closes a CLIENT_STREAMING or BIDI_STREAMING call: no more request messages. The
    end of the stream goes out after an outstanding send. SWIFTGRPC_E_WRONG_STATE if repeated. */

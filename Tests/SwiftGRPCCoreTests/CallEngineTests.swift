@@ -199,7 +199,7 @@ import Testing
     #expect(second == 0)
     do {
       let r1 = b.nextMessage()!
-      #expect(r1 == ([1, 2, 3], 0))
+      #expect(r1 == ([1, 2, 3], false, 0))
     }
     let last = b.nextMessage()!
     #expect(last.message == [4] && last.credit == wire.count - 4)

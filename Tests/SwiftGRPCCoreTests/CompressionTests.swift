@@ -71,6 +71,65 @@ import Testing
     #expect(MessageEncoding.parse(Array("deflate".utf8)) == (.deflate, nil))
     #expect(MessageEncoding.parse(Array("br".utf8)) == (.identity, "br"))
   }
+
+  @Test func acceptEncodingLists() {
+    let grpcio = AcceptedEncodings(header: Array("identity, deflate, gzip".utf8))
+    #expect(grpcio == .all)
+    let gzipOnly = AcceptedEncodings(header: Array("gzip".utf8))
+    #expect(gzipOnly.accepts(.gzip) && gzipOnly.accepts(.identity) && !gzipOnly.accepts(.deflate))
+    // Unknown names, empty items, tabs and case: only exact names we support count.
+    let odd = AcceptedEncodings(header: Array("snappy,,\tdeflate\t, GZIP ,br".utf8))
+    #expect(odd.accepts(.deflate) && !odd.accepts(.gzip))
+    #expect(AcceptedEncodings(header: []) == .identityOnly)
+    #expect(odd.choose(.gzip) == .identity && odd.choose(.deflate) == .deflate)
+    #expect(AcceptedEncodings.identityOnly.choose(.gzip) == .identity)
+  }
+
+  @Test func algorithmNumbersAreCCores() {
+    #expect(MessageEncoding(algorithm: 0) == .identity)
+    #expect(MessageEncoding(algorithm: 1) == .deflate)
+    #expect(MessageEncoding(algorithm: 2) == .gzip)
+    #expect(MessageEncoding(algorithm: 3) == nil && MessageEncoding(algorithm: -1) == nil)
+  }
+
+  @Test func outboundMessagesCarryTheirFlag() throws {
+    var b = MessageBuffer(maxReceiveMessageSize: 1 << 20)
+    let plain: [UInt8] = Array(repeating: 7, count: 1000)
+    let packed = try #require(deflate(plain, .gzip))
+    b.enqueue(packed, compressed: true, completesSend: true)
+    b.enqueue([1, 2], completesSend: true)
+    var wire = [UInt8](repeating: 0, count: 5 + packed.count + 7)
+    // Pulled in small pieces, as nghttp2 may: prefixes are split across reads.
+    var n = 0
+    var done = 0
+    while n < wire.count {
+      let length = Swift.min(3, wire.count - n)
+      let r = wire.withUnsafeMutableBytes { b.read(into: $0.baseAddress! + n, length: length) }
+      n += r.count
+      done += r.sendsDone
+    }
+    #expect(done == 2 && !b.hasOutbound)
+    #expect(wire[0] == 1 && Array(wire[1..<5]) == [0, 0, 0, UInt8(packed.count)])
+    #expect(Array(wire[5..<(5 + packed.count)]) == packed)
+    #expect(Array(wire[(5 + packed.count)...]) == [0, 0, 0, 0, 2, 1, 2])
+    // What went out reads back through the deframer: inflated, flagged compressed.
+    var d = MessageDeframer(maxMessageSize: 1 << 20)
+    d.encoding = .gzip
+    wire.withUnsafeBytes { d.append($0) }
+    #expect(try d.next(inflatingWith: codec) == plain && d.lastWasCompressed)
+    #expect(try d.next(inflatingWith: codec) == [1, 2] && !d.lastWasCompressed)
+  }
+
+  @Test func setCompressionIsRefusedOnceHeadersAreAsked() throws {
+    var m = CallStateMachine(role: .server, kind: .serverStreaming)
+    try m.host(.setCompression(.gzip))
+    try m.host(.send([1], compress: false))
+    #expect(throws: CallStateMachine.Refusal.wrongState("compression must be chosen before the response headers are sent")) {
+      try m.host(.setCompression(.deflate))
+    }
+    var client = CallStateMachine(role: .client, kind: .unary)
+    #expect(throws: CallStateMachine.Refusal.self) { try client.host(.setCompression(.gzip)) }
+  }
 }
 
 extension Result {

@@ -559,6 +559,121 @@ static void batch_fn(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_queue_destroy(cq), SWIFTGRPC_OK);
 }
 
+/* Compression (0.8.0): every level's choice reaches the wire (seen through the other side's
+   message_flags), bad algorithms and flags are refused, set_compression only before headers. */
+static swiftgrpc_event *take_type(swiftgrpc_queue q, int type) {
+  swiftgrpc_event *ev = take(q);
+  if (ev && ev->type != type) {
+    fprintf(stderr, "compression: event type %d, want %d\n", ev->type, type);
+    swiftgrpc_event_free(ev);
+    return NULL;
+  }
+  return ev;
+}
+
+static void compression(swiftgrpc_runtime rt) {
+  char big[1000];
+  memset(big, 'a', sizeof big);
+  swiftgrpc_server s;
+  swiftgrpc_queue q, cq;
+  EXPECT(swiftgrpc_server_create(rt, &s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &cq), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_option(s, SWIFTGRPC_OPT_DEFAULT_COMPRESSION, 3), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(s, SWIFTGRPC_OPT_DEFAULT_COMPRESSION, -1), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(s, SWIFTGRPC_OPT_DEFAULT_COMPRESSION, SWIFTGRPC_COMPRESS_GZIP), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_queue(s, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_queue(s, "/t.T/Bidi", SWIFTGRPC_KIND_BIDI_STREAMING, q), SWIFTGRPC_OK);
+  int port = 0;
+  EXPECT(swiftgrpc_server_listen(s, "127.0.0.1:0", &port), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_start(s), SWIFTGRPC_OK);
+  char target[64];
+  snprintf(target, sizeof target, "127.0.0.1:%d", port);
+  swiftgrpc_channel ch = 0, bad = 0;
+  swiftgrpc_channel_arg arg = {SWIFTGRPC_CHANNEL_DEFAULT_COMPRESSION, 5, NULL};
+  EXPECT(swiftgrpc_channel_create(rt, target, &arg, 1, &bad), SWIFTGRPC_E_INVALID_ARGUMENT);
+  arg.int_value = SWIFTGRPC_COMPRESS_GZIP;
+  EXPECT(swiftgrpc_channel_create(rt, target, &arg, 1, &ch), SWIFTGRPC_OK);
+  swiftgrpc_call c;
+  EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, NULL, 0, big, sizeof big,
+                                     SWIFTGRPC_DEADLINE_NONE,
+                                     SWIFTGRPC_CALL_COMPRESS_GZIP | SWIFTGRPC_CALL_COMPRESS_DEFLATE, cq,
+                                     NULL, NULL, &c), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, NULL, 0, big, sizeof big,
+                                     SWIFTGRPC_DEADLINE_NONE, 16u, cq, NULL, NULL, &c),
+         SWIFTGRPC_E_INVALID_ARGUMENT);
+
+  /* Channel default gzip one way, server default gzip the other; a call's own NONE flag; a
+     message gzip would not shrink goes plain. */
+  const struct { uint32_t flags; const char *msg; size_t len; int compressed; } cases[] = {
+    {0, big, sizeof big, 1}, {SWIFTGRPC_CALL_COMPRESS_NONE, big, sizeof big, 0},
+    {SWIFTGRPC_CALL_COMPRESS_DEFLATE, big, sizeof big, 1}, {0, "e", 1, 0}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, NULL, 0, cases[i].msg,
+                                       cases[i].len, SWIFTGRPC_DEADLINE_NONE, cases[i].flags, cq, NULL,
+                                       NULL, &c), SWIFTGRPC_OK);
+    swiftgrpc_event *ev = take_type(q, SWIFTGRPC_EVENT_CALL);
+    EXPECT(ev != NULL && ev->message_len == cases[i].len &&
+           memcmp(ev->message, cases[i].msg, cases[i].len) == 0, 1);
+    EXPECT(ev ? (int)(ev->message_flags & SWIFTGRPC_MESSAGE_COMPRESSED) : -1, cases[i].compressed);
+    uint64_t t = ev ? ev->token : 0;
+    swiftgrpc_event_free(ev);
+    EXPECT(swiftgrpc_host_complete(s, t, cases[i].msg, cases[i].len, 0, NULL, NULL, 0), SWIFTGRPC_OK);
+    ev = take_type(cq, SWIFTGRPC_EVENT_CLIENT_STATUS);
+    EXPECT(ev != NULL && ev->status_code == 0 && ev->has_message && ev->message_len == cases[i].len, 1);
+    int reply_compressed = cases[i].len > 1; /* the server's gzip default, but for "e" */
+    EXPECT(ev ? (int)(ev->message_flags & SWIFTGRPC_MESSAGE_COMPRESSED) : -1, reply_compressed);
+    swiftgrpc_event_free(ev);
+  }
+
+  /* Per message, both ways, and the server's per-call choice. */
+  EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Bidi", SWIFTGRPC_KIND_BIDI_STREAMING, NULL, 0, NULL, 0,
+                                     SWIFTGRPC_DEADLINE_NONE, 0, cq, NULL, NULL, &c), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_send_message_v2(ch, c, big, sizeof big, 2u), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_client_send_message_v2(ch, c, big, sizeof big, SWIFTGRPC_WRITE_NO_COMPRESS), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_send_message_v2(ch, c, big, sizeof big, 0), SWIFTGRPC_OK);
+  swiftgrpc_event *ev = take_type(q, SWIFTGRPC_EVENT_CALL);
+  uint64_t t = ev ? ev->token : 0;
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_call_set_compression(s, t, 3), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_call_set_compression(s, 0, SWIFTGRPC_COMPRESS_DEFLATE), SWIFTGRPC_E_UNKNOWN_TOKEN);
+  EXPECT(swiftgrpc_call_set_compression(s, t, SWIFTGRPC_COMPRESS_NONE), SWIFTGRPC_OK);
+  for (int i = 0; i < 2; i++) {
+    EXPECT(swiftgrpc_call_read(s, t), SWIFTGRPC_OK);
+    ev = take_type(q, SWIFTGRPC_EVENT_MESSAGE);
+    EXPECT(ev != NULL && ev->message_len == sizeof big, 1);
+    EXPECT(ev ? (int)(ev->message_flags & SWIFTGRPC_MESSAGE_COMPRESSED) : -1, i); /* 1st NO_COMPRESS */
+    swiftgrpc_event_free(ev);
+  }
+  EXPECT(swiftgrpc_call_send_message_v2(s, t, big, sizeof big, 4u), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_call_send_message(s, t, big, sizeof big), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_call_set_compression(s, t, SWIFTGRPC_COMPRESS_GZIP), SWIFTGRPC_E_WRONG_STATE);
+  ev = take_type(q, SWIFTGRPC_EVENT_SEND_DONE);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_host_complete(s, t, NULL, 0, 0, NULL, NULL, 0), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_read(ch, c), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_read(ch, c), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_client_half_close(ch, c), SWIFTGRPC_OK);
+  int got_message = 0, got_status = 0;
+  for (int i = 0; i < 6 && !got_status; i++) {
+    ev = take(cq);
+    if (!ev) break;
+    if (ev->type == SWIFTGRPC_EVENT_CLIENT_MESSAGE && ev->has_message) {
+      got_message = 1;
+      /* set_compression(NONE) overrode the server's gzip default */
+      EXPECT((int)(ev->message_flags & SWIFTGRPC_MESSAGE_COMPRESSED), 0);
+    }
+    if (ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS) got_status = 1 + ev->status_code;
+    swiftgrpc_event_free(ev);
+  }
+  EXPECT(got_message, 1);
+  EXPECT(got_status, 1);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_destroy(s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_destroy(cq), SWIFTGRPC_OK);
+}
+
 int main(void) {
   /* Version and error text. */
   EXPECT(swiftgrpc_version_number(), SWIFTGRPC_VERSION_NUMBER);
@@ -883,6 +998,7 @@ int main(void) {
   EXPECT(swiftgrpc_runtime_create(2, &tag_rt), SWIFTGRPC_OK);
   tags_and_shutdown_notify(tag_rt, tls_rt);
   batch_fn(tag_rt);
+  compression(tag_rt);
   EXPECT(swiftgrpc_runtime_destroy(tag_rt), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_runtime_destroy(tls_rt), SWIFTGRPC_OK);
 

@@ -15,7 +15,8 @@ os.environ.setdefault("SWIFT_BACKTRACE", "enable=no")
 
 GEN = tempfile.mkdtemp(prefix="swiftgrpc-pytest-gen-")
 subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{HERE}/protos",
-                f"--python_out={GEN}", f"--grpc_python_out={GEN}", "svc.proto"], check=True)
+                f"--python_out={GEN}", f"--grpc_python_out={GEN}", "svc.proto", "grpc_testing.proto"],
+               check=True)
 sys.path.insert(0, GEN)
 
 import grpc  # noqa: E402

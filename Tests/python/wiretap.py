@@ -136,3 +136,18 @@ class WireTap:
                 out.append((stream, body[at], n))
                 at += 5 + n
         return out
+
+
+if __name__ == "__main__":
+    # For tests in other languages: `python3 wiretap.py TARGET_PORT` prints the port it relays
+    # from, and once its stdin closes, what it saw as one JSON line:
+    # {"request"|"response": {"headers": [...], "messages": [[stream, flag, length], ...]}}.
+    import json
+    import sys
+
+    tap = WireTap(int(sys.argv[1]))
+    print(tap.port, flush=True)
+    sys.stdin.read()
+    seen = {d: {"headers": tap.headers(d), "messages": tap.messages(d)} for d in ("request", "response")}
+    tap.close()
+    print(json.dumps(seen), flush=True)

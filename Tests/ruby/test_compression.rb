@@ -3,6 +3,7 @@
 require_relative "test_helper"
 require "google/rpc/status_pb"
 require "grpc/google_rpc_status_utils"
+require "json"
 
 # Compression and rich status with the grpc gem: a gem client that compresses calling
 # swiftgrpc's server, swiftgrpc's client calling a gem server that compresses its responses,
@@ -34,6 +35,130 @@ class CompressionTest < Minitest::Test
   ensure
     server&.stop
     runner&.join(10)
+  end
+
+  # Records the wire between a client and the server on `port` (Tests/python/wiretap.py):
+  # yields the relay's port; returns what crossed, per direction.
+  def wiretap(port)
+    io = IO.popen(["python3", File.join(ROOT, "Tests/python/wiretap.py"), port.to_s], "r+")
+    yield Integer(io.gets)
+    io.close_write
+    JSON.parse(io.read)
+  ensure
+    io&.close
+  end
+
+  # Compressed flags of the messages that carried BIG: packed small, or plain above 5000 bytes.
+  def big_flags(seen, direction)
+    seen[direction]["messages"].filter_map { |_, flag, n| flag if flag == 1 || n > 5000 }
+  end
+
+  def encodings(seen, direction)
+    key = direction == "request" ? ":path" : ":status"
+    seen[direction]["headers"].select { |h| h.key?(key) }.map { |h| h["grpc-encoding"] }
+  end
+
+  def test_swiftgrpc_client_compresses_toward_a_gem_server
+    seen = wiretap(Servers.grpc_port) do |port|
+      channel = SwiftGRPC::Channel.new("127.0.0.1:#{port}", compression: :gzip)
+      stub = SwiftStub.new("127.0.0.1:#{port}", channel_override: channel)
+      assert_equal BIG, stub.unary(Msg.new(text: "echo", data: BIG), deadline: Time.now + 10).data
+      # The gem's way to choose one call's compression: gRPC C-core's metadata key.
+      plain = stub.unary(Msg.new(text: "echo", data: BIG), deadline: Time.now + 10,
+                         metadata: { "grpc-internal-encoding-request" => "identity" })
+      assert_equal BIG, plain.data
+      call = channel.bidi_call("/swiftgrpc.pytest.Svc/Bidi", Msg.method(:encode), Msg.method(:decode),
+                               deadline: Time.now + 10)
+      call.write(Msg.new(text: "a", data: BIG))
+      call.write_flag = SwiftGRPC::WriteFlags::NO_COMPRESS
+      call.write(Msg.new(text: "b", data: BIG))
+      call.done_writing
+      assert_equal %w[A B], call.each.map(&:text)
+      channel.close
+    end
+    assert_equal ["gzip", nil, "gzip"], encodings(seen, "request")
+    assert_equal [1, 0, 1, 0], big_flags(seen, "request")
+    assert_equal [0, 0, 0, 0], big_flags(seen, "response")
+  end
+
+  def test_the_gems_compression_channel_args_are_honoured
+    seen = wiretap(Servers.grpc_port) do |port|
+      stub = SwiftStub.new("127.0.0.1:#{port}", channel_args: GZIP)
+      assert_equal BIG, stub.unary(Msg.new(text: "echo", data: BIG), deadline: Time.now + 10).data
+    end
+    assert_equal ["gzip"], encodings(seen, "request")
+    assert_equal [1], big_flags(seen, "request")
+    target = "127.0.0.1:#{Servers.grpc_port}"
+    only_identity = GRPC::Core::CompressionOptions.new(disabled_algorithms: [:gzip]).to_channel_arg_hash
+    err = assert_raises(ArgumentError) { SwiftStub.new(target, channel_args: only_identity) }
+    assert_match(/grpc.compression_enabled_algorithms_bitset/, err.message)
+    high = GRPC::Core::CompressionOptions.new(default_level: :high).to_channel_arg_hash
+    assert_raises(ArgumentError) { SwiftStub.new(target, channel_args: high) }
+  end
+
+  def test_bad_compression_choices_are_refused
+    target = "127.0.0.1:#{Servers.swift_port}"
+    [:brotli, 3, -1, nil.to_s].each do |bad|
+      assert_raises(ArgumentError) { SwiftGRPC::Channel.new(target, compression: bad) }
+      assert_raises(ArgumentError) { SwiftGRPC::Server.new(compression: bad) }
+    end
+    stub = SwiftStub.new(target)
+    assert_raises(ArgumentError) do
+      stub.unary(Msg.new(text: "echo"), metadata: { "grpc-internal-encoding-request" => "snappy" })
+    end
+    call = SwiftGRPC::Channel.new(target).bidi_call("/swiftgrpc.pytest.Svc/Bidi")
+    assert_raises(ArgumentError) { call.write_flag = 1 } # the gem's BUFFER_HINT: not supported
+    call.cancel
+    # Nothing changed: the stub still works, uncompressed.
+    assert_equal "x", stub.unary(Msg.new(text: "echo", data: "x"), deadline: Time.now + 10).data
+  end
+
+  # Chooses compression per call and per message.
+  class ChoosingServicer < Swiftgrpc::Pytest::Svc::Service
+    def unary(req, call)
+      case req.text
+      when "deflate" then call.set_compression(:deflate)
+      when "plain" then call.write_flag = SwiftGRPC::WriteFlags::NO_COMPRESS
+      when "late"
+        call.send_initial_metadata
+        begin
+          call.set_compression(:gzip)
+        rescue SwiftGRPC::WrongState => e
+          return Msg.new(text: "refused: #{e.message}")
+        end
+      end
+      Msg.new(text: req.text, data: req.data)
+    end
+
+    def server_stream(_req, call)
+      Enumerator.new do |y|
+        3.times do |i|
+          call.write_flag = i == 1 ? SwiftGRPC::WriteFlags::NO_COMPRESS : 0
+          y << Msg.new(text: i.to_s, data: BIG)
+        end
+      end
+    end
+  end
+
+  def test_swiftgrpc_server_compresses_toward_a_gem_client
+    server = SwiftGRPC::Server.new(compression: :gzip)
+    server.handle(ChoosingServicer)
+    port = server.add_http2_port("127.0.0.1:0")
+    server.start
+    late = nil
+    seen = wiretap(port) do |tap_port|
+      stub = Swiftgrpc::Pytest::Svc::Stub.new("127.0.0.1:#{tap_port}", :this_channel_is_insecure)
+      %w[echo deflate plain].each do |text|
+        assert_equal BIG, stub.unary(Msg.new(text: text, data: BIG), deadline: Time.now + 10).data
+      end
+      assert_equal %w[0 1 2], stub.server_stream(Msg.new, deadline: Time.now + 10).map(&:text)
+      late = stub.unary(Msg.new(text: "late"), deadline: Time.now + 10).text
+    end
+    assert_equal %w[gzip deflate gzip gzip gzip], encodings(seen, "response")
+    assert_equal [1, 1, 0, 1, 0, 1, 1], big_flags(seen, "response") # the last: the refusal, packed
+    assert_match(/\Arefused: set_compression: the response headers were already sent/, late)
+  ensure
+    server&.stop
   end
 
   def rich_status_of(metadata)

@@ -53,6 +53,25 @@ public func swiftgrpc_call_send_message(
   }
 }
 
+@_cdecl("swiftgrpc_call_send_message_v2")
+public func swiftgrpc_call_send_message_v2(
+  _ server: UInt64, _ token: UInt64, _ data: UnsafeRawPointer?, _ len: Int, _ flags: UInt32
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let compress = try compresses(writeFlags: flags)
+    try submit(server, token, .send(try message(data, len), compress: compress))
+  }
+}
+
+@_cdecl("swiftgrpc_call_set_compression")
+public func swiftgrpc_call_set_compression(_ server: UInt64, _ token: UInt64, _ algorithm: Int32)
+  -> Int32
+{
+  guarded { () throws(ABIError) in
+    try submit(server, token, .setCompression(try messageEncoding(Int64(algorithm), "algorithm")))
+  }
+}
+
 @_cdecl("swiftgrpc_call_read")
 public func swiftgrpc_call_read(_ server: UInt64, _ token: UInt64) -> Int32 {
   guarded { () throws(ABIError) in

@@ -78,6 +78,8 @@ private func channelConfig(_ args: UnsafePointer<swiftgrpc_channel_arg>?, _ coun
         throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "MAX_METADATA_SIZE \(v) is outside 1024...\(Int32.max)")
       }
       c.maxMetadataSize = Int(v)
+    case SWIFTGRPC_CHANNEL_DEFAULT_COMPRESSION:
+      c.defaultCompression = try messageEncoding(v, "DEFAULT_COMPRESSION")
     default:
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "args[\(i)]: unknown channel argument key \(a.key)")
     }
@@ -220,8 +222,18 @@ private func startCall(
   guard let k = MethodKind(rawValue: kind) else {
     throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "kind \(kind) is not SWIFTGRPC_KIND_*")
   }
-  guard flags & ~SWIFTGRPC_CALL_WAIT_FOR_READY == 0 else {
+  let compressFlags = SWIFTGRPC_CALL_COMPRESS_NONE | SWIFTGRPC_CALL_COMPRESS_DEFLATE | SWIFTGRPC_CALL_COMPRESS_GZIP
+  guard flags & ~(SWIFTGRPC_CALL_WAIT_FOR_READY | compressFlags) == 0 else {
     throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown call flags 0x\(String(flags, radix: 16))")
+  }
+  let compression: MessageEncoding?
+  switch flags & compressFlags {
+  case 0: compression = nil
+  case SWIFTGRPC_CALL_COMPRESS_NONE: compression = .identity
+  case SWIFTGRPC_CALL_COMPRESS_DEFLATE: compression = .deflate
+  case SWIFTGRPC_CALL_COMPRESS_GZIP: compression = .gzip
+  default:
+    throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "call flags 0x\(String(flags, radix: 16)) name more than one compression")
   }
   let metadata = try metadata(md, mdCount)
   var request: [UInt8]? = nil
@@ -244,11 +256,12 @@ private func startCall(
     guard let fn else { throw ABIError(SWIFTGRPC_E_NULL_ARGUMENT, "fn is NULL and queue is 0") }
     sink = FunctionSink(fn: fn, userData: nil, channel: channel)
   }
-  let start = CallStart(
+  var start = CallStart(
     method: path, kind: k, metadata: metadata, message: request,
     deadline: deadline == SWIFTGRPC_DEADLINE_DEFAULT ? nil : deadline,
     waitForReady: flags & SWIFTGRPC_CALL_WAIT_FOR_READY != 0, sink: sink,
     tag: UInt(bitPattern: tag), credentials: credentials)
+  start.compression = compression
   do throws(Channel.ChannelError) {
     out.pointee = try c.channel.startCall(start)
   } catch {
@@ -279,6 +292,16 @@ public func swiftgrpc_client_send_message(
 ) -> Int32 {
   guarded { () throws(ABIError) in
     try submit(channel, call, .send(try bytes(data, len, "message")))
+  }
+}
+
+@_cdecl("swiftgrpc_client_send_message_v2")
+public func swiftgrpc_client_send_message_v2(
+  _ channel: UInt64, _ call: UInt64, _ data: UnsafeRawPointer?, _ len: Int, _ flags: UInt32
+) -> Int32 {
+  guarded { () throws(ABIError) in
+    let compress = try compresses(writeFlags: flags)
+    try submit(channel, call, .send(try bytes(data, len, "message"), compress: compress))
   }
 }
 

@@ -60,3 +60,19 @@ func metadata(_ p: UnsafePointer<swiftgrpc_metadata>?, _ count: Int) throws(ABIE
   }
   return out
 }
+
+/// The encoding of a SWIFTGRPC_COMPRESS_* algorithm named `name` in errors.
+func messageEncoding(_ algorithm: Int64, _ name: String) throws(ABIError) -> MessageEncoding {
+  guard let e = MessageEncoding(algorithm: algorithm) else {
+    throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "\(name) \(algorithm) is not a SWIFTGRPC_COMPRESS_* algorithm")
+  }
+  return e
+}
+
+/// Whether a message sent with SWIFTGRPC_WRITE_* `flags` is compressed (in the call's encoding).
+func compresses(writeFlags flags: UInt32) throws(ABIError) -> Bool {
+  guard flags & ~SWIFTGRPC_WRITE_NO_COMPRESS == 0 else {
+    throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown write flags 0x\(String(flags, radix: 16))")
+  }
+  return flags & SWIFTGRPC_WRITE_NO_COMPRESS == 0
+}

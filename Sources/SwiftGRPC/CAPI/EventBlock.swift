@@ -21,14 +21,15 @@ enum EventBlock {
       authority: e.authority, peer: e.peer, metadata: e.metadata, deadline: e.deadline,
       message: e.message, copyMessage: withMessage, statusCode: code,
       statusMessage: e.type == .clientStatus ? e.status.message : "", trailers: e.trailers,
-      auth: e.auth, server: server, channel: channel, tag: e.tag)
+      auth: e.auth, server: server, channel: channel, tag: e.tag,
+      messageFlags: e.messageCompressed ? SWIFTGRPC_MESSAGE_COMPRESSED : 0)
   }
 
   private static func make(
     type: Int32, kind: MethodKind, token: UInt64, method: String, authority: String,
     peer: String, metadata: [MetadataEntry], deadline: Int64, message: [UInt8]?, copyMessage: Bool,
     statusCode: Int32, statusMessage: String, trailers: [MetadataEntry], auth: [MetadataEntry],
-    server: UInt64, channel: UInt64, tag: UInt
+    server: UInt64, channel: UInt64, tag: UInt, messageFlags: UInt32
   ) -> EventPointer? {
     let eventSize = MemoryLayout<swiftgrpc_event>.stride
     let mdCount = metadata.count + trailers.count + auth.count
@@ -63,7 +64,7 @@ enum EventBlock {
         tag: UnsafeMutableRawPointer(bitPattern: tag), status_message: statusText.0,
         status_message_len: statusText.1, trailers: UnsafePointer(md + metadata.count),
         trailer_count: trailers.count, auth: UnsafePointer(md + metadata.count + trailers.count),
-        auth_count: auth.count))
+        auth_count: auth.count, message_flags: messageFlags))
     return event
   }
 }

@@ -42,6 +42,8 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
       try check(1...Int64.max, "SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS")
     case SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND:
       try check(0...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND")
+    case SWIFTGRPC_OPT_DEFAULT_COMPRESSION:
+      _ = try messageEncoding(value, "SWIFTGRPC_OPT_DEFAULT_COMPRESSION")
     default:
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown server option \(option)")
     }
@@ -53,6 +55,7 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
         case SWIFTGRPC_OPT_MAX_METADATA_SIZE: c.maxMetadataSize = Int(value)
         case SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS: c.handshakeTimeoutNanos = Time.nanos(millis: value)
         case SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND: c.maxControlFramesPerSecond = value
+        case SWIFTGRPC_OPT_DEFAULT_COMPRESSION: c.defaultCompression = MessageEncoding(algorithm: value)!
         default: c.maxConcurrentStreams = UInt32(value)
         }
       }

@@ -21,6 +21,9 @@ class Call {
   /// Read and written only under `loop.registry`'s lock (`validate`, `update`, `end`).
   var state: CallStateMachine
   var buffer: MessageBuffer
+  /// The encoding the call's outbound messages are compressed in (the role chooses it before
+  /// its headers go out, within what the peer accepts).
+  var outboundEncoding = MessageEncoding.identity
   /// The connection and stream the call runs on (a client call gets them once it is started);
   /// released when the call ends.
   var connection: HTTP2Connection?
@@ -156,14 +159,15 @@ class Call {
     messagesArrived()
   }
 
-  /// Takes the next received message, returning its credit to the peer.
-  final func takeMessage() -> [UInt8]? {
-    guard let (message, credit) = buffer.nextMessage() else { return nil }
+  /// Takes the next received message (and whether it came compressed), returning its credit to
+  /// the peer.
+  final func takeMessage() -> (bytes: [UInt8], compressed: Bool)? {
+    guard let (message, compressed, credit) = buffer.nextMessage() else { return nil }
     if credit > 0, let connection {
       connection.consume(streamID: streamID, bytes: credit)
       loop.markDirty(connection)
     }
-    return message
+    return (message, compressed)
   }
 
   /// Answers the host's outstanding reads, oldest first: with the messages received, then with
@@ -173,7 +177,7 @@ class Call {
       guard update({ $0.readAnswered(endOfStream: false) }), let message = takeMessage() else {
         return
       }
-      deliverMessage(message)
+      deliverMessage(message.bytes, compressed: message.compressed)
     }
     if peerMessagesEnded {
       guard update({ $0.readAnswered(endOfStream: true) }) else { return }
@@ -183,8 +187,18 @@ class Call {
 
   // MARK: - Outbound messages
 
-  /// Queues a message for the peer (`completesSend`: it answers the host's send).
-  final func enqueue(_ message: [UInt8], completesSend: Bool) {
+  /// Queues a message for the peer (`completesSend`: it answers the host's send), compressed in
+  /// `outboundEncoding` unless `compress` is false or compressing would not make it smaller (as
+  /// gRPC C-core does: such a message goes uncompressed, its flag 0). Loop thread: the loop's
+  /// zlib streams do the work.
+  final func enqueue(_ message: [UInt8], completesSend: Bool, compress: Bool = true) {
+    if compress, outboundEncoding != .identity, !message.isEmpty,
+      let packed = message.withUnsafeBytes({ loop.zlib.compress($0, outboundEncoding) }),
+      packed.count < message.count
+    {
+      buffer.enqueue(packed, compressed: true, completesSend: completesSend)
+      return
+    }
     buffer.enqueue(message, completesSend: completesSend)
   }
 
@@ -234,7 +248,7 @@ class Call {
   func messagesArrived() {}
   /// Whether the peer's messages are over (then a read is answered with the end).
   var peerMessagesEnded: Bool { false }
-  func deliverMessage(_ message: [UInt8]) {}
+  func deliverMessage(_ message: [UInt8], compressed: Bool) {}
   func deliverEndOfMessages() {}
   func deliverSendDone() {}
   /// How the DATA ends once the buffer is empty, or nil if more may come.

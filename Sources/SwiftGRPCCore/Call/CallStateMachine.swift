@@ -100,6 +100,10 @@ public struct CallStateMachine: Equatable, Sendable {
       try admitSend()
       messagesSent += 1
       headersRequested = true
+    case .setCompression:
+      if headersRequested {
+        throw .wrongState("compression must be chosen before the response headers are sent")
+      }
     case .read:
       if !kind.clientStreams { throw .wrongState("reads are only for client- and bidi-streaming calls") }
       if readsOutstanding > 0 { throw .wrongState("a read is already outstanding") }
@@ -143,8 +147,8 @@ public struct CallStateMachine: Equatable, Sendable {
       readsOutstanding += 1
     case .cancel:
       break
-    case .initialMetadata, .complete:
-      throw .wrongState("initial metadata and completion are server-call operations")
+    case .initialMetadata, .complete, .setCompression:
+      throw .wrongState("initial metadata, completion and set-compression are server-call operations")
     }
   }
 
@@ -245,8 +249,13 @@ public struct CallStateMachine: Equatable, Sendable {
 public enum CallOp: Sendable {
   /// Server: send the response headers now, with this metadata.
   case initialMetadata([MetadataEntry])
-  /// A message: a response (server) or a request (client). Answered by SEND_DONE.
-  case send([UInt8])
+  /// A message: a response (server) or a request (client). Answered by SEND_DONE. `compress`:
+  /// in the call's encoding (false: this message goes uncompressed, C-core's
+  /// GRPC_WRITE_NO_COMPRESS).
+  case send([UInt8], compress: Bool = true)
+  /// Server: compress the response in this encoding (if the client accepts it). Before the
+  /// response headers only.
+  case setCompression(MessageEncoding)
   /// Asks for the next message of the peer's stream. Answered by one message event.
   case read
   /// Server: the last message (if any), then the status and trailing metadata.
@@ -261,7 +270,7 @@ extension CallOp {
   /// The size of the message the operation sends, if any.
   var messageSize: Int? {
     switch self {
-    case .send(let m): return m.count
+    case .send(let m, _): return m.count
     case .complete(let m?, _, _): return m.count
     default: return nil
     }

@@ -6,14 +6,16 @@
 struct MessageBuffer {
   // Inbound.
   private var deframer: MessageDeframer
-  private var received: [[UInt8]] = []
+  /// Complete messages, uncompressed, with whether they came compressed.
+  private var received: [(bytes: [UInt8], compressed: Bool)] = []
   private var receivedHead = 0
   /// Bytes received but not yet returned to the peer's window.
   private var heldBytes = 0
 
-  // Outbound: the messages nghttp2 has yet to take, each framed as it is read (its 5-byte
-  // prefix, then its bytes: no framed copy is made), and how far into the oldest it got.
-  private var out: [[UInt8]] = []
+  // Outbound: the messages nghttp2 has yet to take (compressed already, if they go so), each
+  // framed as it is read (its 5-byte prefix, then its bytes: no framed copy is made), and how
+  // far into the oldest it got.
+  private var out: [(bytes: [UInt8], compressed: Bool)] = []
   private var outHead = 0
   private var outOffset = 0
   /// Framed bytes queued and taken by nghttp2 since the call began.
@@ -50,23 +52,26 @@ struct MessageBuffer {
   ) throws(MessageDeframer.Failure) -> Int {
     heldBytes += chunk.count
     deframer.append(chunk)
-    while let message = try deframer.next(inflatingWith: codec) { received.append(message) }
+    while let message = try deframer.next(inflatingWith: codec) {
+      received.append((message, deframer.lastWasCompressed))
+    }
     if hasMessage { return 0 }
     defer { heldBytes = 0 }
     return heldBytes
   }
 
-  /// The next complete message, and the credit its taking frees (the held bytes, once no
-  /// message waits any more).
-  mutating func nextMessage() -> (message: [UInt8], credit: Int)? {
+  /// The next complete message, whether it came compressed, and the credit its taking frees
+  /// (the held bytes, once no message waits any more).
+  mutating func nextMessage() -> (message: [UInt8], compressed: Bool, credit: Int)? {
     guard hasMessage else { return nil }
-    let message = received[receivedHead]
+    let (message, compressed) = received[receivedHead]
+    received[receivedHead] = ([], false)
     receivedHead += 1
-    guard receivedHead == received.count else { return (message, 0) }
+    guard receivedHead == received.count else { return (message, compressed, 0) }
     received.removeAll(keepingCapacity: received.capacity <= 64)
     receivedHead = 0
     defer { heldBytes = 0 }
-    return (message, heldBytes)
+    return (message, compressed, heldBytes)
   }
 
   /// Drops everything received (the call ended); returns the credit that was held.
@@ -82,10 +87,11 @@ struct MessageBuffer {
   /// Whether framed bytes wait for nghttp2.
   var hasOutbound: Bool { outHead < out.count }
 
-  /// Queues a message. `completesSend`: it is one of the host's outstanding sends, whose
-  /// SEND_DONE comes once nghttp2 has taken all of it.
-  mutating func enqueue(_ message: [UInt8], completesSend: Bool) {
-    out.append(message)
+  /// Queues a message (`compressed`: its bytes are compressed in the call's encoding, and its
+  /// flag says so). `completesSend`: it is one of the host's outstanding sends, whose SEND_DONE
+  /// comes once nghttp2 has taken all of it.
+  mutating func enqueue(_ message: [UInt8], compressed: Bool = false, completesSend: Bool) {
+    out.append((message, compressed))
     queuedBytes += 5 + message.count
     if completesSend { sendEnds.append(queuedBytes) }
   }
@@ -95,12 +101,13 @@ struct MessageBuffer {
   mutating func read(into buffer: UnsafeMutableRawPointer, length: Int) -> (count: Int, sendsDone: Int) {
     var n = 0
     while n < length && outHead < out.count {
-      let message = out[outHead]
+      let (message, compressed) = out[outHead]
       if outOffset < 5 {
         let size = UInt32(truncatingIfNeeded: message.count)
         while outOffset < 5 && n < length {
-          // flag 0 (uncompressed), then the length big-endian
-          let byte = outOffset == 0 ? 0 : UInt8(truncatingIfNeeded: size >> (8 * (4 - outOffset)))
+          // the compressed flag, then the length big-endian
+          let byte = outOffset == 0
+            ? (compressed ? 1 : 0) : UInt8(truncatingIfNeeded: size >> (8 * (4 - outOffset)))
           buffer.storeBytes(of: byte, toByteOffset: n, as: UInt8.self)
           outOffset += 1
           n += 1
@@ -116,7 +123,7 @@ struct MessageBuffer {
         n += take
       }
       if outOffset == 5 + message.count {
-        out[outHead] = []
+        out[outHead] = ([], false)
         outHead += 1
         outOffset = 0
       }

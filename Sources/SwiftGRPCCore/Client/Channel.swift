@@ -28,7 +28,7 @@ public final class Channel: @unchecked Sendable {
     public var maxReceiveMessageSize = 4 * 1024 * 1024
     /// Deadline of calls started without one; nil: none.
     public var defaultTimeoutNanos: Int64?
-    public var userAgent = "swiftgrpc/0.7.0"
+    public var userAgent = "swiftgrpc/0.8.0"
     public var loadBalancing = LoadBalancing.pickFirst
     /// `:authority` override; nil: derived from the target.
     public var authority: String?
@@ -39,6 +39,8 @@ public final class Channel: @unchecked Sendable {
     public var maxControlFramesPerSecond: Int64 = 1000
     /// TLS settings; nil: plaintext.
     public var credentials: ChannelCredentials?
+    /// The encoding requests are compressed in, unless a call chooses another.
+    public var defaultCompression = MessageEncoding.identity
     public init() {}
   }
 
@@ -76,6 +78,9 @@ public final class Channel: @unchecked Sendable {
   private var pending: [ClientCall] = []
   /// Calls waiting for their call credentials' plugins.
   var awaitingCredentials: [ObjectIdentifier: ClientCall] = [:]
+  /// The grpc-accept-encoding its servers last sent (loop thread); nil until one did. A call
+  /// does not compress in an encoding they did not list.
+  var serverAccepts: AcceptedEncodings?
   private var lastError = "not connected yet"
   private var roundRobinNext = 0
   private var pickFirstIndex = 0

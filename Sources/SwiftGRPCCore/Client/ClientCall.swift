@@ -26,8 +26,12 @@ final class ClientCall: Call {
   private var response = ResponseHead()
   /// Whether the header block being received is the trailers (or a trailers-only response).
   private var inTrailers = false
+  /// Unary-request kinds: the request, queued (and compressed) on the loop when the call begins.
+  private var request: [UInt8]?
+  /// The encoding asked for (the call's or the channel's default).
+  private let requestedEncoding: MessageEncoding
   /// Unary-response kinds: the response and how many arrived.
-  private var unaryResponse: [UInt8]?
+  private var unaryResponse: (bytes: [UInt8], compressed: Bool)?
   private var responseCount = 0
   /// The server's status; for streaming responses delivered once a read finds the end.
   private var remoteStatus: Status?
@@ -38,13 +42,14 @@ final class ClientCall: Call {
     waitForReady = start.waitForReady
     credentials = start.credentials
     halfClosed = !start.kind.clientStreams
+    requestedEncoding = start.compression ?? channel.config.defaultCompression
     super.init(
       loop: channel.loop, role: .client, kind: start.kind, owner: channel.id, sink: start.sink,
       method: start.method, maxReceiveMessageSize: channel.config.maxReceiveMessageSize,
       maxMetadataSize: channel.config.maxMetadataSize)
     self.deadline = deadline
     tag = start.tag
-    if let m = start.message { enqueue(m, completesSend: false) }
+    request = start.message
   }
 
   // MARK: - Lifecycle
@@ -53,6 +58,11 @@ final class ClientCall: Call {
   /// call credentials' metadata. Returns whether the call can go on a stream now; if plugins
   /// must answer first, the call goes on (`channel.proceed`) once they have.
   func begin() -> Bool {
+    outboundEncoding = channel.serverAccepts?.choose(requestedEncoding) ?? requestedEncoding
+    if let request {
+      self.request = nil
+      enqueue(request, completesSend: false)
+    }
     if deadline != Time.never && deadline <= monotonicNanos() {
       finish(Status(.deadlineExceeded, "deadline exceeded before the call started"), resetStream: false)
       return false
@@ -140,7 +150,7 @@ final class ClientCall: Call {
     for _ in 0..<ending.sendsOutstanding { deliver(.clientSendDone) { $0.status = status } }
     for _ in 0..<ending.readsOutstanding { deliver(.clientMessage) }
     var final = status
-    var message: [UInt8]? = nil
+    var message: (bytes: [UInt8], compressed: Bool)? = nil
     if !kind.serverStreams, status.code == .ok {
       if responseCount == 1 {
         message = unaryResponse
@@ -154,7 +164,8 @@ final class ClientCall: Call {
     }
     deliver(.clientStatus) { [response] e in
       e.status = final
-      e.message = message
+      e.message = message?.bytes
+      e.messageCompressed = message?.compressed ?? false
       e.metadata = response.initialMetadata
       e.trailers = response.trailers
     }
@@ -168,8 +179,8 @@ final class ClientCall: Call {
   override func apply(_ op: CallOp) {
     guard phase != .done else { return }
     switch op {
-    case .send(let m):
-      enqueue(m, completesSend: true)
+    case .send(let m, let compress):
+      enqueue(m, completesSend: true, compress: compress)
       if phase == .open { resumeOutbound() }
     case .halfClose:
       halfClosed = true
@@ -178,7 +189,7 @@ final class ClientCall: Call {
       if phase == .open { serviceRead() }
     case .cancel:
       finish(Status(.cancelled, "cancelled by the client"), resetStream: true)
-    case .initialMetadata, .complete:
+    case .initialMetadata, .complete, .setCompression:
       break
     }
   }
@@ -194,6 +205,7 @@ final class ClientCall: Call {
     block.add("content-type", "application/grpc")
     block.add("te", "trailers")
     block.add("grpc-accept-encoding", MessageEncoding.acceptValue)
+    if outboundEncoding != .identity { block.add("grpc-encoding", outboundEncoding.headerValue) }
     block.add("user-agent", channel.config.userAgent.utf8)
     if deadline != Time.never {
       block.add("grpc-timeout", GRPCTimeout.encode(nanoseconds: max(1, deadline - monotonicNanos())).utf8)
@@ -231,6 +243,7 @@ final class ClientCall: Call {
       return
     }
     let block = update { $0.responseHeadersReceived(endsStream: endStream) }
+    if block != .trailers, let accepts = response.acceptedEncodings { channel.serverAccepts = accepts }
     if block != .trailers, let bad = response.validateHead() {
       fail(bad)
       return
@@ -247,7 +260,15 @@ final class ClientCall: Call {
       return
     case .trailers, .trailersOnly:
       switch response.status() {
-      case .success(let status): remoteStatus = status
+      case .success(let status):
+        remoteStatus = status
+        if block == .trailersOnly, status.code == .unimplemented, outboundEncoding != .identity,
+          response.acceptedEncodings == nil
+        {
+          // Refused, perhaps for the encoding, by a server that did not say what it accepts
+          // (grpcio does so): later calls go uncompressed rather than fail the same way.
+          channel.serverAccepts = (channel.serverAccepts ?? .all).removing(outboundEncoding)
+        }
       case .failure(let failure): fail(failure.status)
       }
     }
@@ -268,8 +289,11 @@ final class ClientCall: Call {
 
   override var peerMessagesEnded: Bool { streamClosedByPeer && remoteStatus != nil }
 
-  override func deliverMessage(_ message: [UInt8]) {
-    deliverOrEnd(.clientMessage) { $0.message = message }
+  override func deliverMessage(_ message: [UInt8], compressed: Bool) {
+    deliverOrEnd(.clientMessage) {
+      $0.message = message
+      $0.messageCompressed = compressed
+    }
   }
 
   /// A streaming response ends with a read answered "end of stream", then the status.

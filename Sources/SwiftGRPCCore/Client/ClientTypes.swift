@@ -12,6 +12,8 @@ public struct CallStart: Sendable {
   public var tag: UInt
   /// Call credentials of this call (added to the channel's).
   public var credentials: CallCredentials?
+  /// The encoding of this call's requests; nil: the channel's default.
+  public var compression: MessageEncoding?
 
   public init(
     method: String, kind: MethodKind, metadata: [MetadataEntry] = [], message: [UInt8]? = nil,

@@ -12,12 +12,24 @@ struct HeaderBlock {
 
   private init(fixed: StaticHeaders) { self.fixed = fixed }
 
-  /// `:status 200`, `content-type application/grpc`, `grpc-accept-encoding` (what we decode).
-  static let responseHeaders = HeaderBlock(
-    fixed: StaticHeaders([
-      (":status", "200"), ("content-type", "application/grpc"),
-      ("grpc-accept-encoding", MessageEncoding.acceptValue),
-    ]))
+  /// `:status 200`, `content-type application/grpc`, `grpc-accept-encoding` (what we decode),
+  /// and `grpc-encoding` when the messages are compressed.
+  static func responseHeaders(_ encoding: MessageEncoding) -> HeaderBlock {
+    switch encoding {
+    case .identity: return plainResponseHeaders
+    case .gzip: return gzipResponseHeaders
+    case .deflate: return deflateResponseHeaders
+    }
+  }
+  private static let plainResponseHeaders = HeaderBlock(fixed: StaticHeaders(responseFields))
+  private static let gzipResponseHeaders = HeaderBlock(
+    fixed: StaticHeaders(responseFields + [("grpc-encoding", "gzip")]))
+  private static let deflateResponseHeaders = HeaderBlock(
+    fixed: StaticHeaders(responseFields + [("grpc-encoding", "deflate")]))
+  private static let responseFields: [(StaticString, StaticString)] = [
+    (":status", "200"), ("content-type", "application/grpc"),
+    ("grpc-accept-encoding", MessageEncoding.acceptValue),
+  ]
   /// `grpc-status 0`.
   static let okTrailers = HeaderBlock(fixed: StaticHeaders([("grpc-status", "0")]))
 

@@ -80,6 +80,8 @@ public struct CallEvent {
   /// A message: the request (CALL of unary-request kinds, MESSAGE), a response (client
   /// MESSAGE; nil at the end of the stream), the unary response (client STATUS).
   public var message: [UInt8]?
+  /// Whether `message` came compressed from the peer (it is handed over inflated).
+  public var messageCompressed = false
   /// CANCELLED: why. SEND_DONE: `.ok` or the status that ended the call. Client STATUS: the
   /// outcome.
   public var status = Status(.ok)

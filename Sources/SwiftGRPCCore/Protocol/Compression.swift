@@ -21,10 +21,78 @@ public enum MessageEncoding: String, Sendable, CaseIterable {
     self = e
   }
 
+  /// The encoding of a compression algorithm number: gRPC C-core's `grpc_compression_algorithm`
+  /// (0 none, 1 deflate, 2 gzip), which grpcio's `grpc.Compression` and the gem reuse.
+  public init?(algorithm: Int64) {
+    switch algorithm {
+    case 0: self = .identity
+    case 1: self = .deflate
+    case 2: self = .gzip
+    default: return nil
+    }
+  }
+
+  /// The `grpc-encoding` header value of a compressed message stream.
+  var headerValue: StaticString {
+    switch self {
+    case .identity: return "identity"
+    case .gzip: return "gzip"
+    case .deflate: return "deflate"
+    }
+  }
+
   /// A received `grpc-encoding`: the encoding, or identity and the unsupported name.
   static func parse(_ wire: some Collection<UInt8>) -> (MessageEncoding, unknown: String?) {
     if let e = MessageEncoding(wire: wire) { return (e, nil) }
     return (.identity, String(decoding: wire, as: UTF8.self))
+  }
+}
+
+/// The encodings a peer accepts (its `grpc-accept-encoding`), of those we support. Identity is
+/// always accepted: every gRPC peer reads uncompressed messages.
+public struct AcceptedEncodings: Sendable, Equatable {
+  private let bits: UInt8
+  private init(bits: UInt8) { self.bits = bits | 1 }
+
+  public static let identityOnly = AcceptedEncodings(bits: 1)
+  public static let all = AcceptedEncodings(bits: 0b111)
+
+  private static func bit(_ e: MessageEncoding) -> UInt8 {
+    switch e {
+    case .identity: return 1
+    case .deflate: return 2
+    case .gzip: return 4
+    }
+  }
+
+  public func accepts(_ e: MessageEncoding) -> Bool { bits & AcceptedEncodings.bit(e) != 0 }
+
+  /// A `grpc-accept-encoding` value: comma-separated names, spaces around them allowed; names we
+  /// do not support are skipped.
+  public init(header: some Collection<UInt8>) {
+    func isSeparator(_ b: UInt8) -> Bool { b == UInt8(ascii: ",") || b == 0x20 || b == 0x09 }
+    var bits: UInt8 = 1
+    var i = header.startIndex
+    while i != header.endIndex {
+      while i != header.endIndex, isSeparator(header[i]) { i = header.index(after: i) }
+      let start = i
+      while i != header.endIndex, !isSeparator(header[i]) { i = header.index(after: i) }
+      if start != i, let e = MessageEncoding(wire: header[start..<i]) {
+        bits |= AcceptedEncodings.bit(e)
+      }
+    }
+    self.init(bits: bits)
+  }
+
+  /// These, without `e` (never identity).
+  public func removing(_ e: MessageEncoding) -> AcceptedEncodings {
+    AcceptedEncodings(bits: bits & ~(e == .identity ? 0 : AcceptedEncodings.bit(e)))
+  }
+
+  /// The encoding to send with: `wanted` if the peer accepts it, else identity (never compress
+  /// toward a peer that did not say it can read it).
+  public func choose(_ wanted: MessageEncoding) -> MessageEncoding {
+    accepts(wanted) ? wanted : .identity
   }
 }
 

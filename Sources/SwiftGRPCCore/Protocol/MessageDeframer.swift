@@ -97,6 +97,9 @@ public struct MessageDeframer: Sendable {
   /// Returns the next complete message, nil if more bytes are needed, or throws if the stream
   /// is malformed. The length limit is checked as soon as the prefix is in, before the payload;
   /// a compressed message is inflated with `codec` (the loop's) up to the same limit.
+  /// Whether the message `next` returned last came compressed (its flag was 1).
+  public private(set) var lastWasCompressed = false
+
   public mutating func next(inflatingWith codec: ZlibCodec? = nil) throws(Failure) -> [UInt8]? {
     guard readyHead < ready.count else {
       if let failure { throw failure }
@@ -110,6 +113,7 @@ public struct MessageDeframer: Sendable {
       ready.removeAll(keepingCapacity: ready.capacity <= 64)
       readyHead = 0
     }
+    lastWasCompressed = isCompressed
     guard isCompressed else { return message }
     guard let codec else { throw .compressedWithoutEncoding }
     let inflated = message.withUnsafeBytes { codec.decompress($0, encoding, limit: maxMessageSize) }

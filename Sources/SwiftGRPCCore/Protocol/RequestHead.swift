@@ -17,6 +17,8 @@ struct RequestHead {
   private(set) var messageEncoding = MessageEncoding.identity
   /// A grpc-encoding we do not support, as received.
   private var unknownEncoding: String?
+  /// The client's grpc-accept-encoding (identity only if it sent none, as gRPC C-core assumes).
+  private(set) var acceptedEncodings = AcceptedEncodings.identityOnly
   private(set) var metadata: [MetadataEntry] = []
   private var error: String?
 
@@ -40,6 +42,8 @@ struct RequestHead {
       timeout = Array(value)
     } else if name.equals("grpc-encoding") {
       (messageEncoding, unknownEncoding) = MessageEncoding.parse(value)
+    } else if name.equals("grpc-accept-encoding") {
+      acceptedEncodings = AcceptedEncodings(header: value)
     } else {
       MetadataEntry.collect(name: name, value: value, into: &metadata, error: &error)
     }
@@ -97,6 +101,8 @@ struct ResponseHead {
   private(set) var messageEncoding = MessageEncoding.identity
   /// A grpc-encoding we do not support, as received.
   private var unknownEncoding: String?
+  /// The server's grpc-accept-encoding, if it sent one.
+  private(set) var acceptedEncodings: AcceptedEncodings?
   private var error: String?
   private var grpcStatus: [UInt8]?
   private var grpcMessage = ""
@@ -117,6 +123,8 @@ struct ResponseHead {
       grpcMessage = PercentEncoding.decode(value)
     } else if name.equals("grpc-encoding") {
       (messageEncoding, unknownEncoding) = MessageEncoding.parse(value)
+    } else if name.equals("grpc-accept-encoding") {
+      acceptedEncodings = AcceptedEncodings(header: value)
     } else if trailer {
       MetadataEntry.collect(name: name, value: value, into: &trailers, error: &error)
     } else {

@@ -22,6 +22,9 @@ public final class Server: @unchecked Sendable {
     /// Control frames (PING, SETTINGS, WINDOW_UPDATE, PRIORITY, RST_STREAM, empty DATA, unknown
     /// types) a connection may send per second, in bursts of as many; 0: no limit.
     public var maxControlFramesPerSecond: Int64 = 1000
+    /// The encoding responses are compressed in, where the client accepts it (a host may choose
+    /// another per call).
+    public var defaultCompression = MessageEncoding.identity
     public init() {}
   }
 

@@ -19,11 +19,13 @@ final class ServerCall: Call {
   private var phase = Phase.head
   private var head = RequestHead()
   /// Unary-request kinds: the request message, and how many arrived.
-  private var request: [UInt8]?
+  private var request: (bytes: [UInt8], compressed: Bool)?
   private var requestMessages = 0
   private var initialMetadata: [MetadataEntry] = []
   /// Trailers to submit once the queued messages are out.
   private var pendingTrailers: HeaderBlock?
+  /// The encodings the client accepts (its grpc-accept-encoding; identity only without one).
+  private var clientAccepts = AcceptedEncodings.identityOnly
 
   init(streamID: Int32, connection: ServerConnection) {
     server = connection.server
@@ -72,6 +74,8 @@ final class ServerCall: Call {
     }
     bind(method: registration.path, kind: registration.kind, sink: registration.sink)
     buffer.inboundEncoding = head.messageEncoding
+    clientAccepts = head.acceptedEncodings
+    outboundEncoding = clientAccepts.choose(server.config.defaultCompression)
     update { $0.requestOpened() }
     if let timeout {
       deadline = Time.deadline(after: timeout)
@@ -85,7 +89,7 @@ final class ServerCall: Call {
   }
 
   /// Registers the call (issuing its token) and sends the host the CALL event.
-  private func activate(message: [UInt8]?) {
+  private func activate(message: (bytes: [UInt8], compressed: Bool)?) {
     loop.registry.register(self)
     phase = .active
     let delivered = deliver(.call) { [head, peer, auth, deadline] e in
@@ -94,7 +98,8 @@ final class ServerCall: Call {
       e.auth = auth
       e.metadata = head.metadata
       e.deadline = deadline
-      e.message = message
+      e.message = message?.bytes
+      e.messageCompressed = message?.compressed ?? false
     }
     head = RequestHead()
     if !delivered { fail(Status(.unavailable, "the server's event queue is shut down")) }
@@ -144,8 +149,11 @@ final class ServerCall: Call {
 
   override var peerMessagesEnded: Bool { !buffer.hasPartialMessage && requestHasEnded }
 
-  override func deliverMessage(_ message: [UInt8]) {
-    deliverOrEnd(.message) { $0.message = message }
+  override func deliverMessage(_ message: [UInt8], compressed: Bool) {
+    deliverOrEnd(.message) {
+      $0.message = message
+      $0.messageCompressed = compressed
+    }
   }
 
   override func deliverEndOfMessages() {
@@ -164,9 +172,11 @@ final class ServerCall: Call {
     case .initialMetadata(let md):
       initialMetadata = md
       if update({ $0.openResponse() }) { submitHeaders() }
-    case .send(let message):
-      enqueue(message, completesSend: true)
+    case .send(let message, let compress):
+      enqueue(message, completesSend: true, compress: compress)
       if update({ $0.openResponse() }) { submitHeaders() } else { resumeOutbound() }
+    case .setCompression(let encoding):
+      outboundEncoding = clientAccepts.choose(encoding)
     case .read:
       serviceRead()
     case .complete(let message, let status, let trailers):
@@ -222,12 +232,13 @@ final class ServerCall: Call {
 
   private func submitHeaders() {
     guard let session else { return }
-    var block = HeaderBlock.responseHeaders
+    var block = HeaderBlock.responseHeaders(outboundEncoding)
     if !initialMetadata.isEmpty {
       block = HeaderBlock()
       block.add(":status", "200")
       block.add("content-type", "application/grpc")
       block.add("grpc-accept-encoding", MessageEncoding.acceptValue)
+      if outboundEncoding != .identity { block.add("grpc-encoding", outboundEncoding.headerValue) }
       block.add(metadata: initialMetadata)
     }
     session.submitResponse(streamID: streamID, headers: block, body: true)

@@ -31,7 +31,7 @@ from ._credentials import (AuthMetadataContext, AuthMetadataPlugin, AuthMetadata
                            metadata_call_credentials, ssl_channel_credentials,
                            ssl_server_certificate_configuration, ssl_server_credentials)
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 __all__ = [
     "AuthMetadataContext", "AuthMetadataPlugin", "AuthMetadataPluginCallback", "CallCredentials",

@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 from . import _native as N
 from ._credentials import CallCredentials, ChannelCredentials
 from ._common import (Batches, Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
-                      build_metadata, check_compression, deadline_from_timeout, next_event, raise_native, runtime,
-                      status_code)
+                      build_metadata, call_compression_flags, compression_algorithm,
+                      deadline_from_timeout, next_event, raise_native, runtime, status_code,
+                      with_compression_option)
 
 _start = N.swiftgrpc_client_call_start
 _start_v2 = N.swiftgrpc_client_call_start_v2
@@ -58,7 +59,9 @@ def channel_args(options: Optional[Sequence[Tuple[str, Any]]]) -> Tuple[Any, int
     """swiftgrpc_channel_arg array from grpcio-style options; unknown keys are ignored."""
     args = []
     for key, value in options or ():
-        if key in _INT_OPTIONS:
+        if key == "grpc.default_compression_algorithm":
+            args.append((N.CHANNEL_DEFAULT_COMPRESSION, compression_algorithm(value, key) or 0, None))
+        elif key in _INT_OPTIONS:
             v = int(value)
             if key in ("grpc.max_receive_message_length", "grpc.max_send_message_length") and v < 0:
                 v = (1 << 32) - 1  # grpcio: -1 = unlimited
@@ -97,7 +100,7 @@ class Channel:
                  compression: Any = None, credentials: Optional[ChannelCredentials] = None) -> None:
         if not isinstance(target, str):
             raise TypeError(f"target must be str, got {type(target).__name__}")
-        check_compression(compression, "a channel")
+        options = with_compression_option(options, compression, "a channel")
         if credentials is not None and not isinstance(credentials, ChannelCredentials):
             raise TypeError(f"credentials must be ChannelCredentials (ssl_channel_credentials()), "
                             f"got {type(credentials).__name__}")
@@ -199,14 +202,18 @@ class Channel:
     # -- starting calls
     def _start(self, method: bytes, kind: int, metadata: Any, body: Optional[bytes],
                timeout: Optional[float], wait_for_ready: Optional[bool], queue: int,
-               credentials: Optional[CallCredentials] = None, deadline: Optional[int] = None) -> int:
-        """Starts a call; `deadline` (absolute, of now_ns) when the caller computed it already."""
+               credentials: Optional[CallCredentials] = None, deadline: Optional[int] = None,
+               compression: Any = None) -> int:
+        """Starts a call; `deadline` (absolute, of now_ns) when the caller computed it already;
+        `compression` (grpc.Compression) instead of the channel's."""
         if self._closed:
             raise UsageError("the channel is closed")
         arr, n = build_metadata(metadata)
         if deadline is None:
             deadline = deadline_from_timeout(timeout) if timeout is not None else N.DEADLINE_DEFAULT
         flags = N.CALL_WAIT_FOR_READY if wait_for_ready else 0
+        if compression is not None:
+            flags |= call_compression_flags(compression)
         h = N.H()
         if credentials is None:
             rc = _start(self._handle, method, kind, arr, n, body, len(body) if body else 0, deadline,
@@ -305,14 +312,15 @@ class _MultiCallable:
 
 class UnaryUnaryMultiCallable(_MultiCallable):
     def _blocking(self, request: Any, timeout: Optional[float], metadata: Any,
-                  wait_for_ready: Optional[bool], credentials: Any) -> Tuple[Any, Event]:
+                  wait_for_ready: Optional[bool], credentials: Any,
+                  compression: Any = None) -> Tuple[Any, Event]:
         body = _serialize(self._ser, request)
         ch = self._channel
         rt = ch._rt
         q = rt.take_queue()
         try:
             call = ch._start(self._method, N.KIND_UNARY, metadata, body, timeout, wait_for_ready, q,
-                             credentials)
+                             credentials, compression=compression)
         except BaseException:
             rt.give_queue(q)
             raise
@@ -325,34 +333,30 @@ class UnaryUnaryMultiCallable(_MultiCallable):
     def __call__(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> Any:
-        if compression is not None:
-            check_compression(compression, "a call")
-        return self._blocking(request, timeout, metadata, wait_for_ready, credentials)[0]
+        return self._blocking(request, timeout, metadata, wait_for_ready, credentials, compression)[0]
 
     def with_call(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                   credentials: Any = None, wait_for_ready: Optional[bool] = None,
                   compression: Any = None) -> Tuple[Any, _Outcome]:
-        if compression is not None:
-            check_compression(compression, "a call")
-        response, ev = self._blocking(request, timeout, metadata, wait_for_ready, credentials)
+        response, ev = self._blocking(request, timeout, metadata, wait_for_ready, credentials, compression)
         return response, _Outcome(ev)
 
     def future(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                credentials: Any = None, wait_for_ready: Optional[bool] = None,
                compression: Any = None) -> "CallFuture":
-        if compression is not None:
-            check_compression(compression, "a call")
         body = _serialize(self._ser, request)
         return CallFuture(self._channel, self._method, N.KIND_UNARY, body, None, timeout,
-                          metadata, wait_for_ready, self._ser, self._deser, credentials)
+                          metadata, wait_for_ready, self._ser, self._deser, credentials,
+                          compression=compression)
 
 
 class StreamUnaryMultiCallable(_MultiCallable):
     def _blocking(self, request_iterator: Any, timeout: Optional[float], metadata: Any,
-                  wait_for_ready: Optional[bool], credentials: Any) -> Tuple[Any, _Outcome]:
+                  wait_for_ready: Optional[bool], credentials: Any,
+                  compression: Any = None) -> Tuple[Any, _Outcome]:
         call = _StreamCall(self._channel, self._method, N.KIND_CLIENT_STREAMING, None,
                            request_iterator, timeout, metadata, wait_for_ready, self._ser,
-                           self._deser, credentials, send_inline=True)
+                           self._deser, credentials, send_inline=True, compression=compression)
         ev = call._final()
         if ev.status_code != 0:
             raise _error(ev)
@@ -361,47 +365,40 @@ class StreamUnaryMultiCallable(_MultiCallable):
     def __call__(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> Any:
-        if compression is not None:
-            check_compression(compression, "a call")
-        return self._blocking(request_iterator, timeout, metadata, wait_for_ready, credentials)[0]
+        return self._blocking(request_iterator, timeout, metadata, wait_for_ready, credentials,
+                              compression)[0]
 
     def with_call(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                   credentials: Any = None, wait_for_ready: Optional[bool] = None,
                   compression: Any = None) -> Tuple[Any, _Outcome]:
-        if compression is not None:
-            check_compression(compression, "a call")
-        return self._blocking(request_iterator, timeout, metadata, wait_for_ready, credentials)
+        return self._blocking(request_iterator, timeout, metadata, wait_for_ready, credentials,
+                              compression)
 
     def future(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                credentials: Any = None, wait_for_ready: Optional[bool] = None,
                compression: Any = None) -> "CallFuture":
-        if compression is not None:
-            check_compression(compression, "a call")
         return CallFuture(self._channel, self._method, N.KIND_CLIENT_STREAMING, None,
                           request_iterator, timeout, metadata, wait_for_ready, self._ser,
-                          self._deser, credentials)
+                          self._deser, credentials, compression=compression)
 
 
 class UnaryStreamMultiCallable(_MultiCallable):
     def __call__(self, request: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> "_StreamCall":
-        if compression is not None:
-            check_compression(compression, "a call")
         body = _serialize(self._ser, request)
         return _StreamCall(self._channel, self._method, N.KIND_SERVER_STREAMING, body, None,
-                           timeout, metadata, wait_for_ready, self._ser, self._deser, credentials)
+                           timeout, metadata, wait_for_ready, self._ser, self._deser, credentials,
+                           compression=compression)
 
 
 class StreamStreamMultiCallable(_MultiCallable):
     def __call__(self, request_iterator: Any, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> "_StreamCall":
-        if compression is not None:
-            check_compression(compression, "a call")
         return _StreamCall(self._channel, self._method, N.KIND_BIDI_STREAMING, None,
                            request_iterator, timeout, metadata, wait_for_ready, self._ser,
-                           self._deser, credentials)
+                           self._deser, credentials, compression=compression)
 
 
 class _StreamCall(RpcError):
@@ -411,7 +408,7 @@ class _StreamCall(RpcError):
     def __init__(self, channel: Channel, method: bytes, kind: int, body: Optional[bytes],
                  requests: Any, timeout: Optional[float], metadata: Any,
                  wait_for_ready: Optional[bool], ser: Any, deser: Any, credentials: Any = None,
-                 send_inline: bool = False) -> None:
+                 send_inline: bool = False, compression: Any = None) -> None:
         Exception.__init__(self, "RPC in progress")
         if kind in (N.KIND_CLIENT_STREAMING, N.KIND_BIDI_STREAMING):
             try:
@@ -438,7 +435,7 @@ class _StreamCall(RpcError):
         self._q = rt.take_queue()
         try:
             self._call = channel._start(method, kind, metadata, body, timeout, wait_for_ready, self._q,
-                                        credentials)
+                                        credentials, compression=compression)
         except BaseException:
             rt.give_queue(self._q)
             raise
@@ -654,12 +651,13 @@ class CallFuture(_StreamCall):
 
     def __init__(self, channel: Channel, method: bytes, kind: int, body: Optional[bytes],
                  requests: Any, timeout: Optional[float], metadata: Any,
-                 wait_for_ready: Optional[bool], ser: Any, deser: Any, credentials: Any = None) -> None:
+                 wait_for_ready: Optional[bool], ser: Any, deser: Any, credentials: Any = None,
+                 compression: Any = None) -> None:
         self._done_callbacks: List[Callable[[Any], Any]] = []
         self._finished = threading.Event()
         self._cancelled_by_user = False
         super().__init__(channel, method, kind, body, requests, timeout, metadata,
-                         wait_for_ready, ser, deser, credentials)
+                         wait_for_ready, ser, deser, credentials, compression=compression)
         threading.Thread(target=self._wait, name="swiftgrpc-future", daemon=True).start()
 
     def _wait(self) -> None:

@@ -23,26 +23,43 @@ except ImportError:  # the native API never needs grpcio
 
 class Compression(enum.IntEnum):
     """Message compression, equal in names and values to grpcio's ``grpc.Compression`` (an
-    IntEnum too, so members compare equal). swiftgrpc inflates whatever a peer sends compressed
-    (gzip, deflate) and advertises both; it does not compress what it sends yet, so asking it to
-    (anything but NoCompression) raises NotImplementedError rather than being ignored."""
+    IntEnum too, so members compare equal, and either may be passed). swiftgrpc inflates
+    whatever a peer sends compressed and advertises every algorithm; what it sends is compressed
+    as the channel, server, call or servicer context asks, toward peers that accept it."""
     NoCompression = 0
     Deflate = 1
     Gzip = 2
 
 
-def check_compression(compression: Any, where: str) -> None:
-    """Accepts None and NoCompression (of ours or grpcio's); refuses the rest by name."""
+def compression_algorithm(compression: Any, where: str) -> Optional[int]:
+    """None, or the algorithm number (SWIFTGRPC_COMPRESS_*) of a Compression member (ours or
+    grpcio's) or its int value; anything else is a ValueError naming `where`."""
     if compression is None:
-        return
+        return None
     value = getattr(compression, "value", compression)
-    if value == 0 and not isinstance(value, bool):
-        return
-    if value in (1, 2) and not isinstance(value, bool):
-        raise NotImplementedError(
-            f"{where}: compression={Compression(value).name} is not supported by swiftgrpc yet "
-            "(it decodes compressed messages, but sends uncompressed)")
-    raise ValueError(f"{where}: unknown compression {compression!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1, 2):
+        return value
+    raise ValueError(f"{where}: unknown compression {compression!r} (use grpc.Compression or "
+                     "swiftgrpc.Compression: NoCompression, Deflate, Gzip)")
+
+
+_CALL_COMPRESS_FLAGS = (N.CALL_COMPRESS_NONE, N.CALL_COMPRESS_DEFLATE, N.CALL_COMPRESS_GZIP)
+
+
+def call_compression_flags(compression: Any) -> int:
+    """The swiftgrpc_client_call_start flag of a call's `compression=` (0: the channel's)."""
+    alg = compression_algorithm(compression, "a call")
+    return 0 if alg is None else _CALL_COMPRESS_FLAGS[alg]
+
+
+def with_compression_option(options: Optional[Sequence[Tuple[str, Any]]], compression: Any,
+                            where: str) -> Optional[Sequence[Tuple[str, Any]]]:
+    """grpcio's way: `compression=` of a channel or server is the option
+    grpc.default_compression_algorithm."""
+    alg = compression_algorithm(compression, where)
+    if alg is None:
+        return options
+    return list(options or ()) + [("grpc.default_compression_algorithm", alg)]
 
 
 class StatusCode(enum.Enum):
@@ -282,11 +299,12 @@ class Event:
     """A decoded swiftgrpc_event (copied out of library memory, which is freed at once)."""
     __slots__ = ("type", "kind", "token", "server", "method", "peer", "metadata", "deadline_ns",
                  "message", "status_code", "channel", "tag", "status_message", "trailers", "auth",
-                 "authority")
+                 "authority", "compressed")
 
     def __init__(self, ptr: int) -> None:
         (t, kind, token, server, mp, ml, aup, aul, pp, pl, mdp, mdc, deadline, msgp, msgl,
-         has_msg, code, channel, tag, smp, sml, trp, trc, ap, ac) = _ev_unpack(_string_at(ptr, _EV_SIZE))
+         has_msg, code, channel, tag, smp, sml, trp, trc, ap, ac, message_flags) = _ev_unpack(
+             _string_at(ptr, _EV_SIZE))
         self.type = t
         self.kind = kind
         self.token = token
@@ -296,6 +314,7 @@ class Event:
         self.deadline_ns = deadline
         self.status_code = code
         self.message = _string_at(msgp, msgl) if has_msg else None
+        self.compressed = message_flags & N.MESSAGE_COMPRESSED != 0  # it came compressed
         if t == N.EVENT_CALL or t == N.EVENT_CREDENTIALS_REQUEST or (
                 (t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA)
                 and (mdc or trc or sml)):

@@ -18,8 +18,8 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int32, c_i
 from typing import List, Optional
 
 # The ABI version this binding speaks (SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h).
-VERSION_NUMBER = 7000
-VERSION_STRING = "0.7.0"
+VERSION_NUMBER = 8000
+VERSION_STRING = "0.8.0"
 
 OK = 0
 E_NULL_ARGUMENT = -1
@@ -67,6 +67,13 @@ OPT_MAX_CONCURRENT_STREAMS = 3
 OPT_MAX_METADATA_SIZE = 4
 OPT_HANDSHAKE_TIMEOUT_MS = 5
 OPT_MAX_CONTROL_FRAMES_PER_SECOND = 6
+OPT_DEFAULT_COMPRESSION = 7
+
+COMPRESS_NONE = 0
+COMPRESS_DEFLATE = 1
+COMPRESS_GZIP = 2
+WRITE_NO_COMPRESS = 1
+MESSAGE_COMPRESSED = 1
 
 CHANNEL_CONNECT_TIMEOUT_MS = 1
 CHANNEL_INITIAL_BACKOFF_MS = 2
@@ -81,6 +88,7 @@ CHANNEL_USER_AGENT = 10
 CHANNEL_LB_POLICY = 11
 CHANNEL_AUTHORITY = 12
 CHANNEL_MAX_METADATA_SIZE = 13
+CHANNEL_DEFAULT_COMPRESSION = 14
 LB_PICK_FIRST = 0
 LB_ROUND_ROBIN = 1
 
@@ -91,6 +99,9 @@ STATE_TRANSIENT_FAILURE = 3
 STATE_SHUTDOWN = 4
 
 CALL_WAIT_FOR_READY = 1
+CALL_COMPRESS_NONE = 2
+CALL_COMPRESS_DEFLATE = 4
+CALL_COMPRESS_GZIP = 8
 DEADLINE_DEFAULT = 0
 DEADLINE_NONE = (1 << 63) - 1
 
@@ -124,6 +135,7 @@ class Event(Structure):
         ("status_message", c_void_p), ("status_message_len", c_size_t),
         ("trailers", c_void_p), ("trailer_count", c_size_t),
         ("auth", c_void_p), ("auth_count", c_size_t),
+        ("message_flags", c_uint32),
     ]
 
 
@@ -135,7 +147,7 @@ class TlsIdentity(Structure):
 
 
 # The same layout for struct.unpack_from: one C call copies an event, one unpack reads it all.
-EVENT_LAYOUT = struct.Struct("@iiQQPNPNPNPNqPNiiQPPNPNPN")
+EVENT_LAYOUT = struct.Struct("@iiQQPNPNPNPNqPNiiQPPNPNPNI4x")
 METADATA_LAYOUT = struct.Struct("@PNPN")
 assert EVENT_LAYOUT.size == ctypes.sizeof(Event), "swiftgrpc_event layout mismatch"
 assert METADATA_LAYOUT.size == ctypes.sizeof(Metadata)
@@ -326,6 +338,12 @@ swiftgrpc_call_send_initial_metadata = _fn("swiftgrpc_call_send_initial_metadata
 #                                 size_t len);
 swiftgrpc_call_send_message = _fn("swiftgrpc_call_send_message", c_int, H, c_uint64, c_char_p,
                                   c_size_t)
+# int swiftgrpc_call_send_message_v2(swiftgrpc_server server, uint64_t token, const void *data,
+#                                    size_t len, uint32_t flags);
+swiftgrpc_call_send_message_v2 = _fn("swiftgrpc_call_send_message_v2", c_int, H, c_uint64, c_char_p,
+                                     c_size_t, c_uint32)
+# int swiftgrpc_call_set_compression(swiftgrpc_server server, uint64_t token, int algorithm);
+swiftgrpc_call_set_compression = _fn("swiftgrpc_call_set_compression", c_int, H, c_uint64, c_int)
 # int swiftgrpc_call_set_tag(swiftgrpc_server server, uint64_t token, void *tag);
 swiftgrpc_call_set_tag = _fn("swiftgrpc_call_set_tag", c_int, H, c_uint64, c_void_p)
 # int swiftgrpc_call_read(swiftgrpc_server server, uint64_t token);
@@ -362,6 +380,10 @@ swiftgrpc_client_call_start = _fn("swiftgrpc_client_call_start", c_int, H, c_cha
 #                                   const void *data, size_t len);
 swiftgrpc_client_send_message = _fn("swiftgrpc_client_send_message", c_int, H, H, c_char_p,
                                     c_size_t)
+# int swiftgrpc_client_send_message_v2(swiftgrpc_channel channel, swiftgrpc_call call,
+#                                      const void *data, size_t len, uint32_t flags);
+swiftgrpc_client_send_message_v2 = _fn("swiftgrpc_client_send_message_v2", c_int, H, H, c_char_p,
+                                       c_size_t, c_uint32)
 # int swiftgrpc_client_half_close(swiftgrpc_channel channel, swiftgrpc_call call);
 swiftgrpc_client_half_close = _fn("swiftgrpc_client_half_close", c_int, H, H)
 # int swiftgrpc_client_read(swiftgrpc_channel channel, swiftgrpc_call call);

@@ -22,13 +22,23 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
 from . import _native as N
 from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
 from ._common import (Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
-                      build_metadata, check_compression, code_int, next_event, raise_native, runtime,
-                      status_code)
+                      build_metadata, code_int, compression_algorithm, next_event, raise_native,
+                      runtime, status_code, with_compression_option)
 
 _LOG = logging.getLogger("swiftgrpc")
 
 _complete = N.swiftgrpc_host_complete
 _send_message = N.swiftgrpc_call_send_message
+_send_v2 = N.swiftgrpc_call_send_message_v2
+
+
+def send_response(handle: int, ctx: Any, body: bytes) -> int:
+    """Sends one response message of the call of `ctx`; uncompressed if the handler asked
+    (disable_next_message_compression)."""
+    if ctx._plain_next:
+        ctx._plain_next = False
+        return _send_v2(handle, ctx._token, body, len(body), N.WRITE_NO_COMPRESS)
+    return _send_message(handle, ctx._token, body, len(body))
 _set_tag = N.swiftgrpc_call_set_tag
 _WORKER_NAME = "swiftgrpc-server-worker"
 # Response messages a streaming handler may have in flight (of SWIFTGRPC_MAX_OUTSTANDING_SENDS).
@@ -254,11 +264,29 @@ class ContextBase:
     def details(self) -> Optional[str]:
         return self._details
 
+    def _server_handle(self) -> int:
+        raise NotImplementedError
+
     def set_compression(self, compression: Any) -> None:
-        check_compression(compression, "context.set_compression")
+        """Compresses this call's responses so (grpc.Compression), if the client accepts it
+        (else they go uncompressed). Before the first response message or initial metadata."""
+        alg = compression_algorithm(compression, "context.set_compression")
+        rc = N.swiftgrpc_call_set_compression(self._server_handle(), self._token,
+                                              N.COMPRESS_NONE if alg is None else alg)
+        if rc == N.E_WRONG_STATE:
+            raise ValueError("context.set_compression: the response headers were already sent; set "
+                             "compression before the first response message or initial metadata")
+        # Other errors: the call is over, nothing more goes out.
 
     def disable_next_message_compression(self) -> None:
-        pass  # nothing is compressed: the next message is not either
+        """The next response message goes uncompressed, whatever the call's compression."""
+        self._plain_next = True
+
+    def request_compressed(self) -> bool:
+        """Whether the request message the handler got last (a unary request, or the one its
+        request iterator or read() returned last) came compressed from the client. A swiftgrpc
+        extension (grpcio has none): what gRPC's CompressedRequest interop check needs."""
+        return self._req_compressed
 
 
 class ServicerContext(ContextBase):
@@ -266,7 +294,7 @@ class ServicerContext(ContextBase):
 
     __slots__ = ("_state", "_token", "_method", "_peer", "_metadata", "_auth", "_deadline_ns", "_active",
                  "_done", "_callbacks", "_code", "_details", "_trailing", "_inbox", "_sent",
-                 "_initial_sent", "_tag", "__weakref__")
+                 "_initial_sent", "_tag", "_plain_next", "_req_compressed", "__weakref__")
 
     def __init__(self, state: "_ServerState", ev: Event) -> None:
         self._state = state
@@ -285,7 +313,12 @@ class ServicerContext(ContextBase):
         self._inbox: Any = None  # MESSAGE / HALF_CLOSE events (None: cancelled)
         self._sent: Any = None  # SEND_DONE events (None: cancelled)
         self._initial_sent = False
+        self._plain_next = False  # disable_next_message_compression
+        self._req_compressed = ev.compressed
         self._tag = 0  # the call's host tag: its key in _ServerState.calls
+
+    def _server_handle(self) -> int:
+        return self._state.handle
 
     # -- what the call is
     def method(self) -> str:
@@ -376,6 +409,7 @@ class _RequestIterator:
         if ev.type == N.EVENT_HALF_CLOSE:
             self._ended = True
             raise StopIteration
+        ctx._req_compressed = ev.compressed
         d = self._deserializer
         return d(ev.message) if d is not None else ev.message
 
@@ -393,6 +427,7 @@ _OPTION_MAP = {
     "grpc.absolute_max_metadata_size": N.OPT_MAX_METADATA_SIZE,
     "grpc.server_handshake_timeout_ms": N.OPT_HANDSHAKE_TIMEOUT_MS,
     "swiftgrpc.max_control_frames_per_second": N.OPT_MAX_CONTROL_FRAMES_PER_SECOND,
+    "grpc.default_compression_algorithm": N.OPT_DEFAULT_COMPRESSION,
 }
 
 
@@ -410,6 +445,8 @@ class NativeServer:
         self.credentials: List[ServerCredentials] = []
         for key, value in options or ():
             opt = _OPTION_MAP.get(key)
+            if opt == N.OPT_DEFAULT_COMPRESSION:
+                value = compression_algorithm(value, key) or 0
             if opt is not None:
                 try:
                     N.check(N.swiftgrpc_server_set_option(self.handle, opt, int(value)),
@@ -486,6 +523,12 @@ class NativeServer:
         """swiftgrpc_host_complete for the call of `ctx` with its trailing metadata. Trailers the
         library refuses still give the client an answer: INTERNAL, without them."""
         arr, n = build_metadata(ctx._trailing, "trailing metadata") if ctx._trailing else (None, 0)
+        if message is not None and ctx._plain_next:
+            # An uncompressed last message: sent on its own, then the status (its SEND_DONE,
+            # if one comes before the completion, finds no waiter).
+            ctx._plain_next = False
+            if _send_v2(self.handle, ctx._token, message, len(message), N.WRITE_NO_COMPRESS) == 0:
+                message = None
         rc = _complete(self.handle, ctx._token, message, len(message) if message is not None else 0,
                        code, encode_details(details), arr, n)
         if rc == N.E_INVALID_METADATA:
@@ -614,7 +657,7 @@ class _ServerState:
                         if ctx._done:
                             break
                         body = ser(item) if ser is not None else as_bytes(item, "response")
-                        rc = _send_message(handle, token, body, len(body))
+                        rc = send_response(handle, ctx, body)
                         if rc == N.E_TOO_LARGE:
                             self.finish(ctx, None, StatusCode.RESOURCE_EXHAUSTED.value[0],
                                         N.last_error())
@@ -798,12 +841,12 @@ class Server(ServerAPI):
                  xds: bool = False, *, max_workers: Optional[int] = None) -> None:
         if interceptors:
             raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
-        check_compression(compression, "a server")
         if max_workers is None:
             max_workers = getattr(thread_pool, "_max_workers", None) or 32
         if maximum_concurrent_rpcs:
             max_workers = min(max_workers, maximum_concurrent_rpcs)
-        self._state = _ServerState(max_workers, options)
+        self._state = _ServerState(max_workers, with_compression_option(options, compression,
+                                                                        "a server"))
         self._native = self._state.native
         self._finalizer = weakref.finalize(self, _stop_state, self._state)
         self._state.rt.adopt(self)

@@ -21,9 +21,10 @@ from . import _native as N
 from ._channel import Channel as _SyncChannel
 from ._credentials import ChannelCredentials
 from ._common import (Batches, Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
-                      build_metadata, check_compression, code_int, deadline_from_timeout, status_code)
+                      build_metadata, code_int, deadline_from_timeout, status_code,
+                      with_compression_option)
 from ._server import (ContextBase, NativeServer, ServerAPI, _Abort, _BadRequest, _Cancelled,
-                      decode_request, failure_outcome, unary_outcome)
+                      decode_request, failure_outcome, send_response, unary_outcome)
 # Handler constructors, re-exported so that aio code needs one import.
 from ._server import (GenericRpcHandler, RpcMethodHandler, method_handlers_generic_handler,  # noqa: F401
                       stream_stream_rpc_method_handler, stream_unary_rpc_method_handler,
@@ -36,7 +37,6 @@ __all__ = ["AioRpcError", "Channel", "EOF", "GenericRpcHandler", "RpcMethodHandl
            "unary_stream_rpc_method_handler", "unary_unary_rpc_method_handler"]
 
 _LOG = logging.getLogger("swiftgrpc")
-_send_message = N.swiftgrpc_call_send_message
 # Response reads a streaming call keeps asked (of SWIFTGRPC_MAX_OUTSTANDING_READS).
 _READ_WINDOW = 16
 
@@ -191,6 +191,8 @@ class ServicerContext(ContextBase):
         self._details: Optional[str] = None
         self._trailing: Any = None
         self._initial_sent = False
+        self._plain_next = False  # disable_next_message_compression
+        self._req_compressed = ev.compressed
         self._task: Optional[asyncio.Task] = None
         self._waiter: Optional[asyncio.Future] = None  # a read: MESSAGE / HALF_CLOSE
         self._send_waiter: Optional[asyncio.Future] = None  # a write: SEND_DONE
@@ -198,6 +200,9 @@ class ServicerContext(ContextBase):
 
     def cancelled(self) -> bool:
         return self._done and not self._active
+
+    def _server_handle(self) -> int:
+        return self._server._handle
 
     def done(self) -> bool:
         return self._done
@@ -238,6 +243,7 @@ class ServicerContext(ContextBase):
             raise _Cancelled()
         if ev.type == N.EVENT_HALF_CLOSE:
             return EOF
+        self._req_compressed = ev.compressed
         d = self._handler.request_deserializer
         return d(ev.message) if d is not None else ev.message
 
@@ -245,7 +251,7 @@ class ServicerContext(ContextBase):
         """Sends one response message (streaming-response methods)."""
         ser = self._handler.response_serializer
         body = ser(message) if ser is not None else as_bytes(message, "response")
-        rc = _send_message(self._server._handle, self._token, body, len(body))
+        rc = send_response(self._server._handle, self, body)
         if rc == N.E_TOO_LARGE:
             raise ValueError(N.last_error())
         if rc < 0:
@@ -300,8 +306,7 @@ class Server(ServerAPI):
                  maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None) -> None:
         if interceptors:
             raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
-        check_compression(compression, "a server")
-        self._native = NativeServer(options)
+        self._native = NativeServer(with_compression_option(options, compression, "a server"))
         self._rt = self._native.rt
         self._handle = self._native.handle
         self._methods = self._native.methods
@@ -579,9 +584,7 @@ class _MultiCallable:
     def __call__(self, request: Any = None, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
                  compression: Any = None) -> "_Call":
-        if compression is not None:
-            check_compression(compression, "a call")
-        return _Call(self, request, timeout, metadata, wait_for_ready, credentials)
+        return _Call(self, request, timeout, metadata, wait_for_ready, credentials, compression)
 
 
 class _Call:
@@ -589,7 +592,8 @@ class _Call:
     ``read()`` / ``write()`` / ``done_writing()``, grpc.aio's Call interface."""
 
     def __init__(self, mc: _MultiCallable, request: Any, timeout: Optional[float], metadata: Any,
-                 wait_for_ready: Optional[bool], credentials: Any = None) -> None:
+                 wait_for_ready: Optional[bool], credentials: Any = None,
+                 compression: Any = None) -> None:
         ch = mc._channel
         self._ch = ch
         self._mc = mc
@@ -620,7 +624,7 @@ class _Call:
         q = ch._ensure_pump()
         self._creds = credentials  # a metadata plugin stays alive while the call is
         self._call = ch._sync._start(mc._method, kind, metadata, body, timeout, wait_for_ready, q,
-                                     credentials, self._deadline)
+                                     credentials, self._deadline, compression)
         ch._calls[self._call] = self
         self._sender: Optional[asyncio.Task] = None
         if requests is not None:

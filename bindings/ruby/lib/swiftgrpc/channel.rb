@@ -34,7 +34,8 @@ module SwiftGRPC
              user_agent: [Native::CHANNEL_USER_AGENT, :string],
              lb_policy: [Native::CHANNEL_LB_POLICY, :lb],
              authority: [Native::CHANNEL_AUTHORITY, :string],
-             max_metadata_size: [Native::CHANNEL_MAX_METADATA_SIZE, :int] }.freeze
+             max_metadata_size: [Native::CHANNEL_MAX_METADATA_SIZE, :int],
+             compression: [Native::CHANNEL_DEFAULT_COMPRESSION, :compression] }.freeze
 
     # @return [String]
     attr_reader :target
@@ -45,7 +46,8 @@ module SwiftGRPC
     # @param options durations in seconds (`connect_timeout`, `initial_backoff`, `max_backoff`,
     #   `keepalive_time`, `keepalive_timeout`, `timeout`: the default per-call timeout), sizes
     #   in bytes (`max_send_message_size`, `max_receive_message_size`), `user_agent`,
-    #   `authority`, `lb_policy` (:pick_first or :round_robin), `keepalive_permit_without_calls`
+    #   `authority`, `lb_policy` (:pick_first or :round_robin), `keepalive_permit_without_calls`,
+    #   `compression` (:identity, :deflate, :gzip: what requests are compressed in)
     # @param credentials [ChannelCredentials, nil] TLS (nil: plaintext)
     # @param ssl_target_name_override [String, nil] the host the server's certificate must
     #   cover (and the default :authority), instead of the target's
@@ -108,6 +110,7 @@ module SwiftGRPC
 
           int = value
         when :bool then int = value ? 1 : 0
+        when :compression then int = Compression.algorithm(value, "compression")
         when :lb
           int = { pick_first: Native::LB_PICK_FIRST, round_robin: Native::LB_ROUND_ROBIN }.fetch(value.to_sym) do
             raise ArgumentError, "lb_policy must be :pick_first or :round_robin"
@@ -262,9 +265,10 @@ module SwiftGRPC
       end
 
       deadline_ns = deadline || timeout ? Runtime.deadline_ns(deadline, timeout) : Native::DEADLINE_DEFAULT
+      metadata, flags = Compression.split_call_metadata(metadata)
       table, count, keep = Metadata.encode(metadata)
       out = Runtime.out_handle
-      flags = wait_for_ready ? Native::CALL_WAIT_FOR_READY : 0
+      flags |= Native::CALL_WAIT_FOR_READY if wait_for_ready
       if credentials
         rc = start_call_v2(path, kind, table, count, body, deadline_ns, flags, queue, credentials, out)
       else
@@ -354,6 +358,15 @@ module SwiftGRPC
   class ClientCall
     # @return [Status, nil] set once the call is over
     attr_reader :status
+    # @return [Integer, nil] flags of the messages written from now on: {WriteFlags::NO_COMPRESS}
+    #   sends them uncompressed (the gem's ActiveCall#write_flag)
+    attr_reader :write_flag
+
+    # @raise [ArgumentError] for a flag swiftgrpc does not support
+    def write_flag=(flag)
+      WriteFlags.native(flag)
+      @write_flag = flag
+    end
     # @return [Integer] the library's call handle
     attr_reader :handle
 
@@ -420,7 +433,8 @@ module SwiftGRPC
         raise WrongState, "writes are done (done_writing was called)" if @half_closed
         return false if @status
 
-        rc = Native.swiftgrpc_client_send_message(@channel.handle, @handle, body, body.bytesize)
+        rc = Native.swiftgrpc_client_send_message_v2(@channel.handle, @handle, body, body.bytesize,
+                                                     WriteFlags.native(@write_flag))
         return false if rc == Native::E_TOKEN_CLOSED
         NativeError.raise_for(rc, "swiftgrpc_client_send_message") if rc.negative?
 
@@ -743,19 +757,31 @@ module SwiftGRPC
 
     GEM_CHANNEL_ARGS = { "grpc.ssl_target_name_override" => :ssl_target_name_override,
                          "grpc.default_authority" => :authority,
-                         "grpc.primary_user_agent" => :user_agent }.freeze
+                         "grpc.primary_user_agent" => :user_agent,
+                         "grpc.default_compression_algorithm" => :compression }.freeze
+    # The gem's CompressionOptions#to_channel_arg_hash adds it: swiftgrpc accepts every
+    # algorithm, so only "all three" (7) is honoured.
+    ENABLED_ALGORITHMS_ARG = "grpc.compression_enabled_algorithms_bitset"
 
     # @api private — {Channel} options from the gem's channel_args; an unknown one is refused
     def self.gem_channel_args(channel_args)
       raise TypeError, "channel_args must be a Hash, not #{channel_args.class}" unless channel_args.is_a?(Hash)
 
-      channel_args.to_h do |k, v|
+      channel_args.reject { |k, v| k.to_s == ENABLED_ALGORITHMS_ARG && enabled_all?(v) }.to_h do |k, v|
         name = GEM_CHANNEL_ARGS.fetch(k.to_s) do
           raise ArgumentError, "channel argument #{k.inspect} is not supported by swiftgrpc; " \
                                "supported: #{GEM_CHANNEL_ARGS.keys.join(', ')} (or give Channel options)"
         end
         [name, v]
       end
+    end
+
+    # @api private
+    def self.enabled_all?(bitset)
+      return true if bitset == 7
+
+      raise ArgumentError, "channel argument #{ENABLED_ALGORITHMS_ARG.inspect} = #{bitset.inspect}: swiftgrpc " \
+                           "always accepts identity, deflate and gzip (only 7 is supported)"
     end
 
     %i[request_response server_streamer client_streamer bidi_streamer].each do |name|

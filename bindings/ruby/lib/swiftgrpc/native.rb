@@ -66,6 +66,13 @@ module SwiftGRPC
     OPT_MAX_METADATA_SIZE = 4
     OPT_HANDSHAKE_TIMEOUT_MS = 5
     OPT_MAX_CONTROL_FRAMES_PER_SECOND = 6
+    OPT_DEFAULT_COMPRESSION = 7
+
+    COMPRESS_NONE = 0
+    COMPRESS_DEFLATE = 1
+    COMPRESS_GZIP = 2
+    WRITE_NO_COMPRESS = 1
+    MESSAGE_COMPRESSED = 1
 
     CHANNEL_CONNECT_TIMEOUT_MS = 1
     CHANNEL_INITIAL_BACKOFF_MS = 2
@@ -80,6 +87,7 @@ module SwiftGRPC
     CHANNEL_LB_POLICY = 11
     CHANNEL_AUTHORITY = 12
     CHANNEL_MAX_METADATA_SIZE = 13
+    CHANNEL_DEFAULT_COMPRESSION = 14
     LB_PICK_FIRST = 0
     LB_ROUND_ROBIN = 1
 
@@ -90,6 +98,9 @@ module SwiftGRPC
     STATE_SHUTDOWN = 4
 
     CALL_WAIT_FOR_READY = 1
+    CALL_COMPRESS_NONE = 2
+    CALL_COMPRESS_DEFLATE = 4
+    CALL_COMPRESS_GZIP = 8
     DEADLINE_DEFAULT = 0
     DEADLINE_NONE = (1 << 63) - 1
 
@@ -103,9 +114,9 @@ module SwiftGRPC
     #   int32 type, kind; uint64 token, server; method ptr, len; authority ptr, len; peer ptr,
     #   len; metadata ptr, count; int64 deadline_ns; message ptr, len; int32 has_message,
     #   status_code; uint64 channel; tag ptr; status_message ptr, len; trailers ptr, count;
-    #   auth ptr, count.
-    EVENT_SIZE = 184
-    EVENT_LAYOUT = "l2Q10qQ2l2Q8"
+    #   auth ptr, count; uint32 message_flags (0.8.0), padding.
+    EVENT_SIZE = 192
+    EVENT_LAYOUT = "l2Q10qQ2l2Q8L"
 
     # typedef struct swiftgrpc_tls_identity { const char *certificate_chain;
     #   size_t certificate_chain_len; const char *private_key; size_t private_key_len; }
@@ -228,6 +239,11 @@ module SwiftGRPC
     # int swiftgrpc_call_send_message(swiftgrpc_server server, uint64_t token, const void *data,
     #                                 size_t len);
     attach_function :swiftgrpc_call_send_message, %i[uint64 uint64 buffer_in size_t], :int
+    # int swiftgrpc_call_send_message_v2(swiftgrpc_server server, uint64_t token, const void *data,
+    #                                    size_t len, uint32_t flags);
+    attach_function :swiftgrpc_call_send_message_v2, %i[uint64 uint64 buffer_in size_t uint32], :int
+    # int swiftgrpc_call_set_compression(swiftgrpc_server server, uint64_t token, int algorithm);
+    attach_function :swiftgrpc_call_set_compression, %i[uint64 uint64 int], :int
     # int swiftgrpc_call_set_tag(swiftgrpc_server server, uint64_t token, void *tag);
     attach_function :swiftgrpc_call_set_tag, %i[uint64 uint64 uintptr_t], :int
     # int swiftgrpc_call_read(swiftgrpc_server server, uint64_t token);
@@ -263,6 +279,9 @@ module SwiftGRPC
     # int swiftgrpc_client_send_message(swiftgrpc_channel channel, swiftgrpc_call call,
     #                                   const void *data, size_t len);
     attach_function :swiftgrpc_client_send_message, %i[uint64 uint64 buffer_in size_t], :int
+    # int swiftgrpc_client_send_message_v2(swiftgrpc_channel channel, swiftgrpc_call call,
+    #                                      const void *data, size_t len, uint32_t flags);
+    attach_function :swiftgrpc_client_send_message_v2, %i[uint64 uint64 buffer_in size_t uint32], :int
     # int swiftgrpc_client_half_close(swiftgrpc_channel channel, swiftgrpc_call call);
     attach_function :swiftgrpc_client_half_close, %i[uint64 uint64], :int
     # int swiftgrpc_client_read(swiftgrpc_channel channel, swiftgrpc_call call);

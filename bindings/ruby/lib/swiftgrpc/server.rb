@@ -29,6 +29,15 @@ module SwiftGRPC
     attr_reader :metadata_to_send
     # @return [Boolean] whether the response headers went out
     attr_reader :metadata_sent
+    # @return [Integer, nil] flags of the messages written from now on: {WriteFlags::NO_COMPRESS}
+    #   sends them uncompressed (the gem's ActiveCall#write_flag)
+    attr_reader :write_flag
+
+    # @raise [ArgumentError] for a flag swiftgrpc does not support
+    def write_flag=(flag)
+      WriteFlags.native(flag)
+      @write_flag = flag
+    end
 
     # @api private
     def initialize(state, event, spec)
@@ -120,6 +129,21 @@ module SwiftGRPC
       @metadata_to_send.merge!(md)
     end
 
+    # Compresses this call's responses in `algorithm` (:identity, :deflate, :gzip) instead of the
+    # server's default, if the client accepts it (else they go uncompressed), as grpcio's
+    # context.set_compression. Before the response headers are sent.
+    # @raise [SwiftGRPC::WrongState] after the response headers went out
+    def set_compression(algorithm)
+      rc = Native.swiftgrpc_call_set_compression(@state.handle, @token,
+                                                 Compression.algorithm(algorithm, "set_compression"))
+      if rc == Native::E_WRONG_STATE
+        raise WrongState, "set_compression: the response headers were already sent; set compression " \
+                          "before the first response message or initial metadata"
+      end
+      check_answer(rc, "swiftgrpc_call_set_compression")
+      nil
+    end
+
     # Sends the response headers now, with {#metadata_to_send} and `md`.
     # @raise [SwiftGRPC::Error] when the call has ended
     def send_initial_metadata(md = {})
@@ -142,7 +166,8 @@ module SwiftGRPC
     def write(message)
       body = @state.encode_response(self, message)
       raise_ended if @ended
-      rc = Native.swiftgrpc_call_send_message(@state.handle, @token, body, body.bytesize)
+      rc = Native.swiftgrpc_call_send_message_v2(@state.handle, @token, body, body.bytesize,
+                                                 WriteFlags.native(@write_flag))
       @metadata_sent = true if rc.zero?
       check_answer(rc, "swiftgrpc_call_send_message")
       return unless @sent
@@ -267,9 +292,11 @@ module SwiftGRPC
     #   (default 120000)
     # @param max_control_frames_per_second [Integer, nil] control-frame budget of a connection
     #   (default 1000; 0: none)
+    # @param compression [Symbol, nil] what responses are compressed in toward clients that
+    #   accept it (:identity, :deflate, :gzip; default :identity)
     def initialize(pool_size: 32, max_receive_message_size: nil, max_send_message_size: nil,
                    max_concurrent_streams: nil, max_metadata_size: nil, handshake_timeout_ms: nil,
-                   max_control_frames_per_second: nil)
+                   max_control_frames_per_second: nil, compression: nil)
       raise ArgumentError, "pool_size must be a positive Integer" unless pool_size.is_a?(Integer) && pool_size.positive?
 
       @state = ServerState.new(pool_size)
@@ -284,6 +311,7 @@ module SwiftGRPC
 
         @state.option(opt, v)
       end
+      @state.option(Native::OPT_DEFAULT_COMPRESSION, Compression.algorithm(compression, "compression")) if compression
       ObjectSpace.define_finalizer(self, ServerState.finalizer(@state))
     end
 
@@ -561,6 +589,11 @@ module SwiftGRPC
       end
       details = details&.to_s&.encode(Encoding::UTF_8, invalid: :replace, undef: :replace)
       details = details&.delete("\0")
+      if body && call.write_flag && WriteFlags.native(call.write_flag) != 0 &&
+         Native.swiftgrpc_call_send_message_v2(@handle, call.token, body, body.bytesize,
+                                               Native::WRITE_NO_COMPRESS).zero?
+        body = nil # sent on its own, uncompressed; its SEND_DONE finds no waiter
+      end
       rc = Native.swiftgrpc_host_complete(@handle, call.token, body, body ? body.bytesize : 0,
                                           code, details, table, count)
       keep.nil?
