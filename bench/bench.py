@@ -94,10 +94,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_client(cmd, timeout=600):
+def run_client(cmd, timeout=600, env=None):
     """Runs a client program of the suite and returns its RESULT json (with "error" if it failed
     or reported failed calls)."""
-    env = dict(os.environ, SWIFT_BACKTRACE="enable=no")
+    env = dict(os.environ, SWIFT_BACKTRACE="enable=no", **(env or {}))
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired:
@@ -259,10 +259,10 @@ def median_by(runs, key):
 
 
 # ---- streaming --------------------------------------------------------------------------------
-def section_streaming(cfg):
-    """Each stack talks to itself: its server and its client."""
+def self_stacks(cfg):
+    """The stacks that talk to themselves: (name, server command, client command of a target)."""
     b, py = cfg.bin, sys.executable
-    stacks = [
+    return [
         ("swiftgrpc C", [f"{b}/bench_server", "--workers", "2"], lambda t: [f"{b}/bench_client", t]),
         ("swiftgrpc Python", [py, "bench/python/echo_server.py", "swiftgrpc", "sync"],
          lambda t: [py, "bench/python/bench_client.py", "swiftgrpc", t]),
@@ -270,6 +270,11 @@ def section_streaming(cfg):
          lambda t: [py, "bench/python/bench_client.py", "grpcio", t]),
         ("C++ gRPC 1.51", [f"{b}/cpp_echo_server"], lambda t: [f"{b}/cpp_bench_client", t]),
     ]
+
+
+def section_streaming(cfg):
+    """Each stack talks to itself: its server and its client."""
+    stacks = self_stacks(cfg)
     tests = [(f"stream {size} B", ["stream", str(count), str(size)], "msgs_per_s")
              for size, count in cfg.stream_counts] + [
         ("unary 4 MiB", ["unary", str(cfg.big_calls), "1", str(4 << 20)], "p50_us"),
@@ -290,6 +295,38 @@ def section_streaming(cfg):
         except Exception as e:
             errors.append(f"streaming {name}: {e}")
             results.append({"stack": name, "error": str(e)})
+    return results
+
+
+# ---- compression ------------------------------------------------------------------------------
+def section_compression(cfg):
+    """Each stack talks to itself, server and client both compressing with gzip
+    (BENCH_COMPRESSION=gzip: text-like payloads that gzip packs 3:1 at 1 KiB, 6:1 at 64 KiB),
+    and the same payloads uncompressed in the same run: unary calls with 16 in flight (calls/s)
+    and a server stream (messages/s), 1 KiB and 64 KiB. Every response is checked by the client."""
+    n1, n64, c1, c64 = cfg.compression_counts
+    tests = [("unary 1 KiB", ["unary", str(n1), "16", "1024"], "calls_per_s"),
+             ("unary 64 KiB", ["unary", str(n64), "16", "65536"], "calls_per_s"),
+             ("stream 1 KiB", ["stream", str(c1), "1024"], "msgs_per_s"),
+             ("stream 64 KiB", ["stream", str(c64), "65536"], "msgs_per_s")]
+    results = []
+    for name, server_cmd, client in self_stacks(cfg):
+        for encoding in ("identity", "gzip"):
+            env = {"BENCH_COMPRESSION": encoding}
+            log(f"== compression: {name}, {encoding}")
+            try:
+                with Server(name, server_cmd, env=env) as srv:
+                    for test, args, key in tests:
+                        runs = [run_client(client(f"127.0.0.1:{srv.port}") + args, env=env)
+                                for _ in range(cfg.runs)]
+                        r = dict(median_by(runs, key), stack=name, encoding=encoding, test=test, key=key)
+                        if "error" in r:
+                            errors.append(f"compression {name} {encoding} {test}: {r['error']}")
+                        log(f"   {test}: {json.dumps(r)}")
+                        results.append(r)
+            except Exception as e:
+                errors.append(f"compression {name} {encoding}: {e}")
+                results.append({"stack": name, "encoding": encoding, "error": str(e)})
     return results
 
 
@@ -481,6 +518,8 @@ class Config:
         self.stream_counts = [(64, 2000), (1024, 2000), (65536, 50)] if q else \
             [(64, 100000), (1024, 50000), (65536, 2000)]
         self.big_calls = 2 if q else 20
+        # unary 1 KiB, unary 64 KiB, stream 1 KiB, stream 64 KiB
+        self.compression_counts = (500, 100, 1000, 100) if q else (20000, 2000, 20000, 1000)
         self.ping_round_trips = 200 if q else 5000
         self.ffi_round_trips = 20000 if q else 1000000
         self.memory_calls = 50000 if q else 1000000
@@ -492,14 +531,14 @@ def main():
     ap.add_argument("--bin", required=True, help="directory of the built bench programs")
     ap.add_argument("--out", required=True, help="results directory")
     ap.add_argument("--quick", action="store_true", help="everything, briefly (a smoke test)")
-    ap.add_argument("--only", default="machine,server,clients,streaming,ffi,memory,tls")
+    ap.add_argument("--only", default="machine,server,clients,streaming,compression,ffi,memory,tls")
     ap.add_argument("--servers", default="", help="server section: only the servers whose name "
                     "contains this; their rows replace theirs in the existing server.json")
     a = ap.parse_args()
     cfg = Config(a)
     os.makedirs(a.out, exist_ok=True)
     sections = {"machine": section_machine, "server": section_server, "clients": section_clients,
-                "streaming": section_streaming, "ffi": section_ffi, "memory": section_memory,
+                "streaming": section_streaming, "compression": section_compression, "ffi": section_ffi, "memory": section_memory,
                 "tls": section_tls}
     for name in a.only.split(","):
         t0 = time.monotonic()

@@ -49,6 +49,7 @@ class Report:
         self.server = load(results, "server")
         self.clients = load(results, "clients")
         self.streaming = load(results, "streaming")
+        self.compression = load(results, "compression")
         self.ffi = load(results, "ffi")
         self.memory = load(results, "memory")
         self.tls = load(results, "tls")
@@ -264,6 +265,46 @@ class Report:
             self.w(f"| {s} | " + " | ".join(cells) + " |")
         self.w("")
 
+    def compression_section(self):
+        if not self.compression:
+            return
+        self.w("## Compression", "",
+               "Each stack talks to itself, its server and its client both compressing with gzip "
+               "(text-like payloads that gzip packs about 3:1 at 1 KiB and 6:1 at 64 KiB, "
+               "`bench/c/bench_payload.h`), and with the same payloads uncompressed, in the same "
+               "run: unary calls with 16 in flight (calls/s) and one server stream (messages/s). "
+               "Each cell: gzip (identity). Median of the runs; every response checked.", "")
+
+        def row(stack, encoding, test):
+            return next((x for x in self.compression if x.get("stack") == stack
+                         and x.get("encoding") == encoding and x.get("test") == test), None)
+
+        def value(r):
+            return None if r is None or "error" in r else r.get(r.get("key"))
+
+        stacks, tests = [], []
+        for r in self.compression:
+            if r.get("stack") not in stacks:
+                stacks.append(r.get("stack"))
+            if r.get("test") and r["test"] not in tests:
+                tests.append(r["test"])
+        self.w("| stack | " + " | ".join(tests) + " |", "|---|" + "---:|" * len(tests))
+        for st in stacks:
+            cells = []
+            for t in tests:
+                g, i = row(st, "gzip", t), row(st, "identity", t)
+                cells.append(f"{cell(g, g['key']) if g else '–'} ({cell(i, i['key']) if i else '–'})")
+            self.w(f"| {st} | " + " | ".join(cells) + " |")
+        self.w("")
+        pairs = [("swiftgrpc C", "C++ gRPC 1.51"), ("swiftgrpc Python", "grpcio")]
+        for ours, theirs in pairs:
+            ratios = []
+            for t in tests:
+                a, b = value(row(ours, "gzip", t)), value(row(theirs, "gzip", t))
+                ratios.append(f"{t} {a / b:.2f}×" if a and b else f"{t} –")
+            self.w(f"- gzip, {ours} vs {theirs}: " + ", ".join(ratios))
+        self.w("")
+
     def ffi_section(self):
         self.w("## The host boundary (FFI), in process", "",
                "`swiftgrpc_server_probe` calls a unary method's host N times without a connection: "
@@ -384,6 +425,7 @@ class Report:
         self.server_section()
         self.clients_section()
         self.streaming_section()
+        self.compression_section()
         self.ffi_section()
         self.memory_section()
         self.tls_section()

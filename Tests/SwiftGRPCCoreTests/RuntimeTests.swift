@@ -172,6 +172,24 @@ import Testing
     #expect(applied.withLock { $0 } == 3 * EventLoop.drainBatch + 5)
   }
 
+  @Test func aDrainYieldsOnceItHasCompressedItsShare() throws {
+    // Sixteen big messages queued at once are packed and sent a few per drain (the loop flushes
+    // between drains), not all before the first leaves.
+    let loop = try EventLoop(index: 0)
+    loop.bindToCurrentThread()
+    let applied = Locked(0)
+    for _ in 0..<4 {
+      loop.execute {
+        loop.compressionBudget -= 20 * 1024  // what Call.enqueue spends packing 20 KiB
+        applied.withLock { $0 += 1 }
+      }
+    }
+    #expect(loop.drainQueue())
+    #expect(applied.withLock { $0 } == 2, "32 KiB per drain: the second message spends the rest")
+    #expect(!loop.drainQueue())
+    #expect(applied.withLock { $0 } == 4)
+  }
+
   @Test func answersForUnknownTokensAreRefused() throws {
     let group = try EventLoopGroup(threads: 2)
     defer { group.shutdown() }

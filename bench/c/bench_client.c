@@ -8,7 +8,7 @@
  *   bench_client TARGET stream COUNT SIZE   one Stream call: COUNT messages of SIZE bytes
  *   bench_client TARGET ping N SIZE         one Ping call: N round trips of SIZE bytes
  *
- * Prints one line: RESULT {json}.
+ * Prints one line: RESULT {json}. BENCH_COMPRESSION=gzip: see bench_payload.h.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_payload.h"
 #include "swiftgrpc.h"
 
 #define GET "/swiftgrpc.examples.Echo/Get"
@@ -58,7 +59,7 @@ static void start_unary(const char *req, size_t size, void *tag) {
 
 static int unary(long n, long conc, size_t size) {
   char *req = malloc(size ? size : 1);
-  for (size_t i = 0; i < size; i++) req[i] = (char)('a' + i % 26);
+  bench_fill_request(req, size);
   double *lat = conc == 1 ? malloc(sizeof(double) * (size_t)n) : NULL;
   double *started = malloc(sizeof(double) * (size_t)conc);
   long failed = 0, done = 0, issued = 0;
@@ -111,6 +112,8 @@ static int stream(long count, size_t size) {
                                     NULL, 0, req, 8, deadline(), 0, q, NULL, NULL, &call), "call_start");
   long got = 0, failed = 0;
   int status = -1;
+  char *expect = malloc(size ? size : 1); /* what the server streams (bench_payload.h) */
+  bench_fill_stream(expect, size);
   /* A window of READ_WINDOW reads kept asked: messages already received reach us without a
      loop round trip each; events are taken in batches. */
   enum { READ_WINDOW = 64 };
@@ -124,7 +127,7 @@ static int stream(long count, size_t size) {
       if (ev->type == SWIFTGRPC_EVENT_CLIENT_MESSAGE) {
         if (ev->has_message) {
           got++;
-          if (ev->message_len != size || (size && ev->message[size - 1] != 'x')) failed++;
+          if (ev->message_len != size || (size && memcmp(ev->message, expect, size))) failed++;
           swiftgrpc_client_read(ch, call);
         }
       } else if (ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS) {
@@ -137,12 +140,13 @@ static int stream(long count, size_t size) {
   if (status != 0 || got != count) failed += 1 + (count - got);
   printf("RESULT {\"mode\":\"stream\",\"messages\":%ld,\"size\":%zu,\"msgs_per_s\":%.0f,\"mb_per_s\":%.1f,"
          "\"failed\":%ld}\n", got, size, got / secs, got * (double)size / secs / 1e6, failed);
+  free(expect);
   return failed != 0;
 }
 
 static int ping(long n, size_t size) {
   char *req = malloc(size ? size : 1);
-  for (size_t i = 0; i < size; i++) req[i] = (char)('a' + i % 26);
+  bench_fill_request(req, size);
   double *lat = malloc(sizeof(double) * (size_t)n);
   swiftgrpc_call call;
   check(swiftgrpc_client_call_start(ch, "/swiftgrpc.examples.Echo/Ping", SWIFTGRPC_KIND_BIDI_STREAMING,
@@ -186,8 +190,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   check(swiftgrpc_runtime_create(1, &rt), "runtime_create");
-  swiftgrpc_channel_arg args[] = {{SWIFTGRPC_CHANNEL_MAX_RECV_MESSAGE_SIZE, 64 << 20, NULL}};
-  check(swiftgrpc_channel_create(rt, argv[1], args, 1, &ch), "channel_create");
+  swiftgrpc_channel_arg args[] = {{SWIFTGRPC_CHANNEL_MAX_RECV_MESSAGE_SIZE, 64 << 20, NULL},
+                                   {SWIFTGRPC_CHANNEL_DEFAULT_COMPRESSION, SWIFTGRPC_COMPRESS_GZIP, NULL}};
+  check(swiftgrpc_channel_create(rt, argv[1], args, bench_gzip() ? 2 : 1, &ch), "channel_create");
   check(swiftgrpc_queue_create(rt, &q), "queue_create");
   int rc;
   if (!strcmp(argv[2], "unary") && argc >= 6) rc = unary(atol(argv[3]), atol(argv[4]), (size_t)atol(argv[5]));

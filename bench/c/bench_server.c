@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_payload.h"
 #include "swiftgrpc.h"
 #include "swiftgrpc_util.h"
 
@@ -133,7 +134,7 @@ static void serve_stream(const swiftgrpc_event *ev) {
   pthread_mutex_lock(&stream_lock);
   if (size > stream_cap) {
     char *grown = realloc(stream_buf, size);
-    if (grown) { memset(grown, 'x', size); stream_buf = grown; stream_cap = size; }
+    if (grown) { bench_fill_stream(grown, size); stream_buf = grown; stream_cap = size; }
   }
   int fits = size <= stream_cap;
   if (fits) {
@@ -279,6 +280,8 @@ int main(int argc, char **argv) {
   check(swiftgrpc_runtime_create((uint32_t)loops, &rt), "runtime_create");
   check(swiftgrpc_server_create(rt, &server), "server_create");
   check(swiftgrpc_server_set_option(server, SWIFTGRPC_OPT_MAX_RECV_MESSAGE_SIZE, 64 << 20), "max receive");
+  if (bench_gzip())
+    check(swiftgrpc_server_set_option(server, SWIFTGRPC_OPT_DEFAULT_COMPRESSION, SWIFTGRPC_COMPRESS_GZIP), "gzip");
   static const struct { const char *name; int kind; } methods[] = {
       {"/swiftgrpc.examples.Echo/Get", SWIFTGRPC_KIND_UNARY},
       {"/swiftgrpc.examples.Echo/Stream", SWIFTGRPC_KIND_SERVER_STREAMING},

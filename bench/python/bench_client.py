@@ -4,7 +4,7 @@ and output of bench/c/bench_client.c. Every response is checked ("failed" counts
     python3 bench_client.py grpcio|swiftgrpc TARGET aio N CONC SIZE     (CONC asyncio calls in flight)
     python3 bench_client.py grpcio|swiftgrpc TARGET stream COUNT SIZE
     python3 bench_client.py grpcio|swiftgrpc TARGET ping N SIZE
-Prints one line: RESULT {json}."""
+Prints one line: RESULT {json}. BENCH_COMPRESSION=gzip: see bench_payload.py."""
 import asyncio
 import json
 import os
@@ -23,12 +23,12 @@ else:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings", "python"))
     import swiftgrpc as mod
     import swiftgrpc.aio as aio
-OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+import bench_payload  # noqa: E402
+
+OPTIONS = [("grpc.max_receive_message_length", 64 << 20),
+           ("grpc.max_send_message_length", 64 << 20)] + bench_payload.OPTIONS
 PREFIX = "/swiftgrpc.examples.Echo/"
-
-
-def payload(size):
-    return bytes((ord("a") + i % 26) for i in range(size))
+payload = bench_payload.request
 
 
 def report(**fields):

@@ -3,7 +3,7 @@ sync (thread pool) or asyncio API. Raw byte payloads, the methods of bench/c/ben
 Get (unary echo), Stream (COUNT, SIZE as two little-endian uint32 -> COUNT messages of SIZE
 bytes), Ping (bidi echo).
     python3 echo_server.py grpcio|swiftgrpc sync|aio [WORKERS]
-Prints "listening on PORT"; serves until killed."""
+Prints "listening on PORT"; serves until killed. BENCH_COMPRESSION=gzip: see bench_payload.py."""
 import asyncio
 import os
 import struct
@@ -20,7 +20,10 @@ else:
     import swiftgrpc as mod
     import swiftgrpc.aio as aio
 
-OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+import bench_payload  # noqa: E402
+
+OPTIONS = [("grpc.max_receive_message_length", 64 << 20),
+           ("grpc.max_send_message_length", 64 << 20)] + bench_payload.OPTIONS
 
 
 def handlers(get, stream, ping):
@@ -33,7 +36,7 @@ def handlers(get, stream, ping):
 
 def stream_request(request):
     count, size = struct.unpack("<II", request)
-    return count, b"x" * size
+    return count, bench_payload.stream_message(size)
 
 
 async def serve_aio():

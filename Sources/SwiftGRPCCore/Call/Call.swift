@@ -192,12 +192,14 @@ class Call {
   /// gRPC C-core does: such a message goes uncompressed, its flag 0). Loop thread: the loop's
   /// zlib streams do the work.
   final func enqueue(_ message: [UInt8], completesSend: Bool, compress: Bool = true) {
-    if compress, outboundEncoding != .identity, !message.isEmpty,
-      let packed = message.withUnsafeBytes({ loop.zlib.compress($0, outboundEncoding) }),
-      packed.count < message.count
-    {
-      buffer.enqueue(packed, compressed: true, completesSend: completesSend)
-      return
+    if compress, outboundEncoding != .identity, !message.isEmpty {
+      loop.compressionBudget -= message.count  // the drain yields to the sockets when spent
+      if let packed = message.withUnsafeBytes({ loop.zlib.compress($0, outboundEncoding) }),
+        packed.count < message.count
+      {
+        buffer.enqueue(packed, compressed: true, completesSend: completesSend)
+        return
+      }
     }
     buffer.enqueue(message, completesSend: completesSend)
   }

@@ -32,6 +32,11 @@ public final class EventLoop: @unchecked Sendable {
 
   /// How many queued items one drain applies before the loop serves its sockets again.
   static let drainBatch = 1024
+  /// Bytes one drain compresses (about a millisecond of zlib) before the loop flushes what it
+  /// has and serves its sockets again: sixteen 64 KiB messages queued at once then go out one
+  /// by one as they are packed, so the peer unpacks the first while the next is packed, instead
+  /// of waiting for all of them.
+  static let compressionPerDrain = 32 * 1024
 
   public let index: Int
   let epfd: Int32
@@ -46,6 +51,8 @@ public final class EventLoop: @unchecked Sendable {
   // Loop-only state.
   /// zlib streams for the messages of this loop's calls (made on first use).
   private(set) lazy var zlib = ZlibCodec()
+  /// What the current drain may still compress (`compressionPerDrain`); calls spend it.
+  var compressionBudget = EventLoop.compressionPerDrain
   private var handlers: [Int32: FDHandler] = [:]
   private var timers = TimerHeap()
   private var dirty: [HTTP2Connection] = []
@@ -296,12 +303,14 @@ public final class EventLoop: @unchecked Sendable {
     finalTeardown()
   }
 
-  /// Applies queued work, at most `drainBatch` items, so that a host that queues without pause
-  /// cannot keep the loop from its sockets. Returns whether work remains.
+  /// Applies queued work, at most `drainBatch` items (and `compressionPerDrain` bytes
+  /// compressed), so that a host that queues without pause cannot keep the loop from its
+  /// sockets. Returns whether work remains.
   @discardableResult
   func drainQueue() -> Bool {
     var applied = 0
-    while applied < EventLoop.drainBatch {
+    compressionBudget = EventLoop.compressionPerDrain
+    while applied < EventLoop.drainBatch && compressionBudget > 0 {
       if backlogHead == backlog.count {
         backlog.removeAll(keepingCapacity: backlog.capacity <= 4 * EventLoop.drainBatch)
         backlogHead = 0

@@ -2,6 +2,8 @@
 // and callback API, with the modes and output of bench/c/bench_client.c:
 //   bench_client TARGET unary N CONC SIZE | stream COUNT SIZE | ping N SIZE
 // Prints one line: RESULT {json}. Every response is checked; mismatches count in "failed".
+#include "../../c/bench_payload.h"
+
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -86,7 +88,7 @@ struct Unary {
 int unary(long n, long conc, size_t size) {
   Unary u;
   u.req.resize(size);
-  for (size_t i = 0; i < size; i++) u.req[i] = static_cast<char>('a' + i % 26);
+  bench_fill_request(&u.req[0], size);
   grpc::Slice slice(u.req);
   u.req_bb = grpc::ByteBuffer(&slice, 1);
   {  // warm-up: connect
@@ -165,7 +167,7 @@ class Pinger : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer
  public:
   Pinger(long n, size_t size) : n_(n) {
     req_s_.resize(size);
-    for (size_t i = 0; i < size; i++) req_s_[i] = static_cast<char>('a' + i % 26);
+    bench_fill_request(&req_s_[0], size);
     grpc::Slice slice(req_s_);
     req_ = grpc::ByteBuffer(&slice, 1);
     lat.reserve(n);
@@ -232,6 +234,7 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
+  if (bench_gzip()) args.SetCompressionAlgorithm(GRPC_COMPRESS_GZIP);
   auto channel = grpc::CreateCustomChannel(argv[1], grpc::InsecureChannelCredentials(), args);
   stub = std::make_unique<grpc::GenericStub>(channel);
   std::string mode = argv[2];

@@ -3,6 +3,8 @@
 //   Get (unary echo), Stream (COUNT, SIZE as two LE uint32 -> COUNT messages of SIZE bytes),
 //   Ping (bidi echo). Prints "listening on PORT"; runs until killed.
 //   echo_server [--threads N]   (N completion-queue threads; default: gRPC's own choice)
+#include "../../c/bench_payload.h"
+
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
@@ -62,7 +64,9 @@ class Reactor : public grpc::ServerGenericBidiReactor {
         std::memcpy(&count, r.data(), 4);
         std::memcpy(&size, r.data() + 4, 4);
         remaining_ = count;
-        grpc::Slice slice(std::string(size, 'x'));
+        std::string body(size, '\0');
+        bench_fill_stream(&body[0], size);
+        grpc::Slice slice(body);
         resp_ = grpc::ByteBuffer(&slice, 1);
         NextStreamWrite();
         break;
@@ -134,6 +138,7 @@ int main(int argc, char** argv) {
   builder.RegisterCallbackGenericService(&service);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
+  if (bench_gzip()) builder.SetDefaultCompressionAlgorithm(GRPC_COMPRESS_GZIP);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
     std::fprintf(stderr, "could not start\n");
