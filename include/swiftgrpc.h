@@ -410,6 +410,34 @@ int swiftgrpc_server_create(swiftgrpc_runtime runtime, swiftgrpc_server *out);
 /* (0.8.0) SWIFTGRPC_COMPRESS_* algorithm responses are compressed in, toward clients that accept
    it (default SWIFTGRPC_COMPRESS_NONE); swiftgrpc_call_set_compression chooses per call. */
 #define SWIFTGRPC_OPT_DEFAULT_COMPRESSION 7
+/* Connection management (0.8.0), gRFCs A8 and A9, with gRPC C-core's server defaults. Times in
+   milliseconds; for the *_MS options below that are off by default, 0 turns them off again. */
+/* A PING every this long on a connection with a call open (or on any connection with
+   SWIFTGRPC_OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS); default 7200000 (2 hours); 0: none. */
+#define SWIFTGRPC_OPT_KEEPALIVE_TIME_MS 8
+/* A keepalive PING not acknowledged this long closes the connection (its calls' hosts get
+   CANCELLED, its clients UNAVAILABLE); default 20000. */
+#define SWIFTGRPC_OPT_KEEPALIVE_TIMEOUT_MS 9
+/* 1: keepalive PINGs are sent, and a client's PINGs allowed at the minimum interval, also with no
+   call open; default 0 (then a client PING with no call open is a strike if it comes within 2
+   hours of the last one). */
+#define SWIFTGRPC_OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS 10
+/* The shortest interval allowed between a client's PINGs while the server sends no DATA or
+   HEADERS (grpc.http2.min_ping_interval_without_data_ms); sooner is a strike; default 300000. */
+#define SWIFTGRPC_OPT_MIN_PING_INTERVAL_WITHOUT_DATA_MS 11
+/* Strikes allowed before the connection ends with GOAWAY ENHANCE_YOUR_CALM, debug data
+   "too_many_pings" (gRPC clients then double their keepalive time); sending DATA or HEADERS
+   forgives them. Default 2; 0: no limit. */
+#define SWIFTGRPC_OPT_MAX_PING_STRIKES 12
+/* A connection with no call open this long gets a graceful GOAWAY, debug data "max_idle";
+   default off. */
+#define SWIFTGRPC_OPT_MAX_CONNECTION_IDLE_MS 13
+/* A connection this old (+-10% jitter) gets a graceful GOAWAY, debug data "max_age": clients
+   move new calls to a new connection (and so rebalance, and re-resolve names); default off. */
+#define SWIFTGRPC_OPT_MAX_CONNECTION_AGE_MS 14
+/* After the max-age GOAWAY, the calls still running this long are failed (UNAVAILABLE) and the
+   connection closed; default off (they may run to their end). */
+#define SWIFTGRPC_OPT_MAX_CONNECTION_AGE_GRACE_MS 15
 
 /* Method. Sets an integer option. SWIFTGRPC_E_WRONG_STATE after start; SWIFTGRPC_E_INVALID_ARGUMENT
    for an unknown option or a value out of range. */
@@ -450,7 +478,9 @@ int swiftgrpc_server_listen(swiftgrpc_server server, const char *address, int *b
 /* Method. Starts accepting connections and serving calls. Once only. */
 int swiftgrpc_server_start(swiftgrpc_server server);
 
-/* Method. Graceful shutdown: stops accepting, tells every connection (HTTP/2 GOAWAY) to open no
+/* Method. Graceful shutdown: stops accepting, tells every connection (HTTP/2 GOAWAY, in two
+   steps as gRPC C-core: GOAWAY with the largest stream id and a PING, then, once the PING is
+   acknowledged or a second passed, GOAWAY with the last stream processed) to open no
    new streams, waits up to `grace_ms` milliseconds for calls in flight to finish, then fails
    the rest: their clients get UNAVAILABLE, their hosts SWIFTGRPC_EVENT_CANCELLED. Returns when
    every call has ended and every connection is closed. Idempotent. Blocks the calling thread;

@@ -106,6 +106,24 @@ static void extreme_values(void) {
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_METADATA_SIZE, 1023), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND, -1), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND, INT32_MAX), SWIFTGRPC_OK);
+  /* Connection management (0.8.0): the extremes saturate or are refused; none traps. */
+  static const int ms_options[] = {SWIFTGRPC_OPT_KEEPALIVE_TIME_MS, SWIFTGRPC_OPT_MIN_PING_INTERVAL_WITHOUT_DATA_MS,
+                                   SWIFTGRPC_OPT_MAX_CONNECTION_IDLE_MS, SWIFTGRPC_OPT_MAX_CONNECTION_AGE_MS,
+                                   SWIFTGRPC_OPT_MAX_CONNECTION_AGE_GRACE_MS};
+  for (size_t i = 0; i < sizeof ms_options / sizeof ms_options[0]; i++) {
+    EXPECT(swiftgrpc_server_set_option(echo_server, ms_options[i], INT64_MAX), SWIFTGRPC_OK);
+    EXPECT(swiftgrpc_server_set_option(echo_server, ms_options[i], -1), SWIFTGRPC_E_INVALID_ARGUMENT);
+    EXPECT(swiftgrpc_server_set_option(echo_server, ms_options[i], INT64_MIN), SWIFTGRPC_E_INVALID_ARGUMENT);
+    EXPECT(swiftgrpc_server_set_option(echo_server, ms_options[i], 0), SWIFTGRPC_OK);
+  }
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_KEEPALIVE_TIMEOUT_MS, 0), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_KEEPALIVE_TIMEOUT_MS, INT64_MAX), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_KEEPALIVE_TIMEOUT_MS, 20000), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS, 2), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_PING_STRIKES, -1), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_PING_STRIKES, INT64_MAX), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_PING_STRIKES, 2), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_option(echo_server, 16, 1), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_register_host_fn(echo_server, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, echo_fn, NULL), SWIFTGRPC_OK);
   char target[64];
   swiftgrpc_channel ch = serve_and_connect(rt, echo_server, target);

@@ -6,7 +6,7 @@ import threading
 
 import hpack
 
-HEADERS, CONTINUATION, DATA = 1, 9, 0
+HEADERS, CONTINUATION, DATA, PING, GOAWAY = 1, 9, 0, 6, 7
 END_HEADERS = 0x4
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -80,6 +80,7 @@ class WireTap:
         self.port = self.listener.getsockname()[1]
         self.target = f"127.0.0.1:{self.port}"
         self.closed = False
+        self.connections = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -89,6 +90,8 @@ class WireTap:
             except OSError:
                 return
             server = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.connections += 1
             for src, dst, d in ((client, server, _Direction("request", self, True)),
                                 (server, client, _Direction("response", self, False))):
                 threading.Thread(target=self._pipe, args=(src, dst, d), daemon=True).start()
@@ -120,6 +123,19 @@ class WireTap:
         with self.lock:
             return [f.headers for f in self.frames if f.direction == direction and f.headers is not None]
 
+    def goaways(self, direction):
+        """(last stream id, error code, debug data) of every GOAWAY sent in `direction`."""
+        with self.lock:
+            frames = [f for f in self.frames if f.direction == direction and f.type == GOAWAY]
+        return [(int.from_bytes(f.payload[:4], "big") & 0x7FFFFFFF, int.from_bytes(f.payload[4:8], "big"),
+                 f.payload[8:]) for f in frames]
+
+    def pings(self, direction, ack=False):
+        """How many PINGs (or, with `ack`, PING acks) were sent in `direction`."""
+        with self.lock:
+            return sum(1 for f in self.frames if f.direction == direction and f.type == PING
+                       and bool(f.flags & 1) == ack)
+
     def messages(self, direction):
         """(stream, compressed flag, length) of every gRPC message sent in `direction`, from the
         DATA of each stream reassembled."""
@@ -141,13 +157,17 @@ class WireTap:
 if __name__ == "__main__":
     # For tests in other languages: `python3 wiretap.py TARGET_PORT` prints the port it relays
     # from, and once its stdin closes, what it saw as one JSON line:
-    # {"request"|"response": {"headers": [...], "messages": [[stream, flag, length], ...]}}.
+    # {"request"|"response": {"headers": [...], "messages": [[stream, flag, length], ...],
+    #  "goaways": [[last stream, code, debug], ...]}, "connections": n}.
     import json
     import sys
 
     tap = WireTap(int(sys.argv[1]))
     print(tap.port, flush=True)
     sys.stdin.read()
-    seen = {d: {"headers": tap.headers(d), "messages": tap.messages(d)} for d in ("request", "response")}
+    seen = {d: {"headers": tap.headers(d), "messages": tap.messages(d),
+                "goaways": [[last, code, debug.decode("latin-1")] for last, code, debug in tap.goaways(d)]}
+            for d in ("request", "response")}
+    seen["connections"] = tap.connections
     tap.close()
     print(json.dumps(seen), flush=True)

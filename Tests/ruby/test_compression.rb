@@ -3,13 +3,13 @@
 require_relative "test_helper"
 require "google/rpc/status_pb"
 require "grpc/google_rpc_status_utils"
-require "json"
 
 # Compression and rich status with the grpc gem: a gem client that compresses calling
 # swiftgrpc's server, swiftgrpc's client calling a gem server that compresses its responses,
 # and google.rpc.Status details (grpc-status-details-bin) both ways.
 class CompressionTest < Minitest::Test
   include ClientHelpers
+  include WireTap
 
   BIG = ("compressible " * 400).b
   GZIP = GRPC::Core::CompressionOptions.new(default_algorithm: :gzip).to_channel_arg_hash
@@ -35,17 +35,6 @@ class CompressionTest < Minitest::Test
   ensure
     server&.stop
     runner&.join(10)
-  end
-
-  # Records the wire between a client and the server on `port` (Tests/python/wiretap.py):
-  # yields the relay's port; returns what crossed, per direction.
-  def wiretap(port)
-    io = IO.popen(["python3", File.join(ROOT, "Tests/python/wiretap.py"), port.to_s], "r+")
-    yield Integer(io.gets)
-    io.close_write
-    JSON.parse(io.read)
-  ensure
-    io&.close
   end
 
   # Compressed flags of the messages that carried BIG: packed small, or plain above 5000 bytes.

@@ -11,6 +11,7 @@ $LOAD_PATH.unshift __dir__
 require "minitest/autorun"
 require "tmpdir"
 require "timeout"
+require "json"
 
 GEN_DIR = Dir.mktmpdir("swiftgrpc-ruby-test")
 Minitest.after_run { FileUtils.remove_entry(GEN_DIR) }
@@ -76,5 +77,20 @@ module ClientHelpers
   # Waits (an event, not a sleep) for the servicer to record `key`.
   def wait_log(key, secs = 10)
     TestServicer.wait(key, secs) or flunk "the handler never recorded #{key}"
+  end
+end
+
+# Records the wire between a client and a server (Tests/python/wiretap.py, a relay that decodes
+# every frame).
+module WireTap
+  # Yields the relay's port, in front of the server on `port`; returns what crossed, per
+  # direction ("request", "response": headers, messages, goaways) and "connections".
+  def wiretap(port)
+    io = IO.popen(["python3", File.join(ROOT, "Tests/python/wiretap.py"), port.to_s], "r+")
+    yield Integer(io.gets)
+    io.close_write
+    JSON.parse(io.read)
+  ensure
+    io&.close
   end
 end

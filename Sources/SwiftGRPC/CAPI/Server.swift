@@ -44,6 +44,16 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
       try check(0...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND")
     case SWIFTGRPC_OPT_DEFAULT_COMPRESSION:
       _ = try messageEncoding(value, "SWIFTGRPC_OPT_DEFAULT_COMPRESSION")
+    case SWIFTGRPC_OPT_KEEPALIVE_TIME_MS, SWIFTGRPC_OPT_MIN_PING_INTERVAL_WITHOUT_DATA_MS,
+      SWIFTGRPC_OPT_MAX_CONNECTION_IDLE_MS, SWIFTGRPC_OPT_MAX_CONNECTION_AGE_MS,
+      SWIFTGRPC_OPT_MAX_CONNECTION_AGE_GRACE_MS:
+      try check(0...Int64.max, "option \(option)")
+    case SWIFTGRPC_OPT_KEEPALIVE_TIMEOUT_MS:
+      try check(1...Int64.max, "SWIFTGRPC_OPT_KEEPALIVE_TIMEOUT_MS")
+    case SWIFTGRPC_OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS:
+      try check(0...1, "SWIFTGRPC_OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS")
+    case SWIFTGRPC_OPT_MAX_PING_STRIKES:
+      try check(0...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_PING_STRIKES")
     default:
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown server option \(option)")
     }
@@ -56,6 +66,14 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
         case SWIFTGRPC_OPT_HANDSHAKE_TIMEOUT_MS: c.handshakeTimeoutNanos = Time.nanos(millis: value)
         case SWIFTGRPC_OPT_MAX_CONTROL_FRAMES_PER_SECOND: c.maxControlFramesPerSecond = value
         case SWIFTGRPC_OPT_DEFAULT_COMPRESSION: c.defaultCompression = MessageEncoding(algorithm: value)!
+        case SWIFTGRPC_OPT_KEEPALIVE_TIME_MS: c.keepaliveTimeNanos = offIfZero(value)
+        case SWIFTGRPC_OPT_KEEPALIVE_TIMEOUT_MS: c.keepaliveTimeoutNanos = Time.nanos(millis: value)
+        case SWIFTGRPC_OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS: c.keepalivePermitWithoutCalls = value == 1
+        case SWIFTGRPC_OPT_MIN_PING_INTERVAL_WITHOUT_DATA_MS: c.minPingIntervalNanos = Time.nanos(millis: value)
+        case SWIFTGRPC_OPT_MAX_PING_STRIKES: c.maxPingStrikes = Int(value)
+        case SWIFTGRPC_OPT_MAX_CONNECTION_IDLE_MS: c.maxConnectionIdleNanos = offIfZero(value)
+        case SWIFTGRPC_OPT_MAX_CONNECTION_AGE_MS: c.maxConnectionAgeNanos = offIfZero(value)
+        case SWIFTGRPC_OPT_MAX_CONNECTION_AGE_GRACE_MS: c.maxConnectionAgeGraceNanos = offIfZero(value)
         default: c.maxConcurrentStreams = UInt32(value)
         }
       }
@@ -63,6 +81,11 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
       throw abiError(error)
     }
   }
+}
+
+/// Milliseconds as nanoseconds, 0 meaning off (`Time.never`).
+private func offIfZero(_ millis: Int64) -> Int64 {
+  millis == 0 ? Time.never : Time.nanos(millis: millis)
 }
 
 private func validateMethod(_ method: UnsafePointer<CChar>?, _ kind: Int32) throws(ABIError)

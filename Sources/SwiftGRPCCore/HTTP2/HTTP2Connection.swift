@@ -236,11 +236,15 @@ class HTTP2Connection: FDHandler {
 
   /// Ends the connection for misbehaviour: GOAWAY with `code`, no more input; it closes once the
   /// GOAWAY is written. Safe inside nghttp2 callbacks.
-  func terminate(_ code: HTTP2Session.ErrorCode, _ why: String) {
+  func terminate(_ code: HTTP2Session.ErrorCode, _ why: String, debug: StaticString = "") {
     guard !terminating, !closed, let session else { return }
     terminating = true
     terminationStatus = Status(.unavailable, why)
-    session.terminate(code)
+    if debug.utf8CodeUnitCount > 0 {
+      session.terminate(code, debug: debug)
+    } else {
+      session.terminate(code)
+    }
     loop.markDirty(self)
   }
 

@@ -194,10 +194,27 @@ final class HTTP2Session {
   // MARK: - Connection
 
   /// GOAWAY NO_ERROR naming the last stream processed: no new streams, the others finish.
-  func submitGracefulGoaway() {
+  /// `debug`: its debug data (why, as gRPC C-core words it: "max_age", "max_idle").
+  func submitGracefulGoaway(debug: StaticString = "") {
     nghttp2_submit_goaway(
       raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(raw),
-      ErrorCode.noError.rawValue, nil, 0)
+      ErrorCode.noError.rawValue, debug.utf8Start, debug.utf8CodeUnitCount)
+  }
+
+  /// The first step of a graceful GOAWAY (server): GOAWAY with the largest stream id, which
+  /// tells the client to open no more streams without refusing those already on their way.
+  func submitShutdownNotice() {
+    nghttp2_submit_shutdown_notice(raw)
+  }
+
+  /// GOAWAY with `code` and `debug` data (what a peer reads as the reason: "too_many_pings"),
+  /// then the session is done once it is sent (nghttp2's terminating GOAWAY follows it: it
+  /// cannot carry debug data).
+  func terminate(_ code: ErrorCode, debug: StaticString) {
+    nghttp2_submit_goaway(
+      raw, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(raw),
+      code.rawValue, debug.utf8Start, debug.utf8CodeUnitCount)
+    nghttp2_session_terminate_session(raw, code.rawValue)
   }
 
   /// GOAWAY with `code`; the session is done once it is sent.

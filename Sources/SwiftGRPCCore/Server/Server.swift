@@ -25,6 +25,24 @@ public final class Server: @unchecked Sendable {
     /// The encoding responses are compressed in, where the client accepts it (a host may choose
     /// another per call).
     public var defaultCompression = MessageEncoding.identity
+    // Connection management, with gRPC C-core's server defaults (gRFCs A8 and A9).
+    /// A PING every this long (if a call is open or `keepalivePermitWithoutCalls`); one not
+    /// acknowledged within `keepaliveTimeoutNanos` closes the connection. `Int64.max`: off.
+    public var keepaliveTimeNanos: Int64 = 2 * 3600 * 1_000_000_000
+    public var keepaliveTimeoutNanos: Int64 = 20_000_000_000
+    /// Keepalive pings are sent, and client pings accepted at `minPingIntervalNanos`, also with
+    /// no call open.
+    public var keepalivePermitWithoutCalls = false
+    /// The shortest interval allowed between a client's pings while the server sends nothing.
+    public var minPingIntervalNanos: Int64 = 300_000_000_000
+    /// Pings sooner than allowed before GOAWAY ENHANCE_YOUR_CALM "too_many_pings"; 0: no limit.
+    public var maxPingStrikes = 2
+    /// A connection with no call open this long is sent GOAWAY ("max_idle"). `Int64.max`: off.
+    public var maxConnectionIdleNanos = Int64.max
+    /// A connection this old (±10 % jitter) is sent GOAWAY ("max_age"); its calls then have
+    /// `maxConnectionAgeGraceNanos` to finish. `Int64.max`: off.
+    public var maxConnectionAgeNanos = Int64.max
+    public var maxConnectionAgeGraceNanos = Int64.max
     public init() {}
   }
 

@@ -12,14 +12,28 @@ final class ServerConnection: HTTP2Connection {
   private(set) var auth: [MetadataEntry]
   private(set) var calls: [Int32: ServerCall] = [:]
   private var goingAway = false
+  /// The first GOAWAY (the shutdown notice) went out; the final one follows its PING's ack.
+  private var noticeSent = false
+  private var goawayDebug: StaticString = ""
   private var handshakeTimer: LoopTimer?
+  // Connection management (gRFC A8, A9).
+  private var strikes: PingStrikes
+  private var keepaliveTimer: LoopTimer?
+  private var pingTimeout: LoopTimer?
+  private var idleTimer: LoopTimer?
+  private var ageTimer: LoopTimer?
+  private var graceTimer: LoopTimer?
+  private var goawayTimer: LoopTimer?
 
   private init(loop: EventLoop, server: Server, transport: ByteTransport, peer: String) {
     self.server = server
     self.peer = peer
     auth = transport.authProperties()
+    let config = server.config
+    strikes = PingStrikes(minIntervalNanos: config.minPingIntervalNanos, maxStrikes: config.maxPingStrikes,
+                          permitWithoutCalls: config.keepalivePermitWithoutCalls)
     super.init(loop: loop, transport: transport,
-               controlFramesPerSecond: server.config.maxControlFramesPerSecond)
+               controlFramesPerSecond: config.maxControlFramesPerSecond)
   }
 
   /// Takes ownership of an accepted socket on `loop` (runs on that loop); with `credentials`
@@ -72,8 +86,81 @@ final class ServerConnection: HTTP2Connection {
     c.handshakeTimer = loop.schedule(after: config.handshakeTimeoutNanos) {
       c.close(reason: Status(.unavailable, "the client did not complete the HTTP/2 handshake in time"))
     }
+    c.startManagement()
     c.flush()
     return c
+  }
+
+  // MARK: - Connection management (gRFC A8 keepalive, A9 idle and age)
+
+  private func startManagement() {
+    let config = server.config
+    scheduleKeepalive()
+    armIdle()
+    if config.maxConnectionAgeNanos != Int64.max {
+      // ±10 % jitter, so that connections made together do not all go at once (A9).
+      let age = config.maxConnectionAgeNanos
+      let jittered = Time.add(age - age / 10, Int64.random(in: 0...max(0, age / 5)))
+      ageTimer = loop.schedule(after: jittered) { [unowned self] in
+        ageTimer = nil
+        maxAgeReached()
+      }
+    }
+  }
+
+  private func scheduleKeepalive() {
+    let interval = server.config.keepaliveTimeNanos
+    guard interval != Int64.max, !closed else { return }
+    keepaliveTimer = loop.schedule(after: interval) { [unowned self] in
+      keepaliveTimer = nil
+      keepaliveTick()
+    }
+  }
+
+  private func keepaliveTick() {
+    guard !closed, let session else { return }
+    let config = server.config
+    if pingTimeout == nil && (!calls.isEmpty || config.keepalivePermitWithoutCalls) {
+      session.ping()
+      loop.markDirty(self)
+      pingTimeout = loop.schedule(after: config.keepaliveTimeoutNanos) { [unowned self] in
+        pingTimeout = nil
+        close(reason: Status(.unavailable, "keepalive ping not acknowledged; the client is gone"))
+      }
+    }
+    scheduleKeepalive()
+  }
+
+  /// With no call open, the idle timer runs; a call cancels it.
+  private func armIdle() {
+    let idle = server.config.maxConnectionIdleNanos
+    guard idle != Int64.max, idleTimer == nil, calls.isEmpty, !goingAway, !closed else { return }
+    idleTimer = loop.schedule(after: idle) { [unowned self] in
+      idleTimer = nil
+      if calls.isEmpty { beginGracefulShutdown(debug: "max_idle") }
+    }
+  }
+
+  private func maxAgeReached() {
+    beginGracefulShutdown(debug: "max_age")
+    let grace = server.config.maxConnectionAgeGraceNanos
+    guard grace != Int64.max, !closed else { return }
+    graceTimer = loop.schedule(after: grace) { [unowned self] in
+      graceTimer = nil
+      forceShutdown(Status(.unavailable, "max connection age grace elapsed"))
+    }
+  }
+
+  private func stopManagement() {
+    for t in [keepaliveTimer, pingTimeout, idleTimer, ageTimer, graceTimer, goawayTimer] {
+      loop.cancel(t)
+    }
+    keepaliveTimer = nil
+    pingTimeout = nil
+    idleTimer = nil
+    ageTimer = nil
+    graceTimer = nil
+    goawayTimer = nil
   }
 
   override var peerClosedStatus: Status { Status(.cancelled, "connection closed by the client") }
@@ -86,12 +173,37 @@ final class ServerConnection: HTTP2Connection {
 
   // MARK: - Shutdown
 
-  /// Sends GOAWAY: no new streams; the connection closes once its calls are done.
-  func beginGracefulShutdown() {
+  /// How long the final GOAWAY waits for the ack of the PING sent with the shutdown notice.
+  static let goawayAckWaitNanos: Int64 = 1_000_000_000
+
+  /// Graceful GOAWAY in two steps, as gRPC C-core's: first GOAWAY with the largest stream id and
+  /// a PING (the client opens no more streams, and none on its way is refused), then, once the
+  /// PING is acknowledged (streams sent before it have arrived) or a second passed, GOAWAY with
+  /// the last stream processed. The connection closes once its calls are done.
+  func beginGracefulShutdown(debug: StaticString = "") {
     guard !closed, !goingAway, let session else { return }
     goingAway = true
-    session.submitGracefulGoaway()
+    goawayDebug = debug
+    loop.cancel(idleTimer)
+    idleTimer = nil
+    session.submitShutdownNotice()
+    session.ping()
+    noticeSent = true
+    goawayTimer = loop.schedule(after: ServerConnection.goawayAckWaitNanos) { [unowned self] in
+      goawayTimer = nil
+      finalGoaway()
+    }
     flush()
+  }
+
+  /// The second GOAWAY: streams after the last one processed are refused.
+  private func finalGoaway() {
+    guard noticeSent, !closed, let session else { return }
+    noticeSent = false
+    loop.cancel(goawayTimer)
+    goawayTimer = nil
+    session.submitGracefulGoaway(debug: goawayDebug)
+    loop.markDirty(self)
   }
 
   /// Fails every call with `status` (clients see it, hosts are told), then closes.
@@ -109,6 +221,7 @@ final class ServerConnection: HTTP2Connection {
   override func didClose(reason: Status) {
     loop.cancel(handshakeTimer)
     handshakeTimer = nil
+    stopManagement()
     let open = calls.values
     calls.removeAll()
     for call in open { call.connectionLost(reason) }
@@ -129,20 +242,37 @@ final class ServerConnection: HTTP2Connection {
       let call = ServerCall(streamID: streamID, connection: self)
       calls[streamID] = call
       session.bind(call, to: streamID)
+      if let idleTimer {
+        loop.cancel(idleTimer)
+        self.idleTimer = nil
+      }
     }
     super.headersBegin(streamID: streamID, isRequest: isRequest, trailers: trailers)
   }
 
   override func frameReceived(_ frame: FrameHeader) {
-    if frame.kind == .settings && !frame.isAck {
+    switch frame.kind {
+    case .settings where !frame.isAck:
       loop.cancel(handshakeTimer)  // the preface and SETTINGS arrived
       handshakeTimer = nil
+    case .ping where frame.isAck:
+      loop.cancel(pingTimeout)
+      pingTimeout = nil
+      if noticeSent { finalGoaway() }
+    case .ping:
+      if strikes.pingReceived(at: monotonicNanos(), callsOpen: !calls.isEmpty) {
+        terminate(.enhanceYourCalm, "the client sent too many pings", debug: "too_many_pings")
+        return
+      }
+    default:
+      break
     }
     super.frameReceived(frame)
   }
 
   override func frameSent(_ frame: FrameHeader) {
     super.frameSent(frame)
+    if frame.kind == .data || frame.kind == .headers { strikes.forgive() }
     guard frame.endsStream, frame.streamID > 0, let call = calls[frame.streamID],
       !call.requestHasEnded
     else { return }
@@ -152,5 +282,6 @@ final class ServerConnection: HTTP2Connection {
 
   override func streamClosed(streamID: Int32, errorCode: UInt32) {
     calls.removeValue(forKey: streamID)?.streamClosed(errorCode: errorCode)
+    if calls.isEmpty { armIdle() }
   }
 }

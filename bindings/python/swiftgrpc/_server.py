@@ -428,7 +428,18 @@ _OPTION_MAP = {
     "grpc.server_handshake_timeout_ms": N.OPT_HANDSHAKE_TIMEOUT_MS,
     "swiftgrpc.max_control_frames_per_second": N.OPT_MAX_CONTROL_FRAMES_PER_SECOND,
     "grpc.default_compression_algorithm": N.OPT_DEFAULT_COMPRESSION,
+    "grpc.keepalive_time_ms": N.OPT_KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": N.OPT_KEEPALIVE_TIMEOUT_MS,
+    "grpc.keepalive_permit_without_calls": N.OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+    "grpc.http2.min_ping_interval_without_data_ms": N.OPT_MIN_PING_INTERVAL_WITHOUT_DATA_MS,
+    "grpc.http2.max_ping_strikes": N.OPT_MAX_PING_STRIKES,
+    "grpc.max_connection_idle_ms": N.OPT_MAX_CONNECTION_IDLE_MS,
+    "grpc.max_connection_age_ms": N.OPT_MAX_CONNECTION_AGE_MS,
+    "grpc.max_connection_age_grace_ms": N.OPT_MAX_CONNECTION_AGE_GRACE_MS,
 }
+# grpcio's "infinite" for these: INT_MAX milliseconds; swiftgrpc's is 0 (off).
+_INT_MAX_IS_OFF = {N.OPT_KEEPALIVE_TIME_MS, N.OPT_MAX_CONNECTION_IDLE_MS, N.OPT_MAX_CONNECTION_AGE_MS,
+                   N.OPT_MAX_CONNECTION_AGE_GRACE_MS}
 
 
 class NativeServer:
@@ -447,6 +458,8 @@ class NativeServer:
             opt = _OPTION_MAP.get(key)
             if opt == N.OPT_DEFAULT_COMPRESSION:
                 value = compression_algorithm(value, key) or 0
+            elif opt in _INT_MAX_IS_OFF and int(value) >= (1 << 31) - 1:
+                value = 0
             if opt is not None:
                 try:
                     N.check(N.swiftgrpc_server_set_option(self.handle, opt, int(value)),
@@ -831,8 +844,12 @@ class Server(ServerAPI):
 
     ``thread_pool`` (a ``concurrent.futures.ThreadPoolExecutor``) or ``max_workers`` bounds how
     many handlers run at once (default 32); swiftgrpc runs handlers on its own worker threads
-    rather than submitting each call to the pool. Options: ``grpc.max_receive_message_length``,
-    ``grpc.max_send_message_length``, ``grpc.max_concurrent_streams``; others are ignored."""
+    rather than submitting each call to the pool. Options: message and metadata sizes,
+    ``grpc.max_concurrent_streams``, ``grpc.default_compression_algorithm``, keepalive and its
+    enforcement (``grpc.keepalive_time_ms``, ``grpc.keepalive_timeout_ms``,
+    ``grpc.keepalive_permit_without_calls``, ``grpc.http2.min_ping_interval_without_data_ms``,
+    ``grpc.http2.max_ping_strikes``) and connection idle and age (``grpc.max_connection_idle_ms``,
+    ``grpc.max_connection_age_ms``, ``grpc.max_connection_age_grace_ms``); others are ignored."""
 
     def __init__(self, thread_pool: Any = None, handlers: Optional[Iterable[Any]] = None,
                  interceptors: Optional[Sequence[Any]] = None,

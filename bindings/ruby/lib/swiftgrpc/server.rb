@@ -282,6 +282,44 @@ module SwiftGRPC
   # never runs Ruby code on its own threads): at most two wait on the queue, and a thread that
   # takes a new call runs its handler itself once another thread is waiting in its place.
   class Server
+    # Connection-management keywords and their options.
+    MANAGEMENT = { keepalive_time_ms: Native::OPT_KEEPALIVE_TIME_MS,
+                   keepalive_timeout_ms: Native::OPT_KEEPALIVE_TIMEOUT_MS,
+                   keepalive_permit_without_calls: Native::OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                   min_ping_interval_without_data_ms: Native::OPT_MIN_PING_INTERVAL_WITHOUT_DATA_MS,
+                   max_ping_strikes: Native::OPT_MAX_PING_STRIKES,
+                   max_connection_idle_ms: Native::OPT_MAX_CONNECTION_IDLE_MS,
+                   max_connection_age_ms: Native::OPT_MAX_CONNECTION_AGE_MS,
+                   max_connection_age_grace_ms: Native::OPT_MAX_CONNECTION_AGE_GRACE_MS }.freeze
+    # The gem's server_args that swiftgrpc honours, by their gRPC names.
+    SERVER_ARGS = { "grpc.keepalive_time_ms" => :keepalive_time_ms,
+                    "grpc.keepalive_timeout_ms" => :keepalive_timeout_ms,
+                    "grpc.keepalive_permit_without_calls" => :keepalive_permit_without_calls,
+                    "grpc.http2.min_ping_interval_without_data_ms" => :min_ping_interval_without_data_ms,
+                    "grpc.http2.max_ping_strikes" => :max_ping_strikes,
+                    "grpc.max_connection_idle_ms" => :max_connection_idle_ms,
+                    "grpc.max_connection_age_ms" => :max_connection_age_ms,
+                    "grpc.max_connection_age_grace_ms" => :max_connection_age_grace_ms }.freeze
+    INT_MAX = (1 << 31) - 1 # the gem's (C-core's) "infinite" milliseconds: off here
+
+    # @api private — {option => Integer} from the keywords and the gem's server_args
+    def self.management_options(management, server_args)
+      raise TypeError, "server_args must be a Hash, not #{server_args.class}" unless server_args.is_a?(Hash)
+
+      named = server_args.to_h do |k, v|
+        [SERVER_ARGS.fetch(k.to_s) do
+          raise ArgumentError, "server argument #{k.inspect} is not supported by swiftgrpc; " \
+                               "supported: #{SERVER_ARGS.keys.join(', ')}"
+        end, v]
+      end
+      named.merge(management).to_h do |name, v|
+        opt = MANAGEMENT.fetch(name) { raise ArgumentError, "unknown keyword: #{name.inspect}" }
+        v = v ? 1 : 0 if [true, false].include?(v)
+        v = 0 if v.is_a?(Integer) && v >= INT_MAX && opt != Native::OPT_KEEPALIVE_TIMEOUT_MS
+        [opt, v]
+      end
+    end
+
     # @param pool_size [Integer] most handlers running at once; more calls wait their turn
     # @param max_receive_message_size [Integer, nil] bytes (default 4 MiB)
     # @param max_send_message_size [Integer, nil] bytes (default unlimited)
@@ -294,9 +332,16 @@ module SwiftGRPC
     #   (default 1000; 0: none)
     # @param compression [Symbol, nil] what responses are compressed in toward clients that
     #   accept it (:identity, :deflate, :gzip; default :identity)
+    # @param server_args [Hash] the grpc gem's server arguments (gRPC channel-arg names) among
+    #   {SERVER_ARGS}; another is refused
+    # Connection management (gRFCs A8, A9; Integers of milliseconds, 0: off): keepalive_time_ms
+    # (default 2 hours), keepalive_timeout_ms (20000), keepalive_permit_without_calls,
+    # min_ping_interval_without_data_ms (300000), max_ping_strikes (2), max_connection_idle_ms,
+    # max_connection_age_ms, max_connection_age_grace_ms.
     def initialize(pool_size: 32, max_receive_message_size: nil, max_send_message_size: nil,
                    max_concurrent_streams: nil, max_metadata_size: nil, handshake_timeout_ms: nil,
-                   max_control_frames_per_second: nil, compression: nil)
+                   max_control_frames_per_second: nil, compression: nil, server_args: {},
+                   **management)
       raise ArgumentError, "pool_size must be a positive Integer" unless pool_size.is_a?(Integer) && pool_size.positive?
 
       @state = ServerState.new(pool_size)
@@ -305,7 +350,8 @@ module SwiftGRPC
         Native::OPT_MAX_CONCURRENT_STREAMS => max_concurrent_streams,
         Native::OPT_MAX_METADATA_SIZE => max_metadata_size,
         Native::OPT_HANDSHAKE_TIMEOUT_MS => handshake_timeout_ms,
-        Native::OPT_MAX_CONTROL_FRAMES_PER_SECOND => max_control_frames_per_second }.each do |opt, v|
+        Native::OPT_MAX_CONTROL_FRAMES_PER_SECOND => max_control_frames_per_second }
+        .merge(Server.management_options(management, server_args)).each do |opt, v|
         next if v.nil?
         raise TypeError, "server options must be Integers, not #{v.class}" unless v.is_a?(Integer)
 
@@ -453,8 +499,10 @@ module SwiftGRPC
     end
 
     def option(opt, value)
-      NativeError.check(Native.swiftgrpc_server_set_option(@handle, opt, value),
-                        "swiftgrpc_server_set_option")
+      rc = Native.swiftgrpc_server_set_option(@handle, opt, value)
+      raise ArgumentError, "server option: #{Native.last_error}" if rc == Native::E_INVALID_ARGUMENT
+
+      NativeError.check(rc, "swiftgrpc_server_set_option")
     end
 
     def add(spec, fn)
