@@ -606,7 +606,9 @@ typedef struct swiftgrpc_channel_arg {
 #define SWIFTGRPC_CHANNEL_MAX_BACKOFF_MS 3
 /* Interval of keepalive PINGs on a connection; default 0 (off). */
 #define SWIFTGRPC_CHANNEL_KEEPALIVE_TIME_MS 4
-/* A PING unanswered this long closes the connection (its calls fail UNAVAILABLE); default 20000. */
+/* A PING unanswered this long closes the connection (its calls fail UNAVAILABLE); default 20000.
+   (0.8.0) A server's GOAWAY ENHANCE_YOUR_CALM "too_many_pings" doubles the channel's keepalive
+   time, as gRPC clients do (gRFC A8). */
 #define SWIFTGRPC_CHANNEL_KEEPALIVE_TIMEOUT_MS 5
 /* 1: send keepalive PINGs also when no call is open; default 0. */
 #define SWIFTGRPC_CHANNEL_KEEPALIVE_PERMIT_WITHOUT_CALLS 6
@@ -814,6 +816,12 @@ int swiftgrpc_channel_credentials_compose(swiftgrpc_channel_credentials channel_
    and its events are dropped.
    Errors common to the operations: SWIFTGRPC_E_BAD_HANDLE (channel, or a call this channel never
    issued), SWIFTGRPC_E_TOKEN_CLOSED (the call's STATUS was delivered), SWIFTGRPC_E_WRONG_STATE. */
+
+/* GOAWAY (0.8.0): calls in flight on a connection the server sends GOAWAY finish there; new
+   calls go to another connection. A unary or server-streaming call the server refused without
+   processing it (REFUSED_STREAM, or above the GOAWAY's last stream id) goes again on another
+   connection, transparently (gRFC A6), up to 5 times; a streaming request refused so fails
+   UNAVAILABLE (it was not processed: the host may retry it). */
 
 /* Call flags. */
 /* Wait for the channel to become READY instead of failing with UNAVAILABLE while it is in

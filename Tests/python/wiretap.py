@@ -12,8 +12,9 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class Frame:
-    def __init__(self, direction, ftype, flags, stream, payload):
+    def __init__(self, direction, ftype, flags, stream, payload, connection=0):
         self.direction, self.type, self.flags, self.stream, self.payload = direction, ftype, flags, stream, payload
+        self.connection = connection  # which relayed connection, from 1
         self.headers = None  # a HEADERS frame's decoded block (with its CONTINUATIONs)
 
     def __repr__(self):
@@ -21,8 +22,8 @@ class Frame:
 
 
 class _Direction:
-    def __init__(self, name, tap, preface):
-        self.name, self.tap = name, tap
+    def __init__(self, name, tap, preface, connection=0):
+        self.name, self.tap, self.connection = name, tap, connection
         self.buf = b""
         self.skip = len(PREFACE) if preface else 0
         self.decoder = hpack.Decoder()
@@ -37,7 +38,7 @@ class _Direction:
         while len(self.buf) >= 9 and len(self.buf) >= 9 + int.from_bytes(self.buf[:3], "big"):
             n = int.from_bytes(self.buf[:3], "big")
             f = Frame(self.name, self.buf[3], self.buf[4], int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF,
-                      self.buf[9:9 + n])
+                      self.buf[9:9 + n], self.connection)
             self.buf = self.buf[9 + n:]
             self._frame(f)
 
@@ -92,8 +93,9 @@ class WireTap:
             server = socket.create_connection(("127.0.0.1", self.target_port))
             with self.lock:
                 self.connections += 1
-            for src, dst, d in ((client, server, _Direction("request", self, True)),
-                                (server, client, _Direction("response", self, False))):
+                n = self.connections
+            for src, dst, d in ((client, server, _Direction("request", self, True, n)),
+                                (server, client, _Direction("response", self, False, n))):
                 threading.Thread(target=self._pipe, args=(src, dst, d), daemon=True).start()
 
     @staticmethod
@@ -123,18 +125,20 @@ class WireTap:
         with self.lock:
             return [f.headers for f in self.frames if f.direction == direction and f.headers is not None]
 
-    def goaways(self, direction):
-        """(last stream id, error code, debug data) of every GOAWAY sent in `direction`."""
+    def goaways(self, direction, connection=None):
+        """(last stream id, error code, debug data) of every GOAWAY sent in `direction` (on the
+        `connection`-th relayed connection, if given)."""
         with self.lock:
-            frames = [f for f in self.frames if f.direction == direction and f.type == GOAWAY]
+            frames = [f for f in self.frames if f.direction == direction and f.type == GOAWAY
+                      and connection in (None, f.connection)]
         return [(int.from_bytes(f.payload[:4], "big") & 0x7FFFFFFF, int.from_bytes(f.payload[4:8], "big"),
                  f.payload[8:]) for f in frames]
 
-    def pings(self, direction, ack=False):
+    def pings(self, direction, ack=False, connection=None):
         """How many PINGs (or, with `ack`, PING acks) were sent in `direction`."""
         with self.lock:
             return sum(1 for f in self.frames if f.direction == direction and f.type == PING
-                       and bool(f.flags & 1) == ack)
+                       and bool(f.flags & 1) == ack and connection in (None, f.connection))
 
     def messages(self, direction):
         """(stream, compressed flag, length) of every gRPC message sent in `direction`, from the

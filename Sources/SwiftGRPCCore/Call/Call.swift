@@ -225,6 +225,17 @@ class Call {
     return .deferred
   }
 
+  /// The call leaves its stream for a new one (a transparent retry): what the old stream left
+  /// in the buffers goes (its credit with it: the stream is closed).
+  final func leaveStream() {
+    _ = buffer.dropReceived()
+    buffer.dropOutbound()
+    buffer.inboundEncoding = .identity
+    dataDeferred = false
+    connection = nil
+    streamID = 0
+  }
+
   /// Drops everything still buffered in both directions (the call ended), returning held credit.
   final func dropBuffers() {
     connection?.consume(streamID: streamID, bytes: buffer.dropReceived())

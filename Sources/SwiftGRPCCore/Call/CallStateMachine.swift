@@ -165,6 +165,13 @@ public struct CallStateMachine: Equatable, Sendable {
     client = .closed
   }
 
+  /// Client: the stream was refused before the server processed it; the call goes again on a
+  /// new stream (a transparent retry, gRFC A6), both halves as before it was opened.
+  public mutating func streamRetried() {
+    client = .idle
+    server = .idle
+  }
+
   /// Server: the response headers go out now (explicit initial metadata or the first message).
   /// Returns false if they already went.
   public mutating func openResponse() -> Bool {

@@ -81,6 +81,14 @@ public final class Channel: @unchecked Sendable {
   /// The grpc-accept-encoding its servers last sent (loop thread); nil until one did. A call
   /// does not compress in an encoding they did not list.
   var serverAccepts: AcceptedEncodings?
+  /// The keepalive interval (loop thread): the configured one, doubled each time a server
+  /// answers GOAWAY ENHANCE_YOUR_CALM "too_many_pings", as gRPC clients do (gRFC A8).
+  lazy var keepaliveTimeNanos = config.keepaliveTimeNanos
+
+  /// A server said "too_many_pings": ping it half as often.
+  func tooManyPings() {
+    if keepaliveTimeNanos != Time.never { keepaliveTimeNanos = Time.add(keepaliveTimeNanos, keepaliveTimeNanos) }
+  }
   private var lastError = "not connected yet"
   private var roundRobinNext = 0
   private var pickFirstIndex = 0

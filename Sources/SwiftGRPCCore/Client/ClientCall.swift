@@ -30,6 +30,11 @@ final class ClientCall: Call {
   private var request: [UInt8]?
   /// The encoding asked for (the call's or the channel's default).
   private let requestedEncoding: MessageEncoding
+  /// Unary-request kinds: the request again, until the server answers, for a transparent retry.
+  private var retryRequest: [UInt8]?
+  private var transparentRetries = 0
+  /// Refused streams a call goes again after, at most.
+  static let maxTransparentRetries = 5
   /// Unary-response kinds: the response and how many arrived.
   private var unaryResponse: (bytes: [UInt8], compressed: Bool)?
   private var responseCount = 0
@@ -61,6 +66,7 @@ final class ClientCall: Call {
     outboundEncoding = channel.serverAccepts?.choose(requestedEncoding) ?? requestedEncoding
     if let request {
       self.request = nil
+      retryRequest = request  // shares the bytes: no copy
       enqueue(request, completesSend: false)
     }
     if deadline != Time.never && deadline <= monotonicNanos() {
@@ -242,6 +248,7 @@ final class ClientCall: Call {
       fail(metadataLimitStatus)
       return
     }
+    retryRequest = nil  // the server took the call
     let block = update { $0.responseHeadersReceived(endsStream: endStream) }
     if block != .trailers, let accepts = response.acceptedEncodings { channel.serverAccepts = accepts }
     if block != .trailers, let bad = response.validateHead() {
@@ -306,11 +313,35 @@ final class ClientCall: Call {
   override func streamClosed(errorCode: UInt32) {
     streamClosedByPeer = true
     guard phase == .open else { return }
+    if remoteStatus == nil, errorCode == HTTP2Session.ErrorCode.refusedStream.rawValue,
+      retryTransparently()
+    {
+      return
+    }
     guard let status = remoteStatus else {
       finish(ClientCall.resetStatus(errorCode), resetStream: false)
       return
     }
     if kind.serverStreams { serviceRead() } else { deliverFinal(status) }
+  }
+
+  /// The server refused the stream before processing it (REFUSED_STREAM: it was above a GOAWAY's
+  /// last stream id, or over the server's stream limit): a unary-request call goes again on
+  /// another connection, as gRFC A6's transparent retry; nothing of it reached the host yet.
+  /// Returns false when it cannot (a streaming request, or refused too often).
+  private func retryTransparently() -> Bool {
+    guard let retryRequest, transparentRetries < ClientCall.maxTransparentRetries else { return false }
+    transparentRetries += 1
+    leaveStream()
+    phase = .pending
+    streamClosedByPeer = false
+    response = ResponseHead()
+    inTrailers = false
+    update { $0.streamRetried() }
+    enqueue(retryRequest, completesSend: false)
+    // Outside this nghttp2 callback: the old connection's session is still in it.
+    loop.execute { [self] in channel.proceed(self) }
+    return true
   }
 
   /// The status of a stream the server reset (or ended) without one.

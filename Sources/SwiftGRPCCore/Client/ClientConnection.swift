@@ -120,7 +120,13 @@ final class ClientConnection: HTTP2Connection {
     switch frame.kind {
     case .settings where !frame.isAck: settingsReceived()
     case .ping where frame.isAck: pingAcked()
-    case .goaway: goawayReceived()
+    case .goaway:
+      if frame.goawayCode == HTTP2Session.ErrorCode.enhanceYourCalm.rawValue
+        && frame.goawayDebug == "too_many_pings"
+      {
+        channel.tooManyPings()
+      }
+      goawayReceived()
     default: break
     }
     super.frameReceived(frame)
@@ -204,7 +210,7 @@ final class ClientConnection: HTTP2Connection {
   // MARK: - Keepalive
 
   private func scheduleKeepalive() {
-    let interval = channel.config.keepaliveTimeNanos
+    let interval = channel.keepaliveTimeNanos
     guard interval != Time.never else { return }
     keepaliveTimer = loop.schedule(after: interval) { [weak self] in self?.keepaliveTick() }
   }

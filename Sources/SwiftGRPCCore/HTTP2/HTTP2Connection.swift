@@ -302,6 +302,9 @@ class HTTP2Connection: FDHandler {
     let isAck: Bool
     /// DATA and HEADERS: the END_STREAM flag.
     let endsStream: Bool
+    /// GOAWAY received: its error code and debug data.
+    var goawayCode: UInt32 = 0
+    var goawayDebug = ""
 
     init(type: UInt8, flags: UInt8, streamID: Int32) {
       switch UInt32(type) {

@@ -69,7 +69,13 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
     nghttp2_session_callbacks_set_on_frame_recv_callback(table) { _, frame, ud in
       guard let frame else { return 0 }
       let hd = frame.pointee.hd
-      withConnection(ud) { $0.frameReceived(.init(type: hd.type, flags: hd.flags, streamID: hd.stream_id)) }
+      var header = HTTP2Connection.FrameHeader(type: hd.type, flags: hd.flags, streamID: hd.stream_id)
+      if hd.type == UInt8(NGHTTP2_GOAWAY.rawValue) {
+        let g = frame.pointee.goaway
+        header.goawayCode = g.error_code
+        header.goawayDebug = g.opaque_data.map { String(decoding: UnsafeBufferPointer(start: $0, count: g.opaque_data_len), as: UTF8.self) } ?? ""
+      }
+      withConnection(ud) { $0.frameReceived(header) }
       return 0
     }
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(table) {
