@@ -469,6 +469,28 @@ int swiftgrpc_register_host_batch_fn(swiftgrpc_server server, const char *method
 int swiftgrpc_register_host_queue(swiftgrpc_server server, const char *method, int kind,
                                   swiftgrpc_queue queue);
 
+/* Health checking (0.8.0): grpc.health.v1.Health served by the library (gRPC's
+   doc/health-checking.md; what Kubernetes gRPC probes and grpc_health_probe call). Statuses: */
+#define SWIFTGRPC_HEALTH_UNKNOWN 0
+#define SWIFTGRPC_HEALTH_SERVING 1
+#define SWIFTGRPC_HEALTH_NOT_SERVING 2
+#define SWIFTGRPC_HEALTH_SERVICE_UNKNOWN 3
+
+/* Method (added in 0.8.0). Serves /grpc.health.v1.Health/Check and /Watch from the library: Check
+   answers a service's status (NOT_FOUND for one never set), Watch sends it and every change
+   (SERVICE_UNKNOWN for one never set). The overall status (service "") starts SERVING. A
+   graceful shutdown first sets every service NOT_SERVING and ends the Watch streams
+   (UNAVAILABLE), before the GOAWAY. Before start (SWIFTGRPC_E_WRONG_STATE after, unless it
+   was enabled already: idempotent); SWIFTGRPC_E_ALREADY_EXISTS if a host registered either
+   method. */
+int swiftgrpc_server_enable_health(swiftgrpc_server server);
+
+/* Method (added in 0.8.0). Sets the health status of `service` (UTF-8, copied; "" is the server
+   as a whole) to SWIFTGRPC_HEALTH_*, and tells its watchers. Thread-safe, any time after
+   swiftgrpc_server_enable_health (SWIFTGRPC_E_WRONG_STATE before it, and once a shutdown began:
+   statuses then stay NOT_SERVING); SWIFTGRPC_E_INVALID_ARGUMENT for a status outside 0-3. */
+int swiftgrpc_server_set_health(swiftgrpc_server server, const char *service, int status);
+
 /* Method. Binds and listens on `address`, before start. Forms: "host:port", "[ipv6]:port",
    "unix:/path" (an existing socket file is replaced), "unix-abstract:name". Port 0 picks a free
    port; the bound port is stored in *bound_port (may be NULL; 0 for Unix sockets). Connections

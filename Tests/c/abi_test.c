@@ -692,6 +692,63 @@ static void compression(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_queue_destroy(cq), SWIFTGRPC_OK);
 }
 
+/* The built-in health service (0.8.0): misuse refused; Check answers what was set. */
+static int health_check(swiftgrpc_channel ch, swiftgrpc_queue q, const char *req, size_t len,
+                        swiftgrpc_event **out) {
+  swiftgrpc_call call;
+  int rc = swiftgrpc_client_call_start(ch, "/grpc.health.v1.Health/Check", SWIFTGRPC_KIND_UNARY, NULL, 0,
+                                       req, len, SWIFTGRPC_DEADLINE_NONE, 0, q, NULL, NULL, &call);
+  if (rc != SWIFTGRPC_OK) return -100;
+  *out = take_type(q, SWIFTGRPC_EVENT_CLIENT_STATUS);
+  return *out ? (*out)->status_code : -101;
+}
+
+static void health(swiftgrpc_runtime rt) {
+  swiftgrpc_server s;
+  swiftgrpc_queue q, hq;
+  EXPECT(swiftgrpc_server_create(rt, &s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &hq), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_health(s, "", SWIFTGRPC_HEALTH_SERVING), SWIFTGRPC_E_WRONG_STATE);
+  EXPECT(swiftgrpc_server_enable_health(0), SWIFTGRPC_E_BAD_HANDLE);
+  EXPECT(swiftgrpc_server_enable_health(s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_enable_health(s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_queue(s, "/grpc.health.v1.Health/Check", SWIFTGRPC_KIND_UNARY, hq),
+         SWIFTGRPC_E_ALREADY_EXISTS);
+  EXPECT(swiftgrpc_server_set_health(s, NULL, SWIFTGRPC_HEALTH_SERVING), SWIFTGRPC_E_NULL_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_health(s, "x", 4), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_health(s, "x", -1), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_health(s, "\xff", SWIFTGRPC_HEALTH_SERVING), SWIFTGRPC_E_INVALID_UTF8);
+  char target[64];
+  swiftgrpc_channel ch = serve_and_connect(rt, s, target);
+  EXPECT(swiftgrpc_server_enable_health(s), SWIFTGRPC_OK); /* enabled already: idempotent */
+  swiftgrpc_server late;
+  EXPECT(swiftgrpc_server_create(rt, &late), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_start(late), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_enable_health(late), SWIFTGRPC_E_WRONG_STATE);
+  EXPECT(swiftgrpc_server_destroy(late), SWIFTGRPC_OK);
+  swiftgrpc_event *ev = NULL;
+  EXPECT(health_check(ch, q, "\x0a\x01x", 3, &ev), SWIFTGRPC_STATUS_NOT_FOUND);
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_server_set_health(s, "x", SWIFTGRPC_HEALTH_NOT_SERVING), SWIFTGRPC_OK);
+  EXPECT(health_check(ch, q, "\x0a\x01x", 3, &ev), SWIFTGRPC_STATUS_OK);
+  EXPECT(ev != NULL && ev->message_len == 2 && memcmp(ev->message, "\x08\x02", 2) == 0, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(health_check(ch, q, NULL, 0, &ev), SWIFTGRPC_STATUS_OK); /* "": SERVING from the start */
+  EXPECT(ev != NULL && ev->message_len == 2 && memcmp(ev->message, "\x08\x01", 2) == 0, 1);
+  swiftgrpc_event_free(ev);
+  EXPECT(health_check(ch, q, "\x0a\x05x", 3, &ev), SWIFTGRPC_STATUS_INVALID_ARGUMENT); /* truncated */
+  swiftgrpc_event_free(ev);
+  EXPECT(health_check(ch, q, "\x0a\x02\xc3\x28", 4, &ev), SWIFTGRPC_STATUS_INVALID_ARGUMENT); /* bad UTF-8 */
+  swiftgrpc_event_free(ev);
+  EXPECT(swiftgrpc_server_shutdown(s, 0), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_health(s, "x", SWIFTGRPC_HEALTH_SERVING), SWIFTGRPC_E_WRONG_STATE);
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_destroy(s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_destroy(hq), SWIFTGRPC_OK);
+}
+
 int main(void) {
   /* Version and error text. */
   EXPECT(swiftgrpc_version_number(), SWIFTGRPC_VERSION_NUMBER);
@@ -1017,6 +1074,7 @@ int main(void) {
   tags_and_shutdown_notify(tag_rt, tls_rt);
   batch_fn(tag_rt);
   compression(tag_rt);
+  health(tag_rt);
   EXPECT(swiftgrpc_runtime_destroy(tag_rt), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_runtime_destroy(tls_rt), SWIFTGRPC_OK);
 

@@ -263,3 +263,34 @@ public func swiftgrpc_server_probe(
     }
   }
 }
+
+@_cdecl("swiftgrpc_server_enable_health")
+public func swiftgrpc_server_enable_health(_ server: UInt64) -> Int32 {
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    do throws(Server.ServerError) {
+      _ = try s.enableHealth()
+    } catch {
+      throw abiError(error)
+    }
+  }
+}
+
+@_cdecl("swiftgrpc_server_set_health")
+public func swiftgrpc_server_set_health(_ server: UInt64, _ service: UnsafePointer<CChar>?, _ status: Int32)
+  -> Int32
+{
+  guarded { () throws(ABIError) in
+    let s = try lookupServer(server).server
+    let name = try cString(service, "service")
+    guard let st = HealthService.ServingStatus(rawValue: status) else {
+      throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "health status \(status) is not SWIFTGRPC_HEALTH_*")
+    }
+    guard let health = s.health else {
+      throw ABIError(SWIFTGRPC_E_WRONG_STATE, "the health service is not enabled (swiftgrpc_server_enable_health)")
+    }
+    guard health.set(name, st) else {
+      throw ABIError(SWIFTGRPC_E_WRONG_STATE, "the server is shutting down: health statuses stay NOT_SERVING")
+    }
+  }
+}

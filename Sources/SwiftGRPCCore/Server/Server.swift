@@ -106,6 +106,22 @@ public final class Server: @unchecked Sendable {
     }
   }
 
+  /// The built-in health service, once enabled.
+  public private(set) var health: HealthService?
+
+  /// Serves grpc.health.v1.Health (Check and Watch) from the library; before start.
+  public func enableHealth() throws(ServerError) -> HealthService {
+    if let health { return health }
+    for path in [HealthService.checkPath, HealthService.watchPath] where methods[path] != nil {
+      throw .alreadyExists("method '\(path)' is already registered: the built-in health service cannot serve it")
+    }
+    let service = HealthService(server: self)
+    try register(MethodRegistration(path: HealthService.checkPath, kind: .unary, sink: service))
+    try register(MethodRegistration(path: HealthService.watchPath, kind: .serverStreaming, sink: service))
+    health = service
+    return service
+  }
+
   public func register(_ registration: MethodRegistration) throws(ServerError) {
     if let why = MethodPath.registrationError(registration.path) { throw .invalidArgument(why) }
     try state.withLock { s throws(ServerError) in
@@ -234,6 +250,7 @@ public final class Server: @unchecked Sendable {
       onStopped?()
       return
     case .begin(let listeners):
+      health?.enterGracefulShutdown()  // load balancers and probes hear it first
       for (listener, loop) in listeners {
         loop.execute {
           loop.unregister(fd: listener.fd)

@@ -322,6 +322,14 @@ swiftgrpc_register_host_batch_fn = _fn("swiftgrpc_register_host_batch_fn", c_int
 # int swiftgrpc_register_host_queue(swiftgrpc_server server, const char *method, int kind,
 #                                   swiftgrpc_queue queue);
 swiftgrpc_register_host_queue = _fn("swiftgrpc_register_host_queue", c_int, H, c_char_p, c_int, H)
+HEALTH_UNKNOWN = 0
+HEALTH_SERVING = 1
+HEALTH_NOT_SERVING = 2
+HEALTH_SERVICE_UNKNOWN = 3
+# int swiftgrpc_server_enable_health(swiftgrpc_server server);
+swiftgrpc_server_enable_health = _fn("swiftgrpc_server_enable_health", c_int, H)
+# int swiftgrpc_server_set_health(swiftgrpc_server server, const char *service, int status);
+swiftgrpc_server_set_health = _fn("swiftgrpc_server_set_health", c_int, H, c_char_p, c_int)
 # int swiftgrpc_server_listen(swiftgrpc_server server, const char *address, int *bound_port);
 swiftgrpc_server_listen = _fn("swiftgrpc_server_listen", c_int, H, c_char_p, POINTER(c_int))
 # int swiftgrpc_server_start(swiftgrpc_server server);

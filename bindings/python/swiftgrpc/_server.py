@@ -452,6 +452,7 @@ class NativeServer:
         N.check(N.swiftgrpc_server_create(self.rt.handle, ctypes.byref(h)), "swiftgrpc_server_create")
         self.handle = h.value
         self.methods: Dict[str, Any] = {}
+        self.health = False  # the built-in health service is enabled
         self.started = False
         self.credentials: List[ServerCredentials] = []
         for key, value in options or ():
@@ -472,6 +473,8 @@ class NativeServer:
             raise UsageError("methods must be added before start()")
         if name in self.methods:
             raise ValueError(f"method {name} is already registered")
+        if self.health and name.startswith("/grpc.health.v1.Health/"):
+            raise UsageError(f"method {name} is served by the built-in health service")
         for field in ("request_streaming", "response_streaming"):
             if not hasattr(handler, field):
                 raise TypeError(f"handler for {name} is not an RpcMethodHandler")

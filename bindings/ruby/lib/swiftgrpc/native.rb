@@ -227,6 +227,14 @@ module SwiftGRPC
     attach_function :swiftgrpc_register_host_queue, %i[uint64 string int uint64], :int
     # int swiftgrpc_server_listen(swiftgrpc_server server, const char *address, int *bound_port);
     attach_function :swiftgrpc_server_listen, %i[uint64 string pointer], :int
+    HEALTH_UNKNOWN = 0
+    HEALTH_SERVING = 1
+    HEALTH_NOT_SERVING = 2
+    HEALTH_SERVICE_UNKNOWN = 3
+    # int swiftgrpc_server_enable_health(swiftgrpc_server server);
+    attach_function :swiftgrpc_server_enable_health, %i[uint64], :int
+    # int swiftgrpc_server_set_health(swiftgrpc_server server, const char *service, int status);
+    attach_function :swiftgrpc_server_set_health, %i[uint64 string int], :int
     # int swiftgrpc_server_start(swiftgrpc_server server);
     attach_function :swiftgrpc_server_start, [:uint64], :int
     # int swiftgrpc_server_shutdown(swiftgrpc_server server, int64_t grace_ms);

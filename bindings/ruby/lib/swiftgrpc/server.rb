@@ -407,6 +407,13 @@ module SwiftGRPC
       self
     end
 
+    # Serves grpc.health.v1.Health (Check, Watch) from the library; before #start.
+    # @return [Health] its statuses
+    def enable_health
+      @state.enable_health
+      @health ||= Health.new(@state)
+    end
+
     # @return [Boolean] started and not stopped
     def running?
       @state.started && !@state.stopping
@@ -498,6 +505,17 @@ module SwiftGRPC
       proc { state.stop(0, wait: false) rescue nil } # rubocop:disable Style/RescueModifier
     end
 
+    # @api private — serves grpc.health.v1.Health from the library
+    def enable_health
+      raise ClosedError, "the server was started: enable health before #start" if @started
+
+      taken = @methods.keys.find { |p| p.start_with?(Health::PREFIX) }
+      raise ArgumentError, "#{taken} is already handled: the built-in health service cannot serve it" if taken
+
+      NativeError.check(Native.swiftgrpc_server_enable_health(@handle), "swiftgrpc_server_enable_health")
+      @health = true
+    end
+
     def option(opt, value)
       rc = Native.swiftgrpc_server_set_option(@handle, opt, value)
       raise ArgumentError, "server option: #{Native.last_error}" if rc == Native::E_INVALID_ARGUMENT
@@ -508,6 +526,9 @@ module SwiftGRPC
     def add(spec, fn)
       raise ClosedError, "the server was started: add handlers before #start" if @started
       raise ArgumentError, "#{spec.path} is already handled" if @methods.key?(spec.path)
+      if @health && spec.path.start_with?(Health::PREFIX)
+        raise ArgumentError, "#{spec.path} is served by the built-in health service"
+      end
       raise TypeError, "the handler of #{spec.path} must respond to #call" unless fn.respond_to?(:call)
 
       arity = fn.arity
@@ -832,5 +853,43 @@ module SwiftGRPC
         guarded { run_call(ev) }
       end
     end
+  end
+end
+
+module SwiftGRPC
+  # The health checking service (grpc.health.v1.Health, gRPC's doc/health-checking.md) served by
+  # the library itself for a server ({Server#enable_health}): Check and Watch, for Kubernetes gRPC
+  # probes, grpc_health_probe and load balancers. Statuses as the gem's Grpc::Health::Checker
+  # takes them (`add_status(service, status)`): Integers of
+  # Grpc::Health::V1::HealthCheckResponse::ServingStatus or their names. The overall status
+  # (service "") starts SERVING; {Server#stop} first sets every service NOT_SERVING and ends the
+  # Watch streams.
+  class Health
+    PREFIX = "/grpc.health.v1.Health/"
+    STATUSES = { UNKNOWN: Native::HEALTH_UNKNOWN, SERVING: Native::HEALTH_SERVING,
+                 NOT_SERVING: Native::HEALTH_NOT_SERVING,
+                 SERVICE_UNKNOWN: Native::HEALTH_SERVICE_UNKNOWN }.freeze
+
+    # @api private
+    def initialize(state)
+      @state = state
+    end
+
+    # Sets `service`'s status and tells its watchers; ignored once the server is stopping.
+    # @param status [Integer, Symbol, String] 0-3, or :SERVING, :NOT_SERVING, ...
+    def set(service, status)
+      raise TypeError, "service must be a String, not #{service.class}" unless service.is_a?(String)
+
+      value = status.is_a?(Integer) ? status : STATUSES[status.to_s.upcase.to_sym]
+      raise ArgumentError, "unknown health status #{status.inspect}" unless value
+
+      rc = Native.swiftgrpc_server_set_health(@state.handle, service, value)
+      raise ArgumentError, Native.last_error if [Native::E_INVALID_ARGUMENT, Native::E_INVALID_UTF8].include?(rc)
+      return nil if [Native::E_WRONG_STATE, Native::E_BAD_HANDLE].include?(rc) # stopping: NOT_SERVING stays
+
+      NativeError.check(rc, "swiftgrpc_server_set_health")
+      nil
+    end
+    alias add_status set
   end
 end
