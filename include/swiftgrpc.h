@@ -438,6 +438,10 @@ int swiftgrpc_server_create(swiftgrpc_runtime runtime, swiftgrpc_server *out);
 /* After the max-age GOAWAY, the calls still running this long are failed (UNAVAILABLE) and the
    connection closed; default off (they may run to their end). */
 #define SWIFTGRPC_OPT_MAX_CONNECTION_AGE_GRACE_MS 15
+/* (0.8.0) 1: SO_REUSEPORT on the TCP addresses listened on after it is set, so that several
+   server processes share a port (the kernel spreads connections). Default 0: grpcio's default
+   is 1, which lets a second server start on a port in use without an error. */
+#define SWIFTGRPC_OPT_SO_REUSEPORT 16
 
 /* Method. Sets an integer option. SWIFTGRPC_E_WRONG_STATE after start; SWIFTGRPC_E_INVALID_ARGUMENT
    for an unknown option or a value out of range. */

@@ -123,7 +123,8 @@ static void extreme_values(void) {
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_PING_STRIKES, -1), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_PING_STRIKES, INT64_MAX), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_PING_STRIKES, 2), SWIFTGRPC_OK);
-  EXPECT(swiftgrpc_server_set_option(echo_server, 16, 1), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_SO_REUSEPORT, 2), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, 17, 1), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_register_host_fn(echo_server, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, echo_fn, NULL), SWIFTGRPC_OK);
   char target[64];
   swiftgrpc_channel ch = serve_and_connect(rt, echo_server, target);

@@ -217,3 +217,21 @@ def test_bad_connection_options_are_refused():
                      ("grpc.http2.max_ping_strikes", -1), ("grpc.max_connection_age_ms", -5)):
         with pytest.raises(ValueError):
             swiftgrpc.server(options=[(key, bad)])
+
+
+def test_so_reuseport_lets_two_servers_share_a_port_only_when_asked():
+    first, port = swift_server([("grpc.so_reuseport", 1)])
+    try:
+        second = swiftgrpc.server(options=[("grpc.so_reuseport", 1)])
+        svc_pb2_grpc.add_SvcServicer_to_server(Servicer(), second)
+        assert second.add_insecure_port(f"127.0.0.1:{port}") == port
+        second.start()
+        plain = swiftgrpc.server()  # the default: a port in use is an error
+        with pytest.raises(RuntimeError, match="bind"):
+            plain.add_insecure_port(f"127.0.0.1:{port}")
+        first.stop(None).wait(10)  # the second still serves the port
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            assert svc_pb2_grpc.SvcStub(ch).Unary(Msg(text="echo", data=b"r"), timeout=10).data == b"r"
+        second.stop(None).wait(10)
+    finally:
+        first.stop(None).wait(10)

@@ -58,7 +58,8 @@ class ConnectionsTest < Minitest::Test
   end
 
   def test_unknown_and_bad_connection_options_are_refused
-    assert_raises(ArgumentError) { SwiftGRPC::Server.new(server_args: { "grpc.so_reuseport" => 1 }) }
+    assert_raises(ArgumentError) { SwiftGRPC::Server.new(server_args: { "grpc.enable_retries" => 1 }) }
+    assert_raises(ArgumentError) { SwiftGRPC::Server.new(so_reuseport: 2) }
     assert_raises(ArgumentError) { SwiftGRPC::Server.new(keepalive_timeout_ms: 0) }
     assert_raises(ArgumentError) { SwiftGRPC::Server.new(max_ping_strikes: -1) }
     assert_raises(ArgumentError) { SwiftGRPC::Server.new(max_connection_agee_ms: 1) }

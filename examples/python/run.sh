@@ -27,3 +27,5 @@ echo "== route guide on swiftgrpc.aio"
 python3 route_guide.py
 echo "== secure greeter (mutual TLS, call credentials)"
 python3 secure_greeter.py
+echo "== a server that drains on SIGTERM (health NOT_SERVING, GOAWAY, grace, exit)"
+python3 drain_check.py

@@ -54,6 +54,8 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
       try check(0...1, "SWIFTGRPC_OPT_KEEPALIVE_PERMIT_WITHOUT_CALLS")
     case SWIFTGRPC_OPT_MAX_PING_STRIKES:
       try check(0...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_PING_STRIKES")
+    case SWIFTGRPC_OPT_SO_REUSEPORT:
+      try check(0...1, "SWIFTGRPC_OPT_SO_REUSEPORT")
     default:
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown server option \(option)")
     }
@@ -74,6 +76,7 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
         case SWIFTGRPC_OPT_MAX_CONNECTION_IDLE_MS: c.maxConnectionIdleNanos = offIfZero(value)
         case SWIFTGRPC_OPT_MAX_CONNECTION_AGE_MS: c.maxConnectionAgeNanos = offIfZero(value)
         case SWIFTGRPC_OPT_MAX_CONNECTION_AGE_GRACE_MS: c.maxConnectionAgeGraceNanos = offIfZero(value)
+        case SWIFTGRPC_OPT_SO_REUSEPORT: c.reusePort = value == 1
         default: c.maxConcurrentStreams = UInt32(value)
         }
       }

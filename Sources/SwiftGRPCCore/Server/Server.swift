@@ -43,6 +43,10 @@ public final class Server: @unchecked Sendable {
     /// `maxConnectionAgeGraceNanos` to finish. `Int64.max`: off.
     public var maxConnectionAgeNanos = Int64.max
     public var maxConnectionAgeGraceNanos = Int64.max
+    /// SO_REUSEPORT on TCP listeners (several processes on one port, connections spread by the
+    /// kernel). Off by default: grpcio turns it on, which lets a second server start on a port
+    /// in use without an error.
+    public var reusePort = false
     public init() {}
   }
 
@@ -144,7 +148,7 @@ public final class Server: @unchecked Sendable {
       guard s.phase == .idle else { throw .wrongState("listen must be called before start") }
       let result: (fd: Int32, port: Int)
       do throws(SystemError) {
-        result = try makeListeningSocket(parsed)
+        result = try makeListeningSocket(parsed, reusePort: config.reusePort)
       } catch {
         throw .system(error.description)
       }

@@ -70,7 +70,11 @@ func peerDescription(_ storage: UnsafePointer<sockaddr_storage>) -> String {
 }
 
 /// Creates a bound, listening, non-blocking socket. Returns the fd and the bound port.
-func makeListeningSocket(_ address: ListenAddress) throws(SystemError) -> (fd: Int32, port: Int) {
+/// `reusePort`: SO_REUSEPORT, so that several servers (processes) can listen on one port and
+/// the kernel spreads connections over them.
+func makeListeningSocket(_ address: ListenAddress, reusePort: Bool = false) throws(SystemError)
+  -> (fd: Int32, port: Int)
+{
   let flags = swiftgrpc_sock_nonblock() | swiftgrpc_sock_cloexec()
   switch address {
   case .inet(let host, let port):
@@ -89,6 +93,7 @@ func makeListeningSocket(_ address: ListenAddress) throws(SystemError) -> (fd: I
     if fd < 0 { throw SystemError("socket") }
     var one: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
+    if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, 4) }
     if bind(fd, ai.ai_addr, ai.ai_addrlen) != 0 {
       let e = SystemError("bind(\(host):\(port))")
       close(fd)

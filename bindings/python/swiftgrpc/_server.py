@@ -436,6 +436,7 @@ _OPTION_MAP = {
     "grpc.max_connection_idle_ms": N.OPT_MAX_CONNECTION_IDLE_MS,
     "grpc.max_connection_age_ms": N.OPT_MAX_CONNECTION_AGE_MS,
     "grpc.max_connection_age_grace_ms": N.OPT_MAX_CONNECTION_AGE_GRACE_MS,
+    "grpc.so_reuseport": N.OPT_SO_REUSEPORT,
 }
 # grpcio's "infinite" for these: INT_MAX milliseconds; swiftgrpc's is 0 (off).
 _INT_MAX_IS_OFF = {N.OPT_KEEPALIVE_TIME_MS, N.OPT_MAX_CONNECTION_IDLE_MS, N.OPT_MAX_CONNECTION_AGE_MS,
@@ -852,7 +853,8 @@ class Server(ServerAPI):
     enforcement (``grpc.keepalive_time_ms``, ``grpc.keepalive_timeout_ms``,
     ``grpc.keepalive_permit_without_calls``, ``grpc.http2.min_ping_interval_without_data_ms``,
     ``grpc.http2.max_ping_strikes``) and connection idle and age (``grpc.max_connection_idle_ms``,
-    ``grpc.max_connection_age_ms``, ``grpc.max_connection_age_grace_ms``); others are ignored."""
+    ``grpc.max_connection_age_ms``, ``grpc.max_connection_age_grace_ms``), ``grpc.so_reuseport``
+    (default 0 here, 1 in grpcio); others are ignored."""
 
     def __init__(self, thread_pool: Any = None, handlers: Optional[Iterable[Any]] = None,
                  interceptors: Optional[Sequence[Any]] = None,

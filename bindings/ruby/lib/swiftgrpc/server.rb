@@ -290,7 +290,8 @@ module SwiftGRPC
                    max_ping_strikes: Native::OPT_MAX_PING_STRIKES,
                    max_connection_idle_ms: Native::OPT_MAX_CONNECTION_IDLE_MS,
                    max_connection_age_ms: Native::OPT_MAX_CONNECTION_AGE_MS,
-                   max_connection_age_grace_ms: Native::OPT_MAX_CONNECTION_AGE_GRACE_MS }.freeze
+                   max_connection_age_grace_ms: Native::OPT_MAX_CONNECTION_AGE_GRACE_MS,
+                   so_reuseport: Native::OPT_SO_REUSEPORT }.freeze
     # The gem's server_args that swiftgrpc honours, by their gRPC names.
     SERVER_ARGS = { "grpc.keepalive_time_ms" => :keepalive_time_ms,
                     "grpc.keepalive_timeout_ms" => :keepalive_timeout_ms,
@@ -299,7 +300,8 @@ module SwiftGRPC
                     "grpc.http2.max_ping_strikes" => :max_ping_strikes,
                     "grpc.max_connection_idle_ms" => :max_connection_idle_ms,
                     "grpc.max_connection_age_ms" => :max_connection_age_ms,
-                    "grpc.max_connection_age_grace_ms" => :max_connection_age_grace_ms }.freeze
+                    "grpc.max_connection_age_grace_ms" => :max_connection_age_grace_ms,
+                    "grpc.so_reuseport" => :so_reuseport }.freeze
     INT_MAX = (1 << 31) - 1 # the gem's (C-core's) "infinite" milliseconds: off here
 
     # @api private — {option => Integer} from the keywords and the gem's server_args
@@ -315,7 +317,7 @@ module SwiftGRPC
       named.merge(management).to_h do |name, v|
         opt = MANAGEMENT.fetch(name) { raise ArgumentError, "unknown keyword: #{name.inspect}" }
         v = v ? 1 : 0 if [true, false].include?(v)
-        v = 0 if v.is_a?(Integer) && v >= INT_MAX && opt != Native::OPT_KEEPALIVE_TIMEOUT_MS
+        v = 0 if v.is_a?(Integer) && v >= INT_MAX && ![Native::OPT_KEEPALIVE_TIMEOUT_MS, Native::OPT_SO_REUSEPORT].include?(opt)
         [opt, v]
       end
     end
