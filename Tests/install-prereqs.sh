@@ -2,7 +2,7 @@
 # Installs what building, testing and benchmarking swiftgrpc needs, idempotently: Debian packages (only when
 # one is missing, after apt-get update) and PyPI packages (pip skips what is installed).
 set -euo pipefail
-packages=(cmake pkg-config make gcc g++ libnghttp2-dev libssl-dev zlib1g-dev openssl nghttp2-client nghttp2-server python3-pip
+packages=(cmake pkg-config make gcc g++ libnghttp2-dev libssl-dev zlib1g-dev openssl nghttp2-client nghttp2-server nghttp2-proxy haproxy python3-pip
           ruby ruby-ffi ruby-grpc ruby-google-protobuf ruby-grpc-tools ruby-minitest
           libgrpc++-dev procps)
 missing=()
