@@ -658,6 +658,11 @@ typedef struct swiftgrpc_channel_arg {
 /* (0.8.0) SWIFTGRPC_COMPRESS_* algorithm requests are compressed in, unless a call chooses
    another with a SWIFTGRPC_CALL_COMPRESS_* flag; default SWIFTGRPC_COMPRESS_NONE. */
 #define SWIFTGRPC_CHANNEL_DEFAULT_COMPRESSION 14
+/* (0.8.0) A DNS target is resolved again when a connection is lost or told to go away (GOAWAY)
+   and after a failed connection pass: new addresses are joined, vanished ones drained (their
+   calls finish). At most once per this many milliseconds (later requests wait out the rest);
+   default 30000, gRPC C-core's (grpc.dns_min_time_between_resolutions_ms). */
+#define SWIFTGRPC_CHANNEL_MIN_TIME_BETWEEN_RESOLUTIONS_MS 15
 
 #define SWIFTGRPC_LB_PICK_FIRST 0
 #define SWIFTGRPC_LB_ROUND_ROBIN 1

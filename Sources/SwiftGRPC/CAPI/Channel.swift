@@ -80,6 +80,8 @@ private func channelConfig(_ args: UnsafePointer<swiftgrpc_channel_arg>?, _ coun
       c.maxMetadataSize = Int(v)
     case SWIFTGRPC_CHANNEL_DEFAULT_COMPRESSION:
       c.defaultCompression = try messageEncoding(v, "DEFAULT_COMPRESSION")
+    case SWIFTGRPC_CHANNEL_MIN_TIME_BETWEEN_RESOLUTIONS_MS:
+      c.minTimeBetweenResolutionsNanos = try millis(v, "MIN_TIME_BETWEEN_RESOLUTIONS_MS")
     default:
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "args[\(i)]: unknown channel argument key \(a.key)")
     }

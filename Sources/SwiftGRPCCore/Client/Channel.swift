@@ -41,6 +41,9 @@ public final class Channel: @unchecked Sendable {
     public var credentials: ChannelCredentials?
     /// The encoding requests are compressed in, unless a call chooses another.
     public var defaultCompression = MessageEncoding.identity
+    /// The shortest interval between two resolutions of a DNS name (re-resolution on a lost or
+    /// GOAWAY'd connection waits out the rest); gRPC C-core's default, 30 s.
+    public var minTimeBetweenResolutionsNanos: Int64 = 30_000_000_000
     public init() {}
   }
 
@@ -73,6 +76,8 @@ public final class Channel: @unchecked Sendable {
   private enum Resolution { case unresolved, resolving, resolved, failed }
   private var resolution = Resolution.unresolved
   private var subchannels: [Subchannel] = []
+  /// Subchannels whose address vanished, kept until their draining connection closes.
+  var retiredSubchannels: [Subchannel] = []
   /// Every live connection, including draining ones no subchannel points to any more.
   var connections: [ObjectIdentifier: ClientConnection] = [:]
   private var pending: [ClientCall] = []
@@ -95,6 +100,9 @@ public final class Channel: @unchecked Sendable {
   private var passBackoff: Backoff
   private var retryGeneration = 0
   private var retryPending = false
+  /// When the name was last resolved, and a re-resolution waiting out the minimum interval.
+  private var lastResolution: Int64?
+  private var reresolveTimer: LoopTimer?
 
   public init(target: String, group: EventLoopGroup, config: Config) throws(ChannelError) {
     let parsed: ClientTarget
@@ -289,6 +297,7 @@ public final class Channel: @unchecked Sendable {
 
   private func resolve() {
     resolution = .resolving
+    lastResolution = monotonicNanos()
     updateState()
     if !target.needsDNS {
       resolved(target.resolve())
@@ -305,6 +314,10 @@ public final class Channel: @unchecked Sendable {
 
   private func resolved(_ result: Result<[ResolvedAddress], TargetError>) {
     if shared.withLock({ $0.destroyed }) { return }
+    if !subchannels.isEmpty {
+      reresolved(result)
+      return
+    }
     switch result {
     case .failure(let e):
       resolution = .failed
@@ -316,6 +329,53 @@ public final class Channel: @unchecked Sendable {
       subchannels = addresses.map { Subchannel(channel: self, address: $0) }
       startPass()
     }
+  }
+
+  // MARK: - Loop: re-resolution
+
+  /// Resolves the name again (a connection was lost or told to go away), at most once per
+  /// `minTimeBetweenResolutionsNanos` (gRPC C-core's DNS resolver rule): a later request waits
+  /// out the rest of the interval.
+  func requestReresolution() {
+    guard target.needsDNS, resolution != .resolving, reresolveTimer == nil,
+      !shared.withLock({ $0.closing || $0.destroyed })
+    else { return }
+    let now = monotonicNanos()
+    let next = Time.add(lastResolution ?? Int64.min / 2, config.minTimeBetweenResolutionsNanos)
+    if next > now {
+      reresolveTimer = loop.schedule(at: next) { [weak self] in
+        self?.reresolveTimer = nil
+        self?.requestReresolution()
+      }
+      return
+    }
+    resolve()
+  }
+
+  /// New addresses for the name: those still there keep their subchannel (and connection), new
+  /// ones get one, vanished ones are drained (their calls finish, no new ones go there).
+  private func reresolved(_ result: Result<[ResolvedAddress], TargetError>) {
+    resolution = .resolved
+    guard case .success(let addresses) = result, !addresses.isEmpty else {
+      updateState()  // keep the addresses we had
+      return
+    }
+    var next: [Subchannel] = []
+    for a in addresses where !next.contains(where: { $0.address == a }) {
+      next.append(subchannels.first(where: { $0.address == a }) ?? Subchannel(channel: self, address: a))
+    }
+    let vanished = subchannels.filter { sc in !next.contains { $0 === sc } }
+    subchannels = next
+    for sc in vanished { sc.retire() }
+    if config.loadBalancing == .roundRobin {
+      for sc in subchannels where sc.state == .idle { sc.connect() }
+    } else if !subchannels.contains(where: { $0.state == .ready || $0.state == .connecting }),
+      !pending.isEmpty
+    {
+      startPass()
+    }
+    updateState()
+    flushPending()
   }
 
   /// Connects: pick-first tries the addresses in order, round-robin all at once.
@@ -336,10 +396,12 @@ public final class Channel: @unchecked Sendable {
     flushPending()
   }
 
-  /// A ready subchannel lost its connection (closed or GOAWAY).
+  /// A ready subchannel lost its connection (closed or GOAWAY): the name is resolved again
+  /// (servers come and go behind it), and the subchannel reconnects.
   func subchannelLost(_ sc: Subchannel) {
     updateState()
     if shared.withLock({ $0.closing }) { return }
+    requestReresolution()
     if config.loadBalancing == .roundRobin {
       sc.connect()
     } else if !pending.isEmpty {
@@ -364,9 +426,11 @@ public final class Channel: @unchecked Sendable {
         return
       }
       updateState()
+      requestReresolution()
       scheduleRetry(after: passBackoff.next())
     } else {
       updateState()
+      requestReresolution()
       let delay = sc.backoff.next()
       loop.schedule(after: delay) { [weak self, weak sc] in
         guard let self, let sc, sc.state == .transientFailure,
@@ -410,7 +474,10 @@ public final class Channel: @unchecked Sendable {
     let s = shared.withLock { $0 }
     if s.closing && s.calls == 0 { return .shutdown }
     if subchannels.contains(where: { $0.state == .ready }) { return .ready }
-    if resolution == .resolving || subchannels.contains(where: { $0.state == .connecting }) {
+    // Resolving again with addresses in hand: the subchannels say what the channel is.
+    if (resolution == .resolving && subchannels.isEmpty)
+      || subchannels.contains(where: { $0.state == .connecting })
+    {
       return .connecting
     }
     if resolution == .failed { return .transientFailure }
@@ -536,15 +603,28 @@ final class Subchannel {
     }
   }
 
+  /// The address is gone from the name's resolution: its connection drains (calls on it finish)
+  /// and nothing more goes through this subchannel, which the channel keeps until that
+  /// connection has closed (the connection refers to it).
+  private(set) var retired = false
+
+  func retire() {
+    retired = true
+    state = .idle
+    guard let c = connection else { return }
+    channel.retiredSubchannels.append(self)
+    c.drain()
+  }
+
   func connectionReady(_ c: ClientConnection) {
-    guard connection === c else { return }
+    guard connection === c, !retired else { return }
     state = .ready
     backoff.reset()
     channel.subchannelReady(self)
   }
 
   func connectionDraining(_ c: ClientConnection) {
-    guard connection === c else { return }
+    guard connection === c, !retired else { return }
     connection = nil
     state = .idle
     channel.subchannelLost(self)
@@ -554,6 +634,10 @@ final class Subchannel {
     channel.connections[ObjectIdentifier(c)] = nil
     guard connection === c else { return }
     connection = nil
+    if retired {
+      channel.retiredSubchannels.removeAll { $0 === self }
+      return
+    }
     if state == .ready {
       state = .idle
       channel.subchannelLost(self)

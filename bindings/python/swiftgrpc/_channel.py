@@ -48,6 +48,7 @@ _INT_OPTIONS = {
     "swiftgrpc.default_timeout_ms": N.CHANNEL_DEFAULT_TIMEOUT_MS,
     "grpc.max_metadata_size": N.CHANNEL_MAX_METADATA_SIZE,
     "grpc.absolute_max_metadata_size": N.CHANNEL_MAX_METADATA_SIZE,
+    "grpc.dns_min_time_between_resolutions_ms": N.CHANNEL_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
 }
 _STR_OPTIONS = {
     "grpc.primary_user_agent": N.CHANNEL_USER_AGENT,

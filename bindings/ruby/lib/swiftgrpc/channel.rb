@@ -35,7 +35,8 @@ module SwiftGRPC
              lb_policy: [Native::CHANNEL_LB_POLICY, :lb],
              authority: [Native::CHANNEL_AUTHORITY, :string],
              max_metadata_size: [Native::CHANNEL_MAX_METADATA_SIZE, :int],
-             compression: [Native::CHANNEL_DEFAULT_COMPRESSION, :compression] }.freeze
+             compression: [Native::CHANNEL_DEFAULT_COMPRESSION, :compression],
+             min_time_between_resolutions: [Native::CHANNEL_MIN_TIME_BETWEEN_RESOLUTIONS_MS, :ms] }.freeze
 
     # @return [String]
     attr_reader :target
@@ -758,7 +759,18 @@ module SwiftGRPC
     GEM_CHANNEL_ARGS = { "grpc.ssl_target_name_override" => :ssl_target_name_override,
                          "grpc.default_authority" => :authority,
                          "grpc.primary_user_agent" => :user_agent,
-                         "grpc.default_compression_algorithm" => :compression }.freeze
+                         "grpc.default_compression_algorithm" => :compression,
+                         "grpc.max_receive_message_length" => :max_receive_message_size,
+                         "grpc.max_send_message_length" => :max_send_message_size,
+                         "grpc.max_metadata_size" => :max_metadata_size,
+                         "grpc.keepalive_time_ms" => :keepalive_time,
+                         "grpc.keepalive_timeout_ms" => :keepalive_timeout,
+                         "grpc.keepalive_permit_without_calls" => :keepalive_permit_without_calls,
+                         "grpc.initial_reconnect_backoff_ms" => :initial_backoff,
+                         "grpc.max_reconnect_backoff_ms" => :max_backoff,
+                         "grpc.min_reconnect_backoff_ms" => :connect_timeout,
+                         "grpc.lb_policy_name" => :lb_policy,
+                         "grpc.dns_min_time_between_resolutions_ms" => :min_time_between_resolutions }.freeze
     # The gem's CompressionOptions#to_channel_arg_hash adds it: swiftgrpc accepts every
     # algorithm, so only "all three" (7) is honoured.
     ENABLED_ALGORITHMS_ARG = "grpc.compression_enabled_algorithms_bitset"
@@ -772,6 +784,10 @@ module SwiftGRPC
           raise ArgumentError, "channel argument #{k.inspect} is not supported by swiftgrpc; " \
                                "supported: #{GEM_CHANNEL_ARGS.keys.join(', ')} (or give Channel options)"
         end
+        # The gem's *_ms arguments are milliseconds; Channel options take seconds.
+        v = v / 1000.0 if k.to_s.end_with?("_ms") && v.is_a?(Numeric)
+        v = (1 << 32) - 1 if v == -1 && %i[max_receive_message_size max_send_message_size].include?(name)
+        v = [1, true].include?(v) if name == :keepalive_permit_without_calls # the gem's 0 / 1
         [name, v]
       end
     end
