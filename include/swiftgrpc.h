@@ -53,7 +53,11 @@ extern "C" {
    swiftgrpc_server_shutdown_notify (additions only). 0.7.0 added swiftgrpc_queue_fd, a queue's
    readiness descriptor for hosts with an event loop of their own (additions only). 0.8.0 added
    sending compressed messages (SWIFTGRPC_COMPRESS_*, the _v2 sends with SWIFTGRPC_WRITE_*
-   flags, swiftgrpc_call_set_compression) and swiftgrpc_event.message_flags (additions only). */
+   flags, swiftgrpc_call_set_compression) and swiftgrpc_event.message_flags, server connection
+   management (keepalive and ping enforcement, connection idle and age, SO_REUSEPORT: options
+   8-16), the built-in health service (swiftgrpc_server_enable_health, _set_health) and DNS
+   re-resolution (additions only; a graceful GOAWAY now goes in two steps, and a client retries
+   refused unary-request calls transparently). */
 #define SWIFTGRPC_VERSION_NUMBER 8000
 #define SWIFTGRPC_VERSION_STRING "0.8.0"
 

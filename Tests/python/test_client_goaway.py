@@ -149,3 +149,49 @@ def test_too_many_pings_halves_the_clients_ping_rate():
     finally:
         tap.close()
         server.stop(None).wait(10)
+
+
+def grpcio_server(options):
+    server = grpc.server(__import__("concurrent.futures").futures.ThreadPoolExecutor(max_workers=8),
+                         options=options)
+    svc_pb2_grpc.add_SvcServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def test_a_grpcio_servers_max_connection_age_costs_the_swiftgrpc_client_no_call():
+    server, port = grpcio_server([("grpc.max_connection_age_ms", 200),
+                                  ("grpc.max_connection_age_grace_ms", 5000)])
+    tap = WireTap(port)
+    try:
+        with swiftgrpc.insecure_channel(tap.target) as ch:
+            stub = svc_pb2_grpc.SvcStub(ch)
+            deadline = time.monotonic() + 10
+            calls = 0
+            while time.monotonic() < deadline and tap.connections < 3:
+                assert stub.Unary(svc_pb2.Msg(text="echo", data=b"a"), timeout=10).data == b"a"
+                calls += 1
+        assert tap.connections >= 3 and calls > 3
+        assert all(code == 0 for _, code, _ in tap.goaways("response"))
+    finally:
+        tap.close()
+        server.stop(None).wait(10)
+
+
+def test_a_grpcio_servers_max_connection_idle_and_the_next_call():
+    server, port = grpcio_server([("grpc.max_connection_idle_ms", 200)])
+    tap = WireTap(port)
+    try:
+        with swiftgrpc.insecure_channel(tap.target) as ch:
+            stub = svc_pb2_grpc.SvcStub(ch)
+            assert stub.Unary(svc_pb2.Msg(text="echo", data=b"1"), timeout=10).data == b"1"
+            deadline = time.monotonic() + 10
+            while not tap.goaways("response") and time.monotonic() < deadline:
+                time.sleep(0.02)  # polling the wire record for the GOAWAY the server sends itself
+            assert tap.goaways("response")
+            assert stub.Unary(svc_pb2.Msg(text="echo", data=b"2"), timeout=10).data == b"2"
+        assert tap.connections == 2
+    finally:
+        tap.close()
+        server.stop(None).wait(10)
