@@ -157,3 +157,15 @@ class AsyncServicer(svc_pb2_grpc.SvcServicer):
     async def Bidi(self, request_iterator, context):
         async for m in request_iterator:
             yield svc_pb2.Msg(text=m.text.upper(), data=m.data)
+
+
+class Named(Servicer):
+    """Answers the command "whoami" with its name: which of several servers a call reached."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def Unary(self, request, context):
+        if request.text == "whoami":
+            return svc_pb2.Msg(text=self.name)
+        return super().Unary(request, context)

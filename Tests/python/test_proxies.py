@@ -19,7 +19,7 @@ import pytest
 import svc_pb2
 import svc_pb2_grpc
 import swiftgrpc
-from servicer import Servicer
+from servicer import Named
 
 Msg = svc_pb2.Msg
 BIG = b"through the proxy " * 300
@@ -30,18 +30,6 @@ def four_kinds(stub):
     assert [m.data for m in stub.ServerStream(Msg(n=3, data=BIG), timeout=10)] == [BIG] * 3
     assert stub.ClientStream(iter([Msg(text="a", data=BIG), Msg(text="b")]), timeout=10).text == "a,b"
     assert [m.text for m in stub.Bidi(iter([Msg(text="x"), Msg(text="y")]), timeout=10)] == ["X", "Y"]
-
-
-class Named(Servicer):
-    """Answers "whoami" with its name: which server a call reached."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def Unary(self, request, context):
-        if request.text == "whoami":
-            return Msg(text=self.name)
-        return super().Unary(request, context)
 
 
 def swift_server(port=0, name="server"):

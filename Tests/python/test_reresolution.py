@@ -16,19 +16,9 @@ import conftest
 import svc_pb2
 import svc_pb2_grpc
 import swiftgrpc
-from servicer import Servicer
+from servicer import Named
 
 Msg = svc_pb2.Msg
-
-
-class Named(Servicer):
-    def __init__(self, name):
-        self.name = name
-
-    def Unary(self, request, context):
-        if request.text == "whoami":
-            return Msg(text=self.name)
-        return super().Unary(request, context)
 
 
 CLIENT = textwrap.dedent("""

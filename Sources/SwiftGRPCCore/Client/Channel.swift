@@ -76,8 +76,6 @@ public final class Channel: @unchecked Sendable {
   private enum Resolution { case unresolved, resolving, resolved, failed }
   private var resolution = Resolution.unresolved
   private var subchannels: [Subchannel] = []
-  /// Subchannels whose address vanished, kept until their draining connection closes.
-  var retiredSubchannels: [Subchannel] = []
   /// Every live connection, including draining ones no subchannel points to any more.
   var connections: [ObjectIdentifier: ClientConnection] = [:]
   private var pending: [ClientCall] = []
@@ -604,16 +602,13 @@ final class Subchannel {
   }
 
   /// The address is gone from the name's resolution: its connection drains (calls on it finish)
-  /// and nothing more goes through this subchannel, which the channel keeps until that
-  /// connection has closed (the connection refers to it).
+  /// and nothing more goes through this subchannel (the connection keeps it until it closes).
   private(set) var retired = false
 
   func retire() {
     retired = true
     state = .idle
-    guard let c = connection else { return }
-    channel.retiredSubchannels.append(self)
-    c.drain()
+    connection?.drain()
   }
 
   func connectionReady(_ c: ClientConnection) {
@@ -634,10 +629,7 @@ final class Subchannel {
     channel.connections[ObjectIdentifier(c)] = nil
     guard connection === c else { return }
     connection = nil
-    if retired {
-      channel.retiredSubchannels.removeAll { $0 === self }
-      return
-    }
+    if retired { return }
     if state == .ready {
       state = .idle
       channel.subchannelLost(self)

@@ -8,12 +8,13 @@ final class ClientConnection: HTTP2Connection {
   /// TCP connect, TLS handshake (secure channels), HTTP/2 SETTINGS, then ready.
   enum Phase { case connecting, securing, handshaking, ready, draining }
 
-  unowned let subchannel: Subchannel
+  /// Strong: a connection may outlive its subchannel's place in the channel (draining after a
+  /// GOAWAY, or its address gone from the name's resolution) and still report its end to it.
+  /// The cycle with `Subchannel.connection` ends when the connection closes.
+  let subchannel: Subchannel
   private(set) var phase = Phase.connecting
   private(set) var calls: [Int32: ClientCall] = [:]
   private var keepaliveTimer: LoopTimer?
-  /// The keepalive PING waiting for its ack, and the timer that gives up on it.
-  private var pingTimeout: LoopTimer?
 
   /// Per-stream and per-connection receive windows (bytes).
   static let streamWindow = 1 << 20
@@ -119,7 +120,7 @@ final class ClientConnection: HTTP2Connection {
   override func frameReceived(_ frame: FrameHeader) {
     switch frame.kind {
     case .settings where !frame.isAck: settingsReceived()
-    case .ping where frame.isAck: pingAcked()
+    case .ping where frame.isAck: keepaliveAcked()
     case .goaway:
       if frame.goawayCode == HTTP2Session.ErrorCode.enhanceYourCalm.rawValue
         && frame.goawayDebug == "too_many_pings"
@@ -168,9 +169,7 @@ final class ClientConnection: HTTP2Connection {
 
   override func didClose(reason: Status) {
     loop.cancel(keepaliveTimer)
-    loop.cancel(pingTimeout)
     keepaliveTimer = nil
-    pingTimeout = nil
     let open = calls.values
     calls.removeAll()
     for call in open { call.finish(reason, resetStream: false) }
@@ -219,20 +218,9 @@ final class ClientConnection: HTTP2Connection {
     keepaliveTimer = nil
     guard !closed, let session else { return }
     let config = channel.config
-    if pingTimeout == nil && (!calls.isEmpty || config.keepalivePermitWithoutCalls) {
-      session.ping()
-      loop.markDirty(self)
-      pingTimeout = loop.schedule(after: config.keepaliveTimeoutNanos) { [weak self] in
-        guard let self, !self.closed else { return }
-        self.pingTimeout = nil
-        self.close(reason: Status(.unavailable, "keepalive ping not acknowledged; peer is gone"))
-      }
+    if !calls.isEmpty || config.keepalivePermitWithoutCalls {
+      sendKeepalivePing(timeoutNanos: config.keepaliveTimeoutNanos, "keepalive ping not acknowledged; peer is gone")
     }
     scheduleKeepalive()
-  }
-
-  func pingAcked() {
-    loop.cancel(pingTimeout)
-    pingTimeout = nil
   }
 }

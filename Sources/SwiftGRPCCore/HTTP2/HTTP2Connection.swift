@@ -32,6 +32,29 @@ class HTTP2Connection: FDHandler {
     out.reserveCapacity(65536)
   }
 
+  // MARK: - Keepalive PING (both roles)
+
+  /// The keepalive PING waiting for its ack, and the timer that gives up on it.
+  private var pingTimeout: LoopTimer?
+
+  /// Sends a keepalive PING; no ack within `timeoutNanos` closes the connection with `why`.
+  final func sendKeepalivePing(timeoutNanos: Int64, _ why: String) {
+    guard pingTimeout == nil, !closed, let session else { return }
+    session.ping()
+    loop.markDirty(self)
+    pingTimeout = loop.schedule(after: timeoutNanos) { [weak self] in
+      guard let self, !self.closed else { return }
+      self.pingTimeout = nil
+      self.close(reason: Status(.unavailable, why))
+    }
+  }
+
+  /// A PING ack arrived: the keepalive PING is answered.
+  final func keepaliveAcked() {
+    loop.cancel(pingTimeout)
+    pingTimeout = nil
+  }
+
   /// The status given to calls when the peer closes the socket.
   var peerClosedStatus: Status { Status(.unavailable, "connection closed by the peer") }
 
@@ -194,6 +217,7 @@ class HTTP2Connection: FDHandler {
   private func endSession(_ reason: Status) {
     guard !sessionEnded else { return }
     sessionEnded = true
+    keepaliveAcked()  // no PING is waited for any more
     session?.delete()
     session = nil
     didClose(reason: reason)

@@ -19,7 +19,6 @@ final class ServerConnection: HTTP2Connection {
   // Connection management (gRFC A8, A9).
   private var strikes: PingStrikes
   private var keepaliveTimer: LoopTimer?
-  private var pingTimeout: LoopTimer?
   private var idleTimer: LoopTimer?
   private var ageTimer: LoopTimer?
   private var graceTimer: LoopTimer?
@@ -118,15 +117,11 @@ final class ServerConnection: HTTP2Connection {
   }
 
   private func keepaliveTick() {
-    guard !closed, let session else { return }
+    guard !closed else { return }
     let config = server.config
-    if pingTimeout == nil && (!calls.isEmpty || config.keepalivePermitWithoutCalls) {
-      session.ping()
-      loop.markDirty(self)
-      pingTimeout = loop.schedule(after: config.keepaliveTimeoutNanos) { [unowned self] in
-        pingTimeout = nil
-        close(reason: Status(.unavailable, "keepalive ping not acknowledged; the client is gone"))
-      }
+    if !calls.isEmpty || config.keepalivePermitWithoutCalls {
+      sendKeepalivePing(timeoutNanos: config.keepaliveTimeoutNanos,
+                        "keepalive ping not acknowledged; the client is gone")
     }
     scheduleKeepalive()
   }
@@ -152,11 +147,10 @@ final class ServerConnection: HTTP2Connection {
   }
 
   private func stopManagement() {
-    for t in [keepaliveTimer, pingTimeout, idleTimer, ageTimer, graceTimer, goawayTimer] {
+    for t in [keepaliveTimer, idleTimer, ageTimer, graceTimer, goawayTimer] {
       loop.cancel(t)
     }
     keepaliveTimer = nil
-    pingTimeout = nil
     idleTimer = nil
     ageTimer = nil
     graceTimer = nil
@@ -256,8 +250,7 @@ final class ServerConnection: HTTP2Connection {
       loop.cancel(handshakeTimer)  // the preface and SETTINGS arrived
       handshakeTimer = nil
     case .ping where frame.isAck:
-      loop.cancel(pingTimeout)
-      pingTimeout = nil
+      keepaliveAcked()
       if noticeSent { finalGoaway() }
     case .ping:
       if strikes.pingReceived(at: monotonicNanos(), callsOpen: !calls.isEmpty) {
