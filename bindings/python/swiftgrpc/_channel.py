@@ -13,6 +13,7 @@ import weakref
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from . import _native as N
+from . import _options
 from ._credentials import CallCredentials, ChannelCredentials
 from ._common import (Batches, Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, call_compression_flags, compression_algorithm,
@@ -56,8 +57,14 @@ _STR_OPTIONS = {
 }
 
 
+_HANDLED = tuple(_INT_OPTIONS) + tuple(_STR_OPTIONS) + (
+    "grpc.default_compression_algorithm", "grpc.lb_policy_name", "grpc.ssl_target_name_override")
+
+
 def channel_args(options: Optional[Sequence[Tuple[str, Any]]]) -> Tuple[Any, int]:
-    """swiftgrpc_channel_arg array from grpcio-style options; unknown keys are ignored."""
+    """swiftgrpc_channel_arg array from grpcio-style options; one grpcio honours and swiftgrpc
+    does not is a ValueError (see _options)."""
+    _options.check(options, _HANDLED, "a channel", _options.SERVER_ONLY)
     args = []
     for key, value in options or ():
         if key == "grpc.default_compression_algorithm":

@@ -20,6 +20,7 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
 from . import _native as N
+from . import _options
 from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
 from ._common import (Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, compression_algorithm, next_event, raise_native,
@@ -456,6 +457,7 @@ class NativeServer:
         self.health = False  # the built-in health service is enabled
         self.started = False
         self.credentials: List[ServerCredentials] = []
+        _options.check(options, tuple(_OPTION_MAP), "a server", _options.CHANNEL_ONLY)
         for key, value in options or ():
             opt = _OPTION_MAP.get(key)
             if opt == N.OPT_DEFAULT_COMPRESSION:
@@ -854,7 +856,8 @@ class Server(ServerAPI):
     ``grpc.keepalive_permit_without_calls``, ``grpc.http2.min_ping_interval_without_data_ms``,
     ``grpc.http2.max_ping_strikes``) and connection idle and age (``grpc.max_connection_idle_ms``,
     ``grpc.max_connection_age_ms``, ``grpc.max_connection_age_grace_ms``), ``grpc.so_reuseport``
-    (default 0 here, 1 in grpcio); others are ignored."""
+    (default 0 here, 1 in grpcio). Another option of grpcio's is refused with a ValueError
+    naming it (channel options are accepted and do nothing, as in grpcio)."""
 
     def __init__(self, thread_pool: Any = None, handlers: Optional[Iterable[Any]] = None,
                  interceptors: Optional[Sequence[Any]] = None,
