@@ -196,3 +196,16 @@ def test_the_loop_thread_takes_the_events():
         assert (await stub.Unary(Msg(text="echo", data=b"x"))).data == b"x"
         assert not [t.name for t in threading.enumerate() if "swiftgrpc-aio" in t.name]
     run("swiftgrpc", "swiftgrpc", body)
+
+
+def test_import_swiftgrpc_makes_aio_available():
+    # As grpc.aio after `import grpc`: code written for grpcio names swiftgrpc.aio without
+    # importing it (in a fresh interpreter: this one imported it already).
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    run = subprocess.run([sys.executable, "-c", "import swiftgrpc; print(swiftgrpc.aio.EOF is not None, "
+                          "callable(swiftgrpc.aio.server), callable(swiftgrpc.aio.insecure_channel))"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.stdout.strip() == "True True True", run.stderr

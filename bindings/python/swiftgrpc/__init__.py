@@ -47,5 +47,8 @@ __all__ = [
     "ssl_channel_credentials", "ssl_server_certificate_configuration", "ssl_server_credentials",
     "status_for_exception", "stream_stream_rpc_method_handler",
     "stream_unary_rpc_method_handler", "unary_stream_rpc_method_handler",
-    "unary_unary_rpc_method_handler", "version",
+    "unary_unary_rpc_method_handler", "version", "aio",
 ]
+
+# As with grpcio, `import swiftgrpc` makes `swiftgrpc.aio` available (grpc.aio after `import grpc`).
+from . import aio  # noqa: E402,F401
