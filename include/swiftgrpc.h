@@ -43,7 +43,7 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define SWIFTGRPC_VERSION_MAJOR 0
-#define SWIFTGRPC_VERSION_MINOR 8
+#define SWIFTGRPC_VERSION_MINOR 9
 #define SWIFTGRPC_VERSION_PATCH 0
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH. Bindings assert it equals swiftgrpc_version_number().
    0.4.0 changed one behaviour (pre-1.0 minor versions may): a server host sends one response
@@ -57,9 +57,10 @@ extern "C" {
    management (keepalive and ping enforcement, connection idle and age, SO_REUSEPORT: options
    8-16), the built-in health service (swiftgrpc_server_enable_health, _set_health) and DNS
    re-resolution (additions only; a graceful GOAWAY now goes in two steps, and a client retries
-   refused unary-request calls transparently). */
-#define SWIFTGRPC_VERSION_NUMBER 8000
-#define SWIFTGRPC_VERSION_STRING "0.8.0"
+   refused unary-request calls transparently). 0.9.0 added the server-wide limit on calls held by
+   hosts, SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS (additions only). */
+#define SWIFTGRPC_VERSION_NUMBER 9000
+#define SWIFTGRPC_VERSION_STRING "0.9.0"
 
 /* Returns SWIFTGRPC_VERSION_NUMBER of the loaded library. Thread-safe; never fails. */
 int swiftgrpc_version_number(void);
@@ -446,6 +447,11 @@ int swiftgrpc_server_create(swiftgrpc_runtime runtime, swiftgrpc_server *out);
    server processes share a port (the kernel spreads connections). Default 0: grpcio's default
    is 1, which lets a second server start on a port in use without an error. */
 #define SWIFTGRPC_OPT_SO_REUSEPORT 16
+/* (0.9.0) Calls the server's hosts hold at once, over all its connections (grpcio's
+   maximum_concurrent_rpcs): a call arriving while this many are open (from their CALL event to
+   the host's completion or their cancellation) is answered RESOURCE_EXHAUSTED "Concurrent RPC
+   limit exceeded!" and never reaches a host. Default 0: no limit. */
+#define SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS 17
 
 /* Method. Sets an integer option. SWIFTGRPC_E_WRONG_STATE after start; SWIFTGRPC_E_INVALID_ARGUMENT
    for an unknown option or a value out of range. */

@@ -124,7 +124,10 @@ static void extreme_values(void) {
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_PING_STRIKES, INT64_MAX), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_PING_STRIKES, 2), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_SO_REUSEPORT, 2), SWIFTGRPC_E_INVALID_ARGUMENT);
-  EXPECT(swiftgrpc_server_set_option(echo_server, 17, 1), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS, -1), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS, (int64_t)INT32_MAX + 1), SWIFTGRPC_E_INVALID_ARGUMENT);
+  EXPECT(swiftgrpc_server_set_option(echo_server, SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS, 0), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_option(echo_server, 18, 1), SWIFTGRPC_E_INVALID_ARGUMENT);
   EXPECT(swiftgrpc_register_host_fn(echo_server, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, echo_fn, NULL), SWIFTGRPC_OK);
   char target[64];
   swiftgrpc_channel ch = serve_and_connect(rt, echo_server, target);
@@ -750,6 +753,55 @@ static void health(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_queue_destroy(hq), SWIFTGRPC_OK);
 }
 
+/* SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS (0.9.0): with one call held by the host, the next is answered
+   RESOURCE_EXHAUSTED by the library and never reaches the host; once the held one is completed
+   (or cancelled), the next is served again. */
+static void concurrent_call_limit(swiftgrpc_runtime rt) {
+  swiftgrpc_server s;
+  swiftgrpc_queue q, cq;
+  EXPECT(swiftgrpc_server_create(rt, &s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_create(rt, &cq), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_set_option(s, SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS, 1), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_queue(s, "/t.T/Hold", SWIFTGRPC_KIND_UNARY, q), SWIFTGRPC_OK);
+  char target[64];
+  swiftgrpc_channel ch = serve_and_connect(rt, s, target);
+  for (int round = 0; round < 2; round++) {
+    swiftgrpc_call held, extra;
+    EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Hold", SWIFTGRPC_KIND_UNARY, NULL, 0, "a", 1,
+                                       SWIFTGRPC_DEADLINE_NONE, 0, cq, NULL, (void *)1, &held), SWIFTGRPC_OK);
+    swiftgrpc_event *ev = take(q);
+    EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CALL, 1);
+    uint64_t token = ev ? ev->token : 0;
+    swiftgrpc_event_free(ev);
+    EXPECT(swiftgrpc_client_call_start(ch, "/t.T/Hold", SWIFTGRPC_KIND_UNARY, NULL, 0, "b", 1,
+                                       SWIFTGRPC_DEADLINE_NONE, 0, cq, NULL, (void *)2, &extra), SWIFTGRPC_OK);
+    ev = take(cq);
+    EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS && ev->tag == (void *)2 &&
+           ev->status_code == SWIFTGRPC_STATUS_RESOURCE_EXHAUSTED &&
+           ev->status_message_len == 30 && memcmp(ev->status_message, "Concurrent RPC limit exceeded!", 30) == 0, 1);
+    swiftgrpc_event_free(ev);
+    ev = NULL;
+    EXPECT(swiftgrpc_queue_next(q, 0, &ev), SWIFTGRPC_E_TIMEOUT); /* the host never saw it */
+    if (round == 0) { /* completed by the host */
+      EXPECT(swiftgrpc_host_complete(s, token, "a", 1, 0, NULL, NULL, 0), SWIFTGRPC_OK);
+    } else { /* cancelled by the client */
+      EXPECT(swiftgrpc_client_cancel(ch, held), SWIFTGRPC_OK);
+      ev = take(q);
+      EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CANCELLED && ev->token == token, 1);
+      swiftgrpc_event_free(ev);
+    }
+    ev = take(cq);
+    EXPECT(ev != NULL && ev->type == SWIFTGRPC_EVENT_CLIENT_STATUS && ev->tag == (void *)1 &&
+           ev->status_code == (round == 0 ? 0 : SWIFTGRPC_STATUS_CANCELLED), 1);
+    swiftgrpc_event_free(ev);
+  }
+  EXPECT(swiftgrpc_channel_destroy(ch), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_destroy(s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_destroy(q), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_queue_destroy(cq), SWIFTGRPC_OK);
+}
+
 int main(void) {
   /* Version and error text. */
   EXPECT(swiftgrpc_version_number(), SWIFTGRPC_VERSION_NUMBER);
@@ -1076,6 +1128,7 @@ int main(void) {
   batch_fn(tag_rt);
   compression(tag_rt);
   health(tag_rt);
+  concurrent_call_limit(tag_rt);
   EXPECT(swiftgrpc_runtime_destroy(tag_rt), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_runtime_destroy(tls_rt), SWIFTGRPC_OK);
 

@@ -212,6 +212,33 @@ class ServerTest < Minitest::Test
     assert_equal 8, err.code
   end
 
+  def test_max_concurrent_calls_answers_resource_exhausted_before_the_handler
+    entered = Queue.new
+    release = Queue.new
+    seen = Queue.new
+    port = serve(max_concurrent_calls: 1) do |s|
+      s.handle("/raw.R/Hold", :unary) do |req, _|
+        seen << req
+        entered << true
+        release.pop
+        req
+      end
+    end
+    c = grpc_raw(port)
+    held = Thread.new { c.request_response("/raw.R/Hold", "a", RAW, RAW) }
+    entered.pop
+    err = assert_raises(GRPC::BadStatus) { c.request_response("/raw.R/Hold", "b", RAW, RAW) }
+    assert_equal GRPC::Core::StatusCodes::RESOURCE_EXHAUSTED, err.code
+    assert_equal "Concurrent RPC limit exceeded!", err.details
+    release << true
+    assert_equal "a", held.value
+    release << true # the place is back: the next call is served
+    assert_equal "c", c.request_response("/raw.R/Hold", "c", RAW, RAW)
+    assert_equal %w[a c], [seen.pop, seen.pop] # "b" never reached the handler
+    assert seen.empty?
+    assert_raises(ArgumentError) { SwiftGRPC::Server.new(max_concurrent_calls: -1) }
+  end
+
   def test_unix_socket_and_peer
     path = File.join(GEN_DIR, "srv.sock")
     s = SwiftGRPC::Server.new

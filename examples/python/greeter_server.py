@@ -13,9 +13,13 @@ import helloworld_pb2_grpc
 
 
 class Greeter(helloworld_pb2_grpc.GreeterServicer):
+    def __init__(self, status_codes):
+        self.codes = status_codes  # grpc.StatusCode or swiftgrpc.StatusCode
+
     def SayHello(self, request, context):
         if not request.name:
-            raise ValueError("name must not be empty")  # -> INVALID_ARGUMENT
+            # (a handler's exception would end the call UNKNOWN, with grpcio as with swiftgrpc)
+            context.abort(self.codes.INVALID_ARGUMENT, "name must not be empty")
         return helloworld_pb2.HelloReply(message=f"Hello, {request.name}!")
 
 
@@ -29,7 +33,7 @@ def main():
     else:
         import swiftgrpc as impl
     server = impl.server(futures.ThreadPoolExecutor(max_workers=10))
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(), server)
+    helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(impl.StatusCode), server)
     port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print(f"listening on {port}", flush=True)

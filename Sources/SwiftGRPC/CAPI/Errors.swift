@@ -75,7 +75,7 @@ public func swiftgrpc_last_error() -> UnsafePointer<CChar> {
   return UnsafeRawPointer(emptyCString.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
-private let versionString: StaticString = "0.8.0"
+private let versionString: StaticString = "0.9.0"
 
 @_cdecl("swiftgrpc_version_number")
 public func swiftgrpc_version_number() -> Int32 { SWIFTGRPC_VERSION_NUMBER }

@@ -56,6 +56,8 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
       try check(0...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_PING_STRIKES")
     case SWIFTGRPC_OPT_SO_REUSEPORT:
       try check(0...1, "SWIFTGRPC_OPT_SO_REUSEPORT")
+    case SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS:
+      try check(0...Int64(Int32.max), "SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS")
     default:
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "unknown server option \(option)")
     }
@@ -77,6 +79,7 @@ public func swiftgrpc_server_set_option(_ server: UInt64, _ option: Int32, _ val
         case SWIFTGRPC_OPT_MAX_CONNECTION_AGE_MS: c.maxConnectionAgeNanos = offIfZero(value)
         case SWIFTGRPC_OPT_MAX_CONNECTION_AGE_GRACE_MS: c.maxConnectionAgeGraceNanos = offIfZero(value)
         case SWIFTGRPC_OPT_SO_REUSEPORT: c.reusePort = value == 1
+        case SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS: c.maxConcurrentCalls = Int(value)
         default: c.maxConcurrentStreams = UInt32(value)
         }
       }

@@ -28,7 +28,7 @@ public final class Channel: @unchecked Sendable {
     public var maxReceiveMessageSize = 4 * 1024 * 1024
     /// Deadline of calls started without one; nil: none.
     public var defaultTimeoutNanos: Int64?
-    public var userAgent = "swiftgrpc/0.8.0"
+    public var userAgent = "swiftgrpc/0.9.0"
     public var loadBalancing = LoadBalancing.pickFirst
     /// `:authority` override; nil: derived from the target.
     public var authority: String?

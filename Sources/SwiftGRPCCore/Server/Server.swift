@@ -47,6 +47,9 @@ public final class Server: @unchecked Sendable {
     /// kernel). Off by default: grpcio turns it on, which lets a second server start on a port
     /// in use without an error.
     public var reusePort = false
+    /// Calls held by hosts at once, over every connection (grpcio's `maximum_concurrent_rpcs`);
+    /// one more is answered RESOURCE_EXHAUSTED before reaching a host. 0: no limit.
+    public var maxConcurrentCalls = 0
     public init() {}
   }
 
@@ -87,6 +90,8 @@ public final class Server: @unchecked Sendable {
   public private(set) var config = Config()
   private(set) var methods: [String: MethodRegistration] = [:]
   private let state = Locked(State())
+  /// Calls admitted under `config.maxConcurrentCalls` and not yet ended for their host.
+  private let admitted = Locked(0)
   /// The shutdown's grace timer; touched only on `group.loops[0]`.
   private var graceTimer: LoopTimer?
 
@@ -96,6 +101,22 @@ public final class Server: @unchecked Sendable {
   }
 
   public var phase: Phase { state.withLock { $0.phase } }
+
+  /// Takes one of `config.maxConcurrentCalls` places for a call about to reach its host; false
+  /// when all are taken. Only called with a limit set; each true is matched by `releaseCall()`.
+  func admitCall() -> Bool {
+    let limit = config.maxConcurrentCalls
+    return admitted.withLock { n in
+      guard n < limit else { return false }
+      n += 1
+      return true
+    }
+  }
+
+  /// Gives back the place of a call admitted by `admitCall()` that ended for its host.
+  func releaseCall() {
+    admitted.withLock { $0 -= 1 }
+  }
 
   var isServing: Bool { state.withLock { $0.phase == .running } }
 

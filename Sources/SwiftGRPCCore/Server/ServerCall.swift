@@ -26,6 +26,8 @@ final class ServerCall: Call {
   private var pendingTrailers: HeaderBlock?
   /// The encodings the client accepts (its grpc-accept-encoding; identity only without one).
   private var clientAccepts = AcceptedEncodings.identityOnly
+  /// Holds one of the server's `maxConcurrentCalls` places (given back when it ends for the host).
+  private var admitted = false
 
   init(streamID: Int32, connection: ServerConnection) {
     server = connection.server
@@ -71,6 +73,13 @@ final class ServerCall: Call {
     guard let registration = server.methods[head.path] else {
       endResponse(Status(.unimplemented, "Method not found: \(head.path)"))
       return
+    }
+    if server.config.maxConcurrentCalls > 0 {
+      guard server.admitCall() else {  // as grpcio answers, before the request is read
+        endResponse(Status(.resourceExhausted, "Concurrent RPC limit exceeded!"))
+        return
+      }
+      admitted = true
     }
     bind(method: registration.path, kind: registration.kind, sink: registration.sink)
     buffer.inboundEncoding = head.messageEncoding
@@ -182,7 +191,7 @@ final class ServerCall: Call {
     case .complete(let message, let status, let trailers):
       if let message { enqueue(message, completesSend: false) }
       phase = .done
-      _ = endForHost()  // completed: the host is owed no event
+      _ = endedForHost()  // completed: the host is owed no event
       endResponse(status, trailers: trailers, withMessage: message != nil)
     case .halfClose, .cancel:
       break
@@ -196,7 +205,7 @@ final class ServerCall: Call {
   override func fail(_ status: Status) {
     let wasActive = phase == .active
     phase = .done
-    let ending = endForHost()
+    let ending = endedForHost()
     if wasActive && ending.cancelHost { tellHostCancelled(status.code) }
     dropBuffers()
     endResponse(status)
@@ -215,10 +224,20 @@ final class ServerCall: Call {
   private func closed(_ code: StatusCode) {
     let wasActive = phase == .active
     phase = .done
-    let ending = endForHost()
+    let ending = endedForHost()
     if wasActive && ending.cancelHost { tellHostCancelled(code) }
     buffer.dropOutbound()
     connection = nil
+  }
+
+  /// Ends the call for its host (`Call.endForHost`) and gives back its place under the server's
+  /// concurrent-call limit.
+  private func endedForHost() -> CallStateMachine.Ending {
+    if admitted {
+      admitted = false
+      server.releaseCall()
+    }
+    return endForHost()
   }
 
   /// CANCELLED for the host, unless its CALL event can still be taken back (a pull queue the

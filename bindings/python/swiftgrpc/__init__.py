@@ -19,7 +19,17 @@ from ._server import (GenericRpcHandler, RpcMethodHandler, Server, ServicerConte
                       method_handlers_generic_handler, server, status_for_exception,
                       stream_stream_rpc_method_handler, stream_unary_rpc_method_handler,
                       unary_stream_rpc_method_handler, unary_unary_rpc_method_handler)
-from ._channel import (Channel, ChannelConnectivity, FutureCancelledError, FutureTimeoutError,
+from ._interceptors import (ClientCallDetails, HandlerCallDetails, ServerInterceptor,
+                            StreamStreamClientInterceptor, StreamUnaryClientInterceptor,
+                            UnaryStreamClientInterceptor, UnaryUnaryClientInterceptor,
+                            intercept_channel)
+from ._common import ChannelConnectivity
+from ._protos import protos, protos_and_services, services
+from ._api import (Call, Future, LocalConnectionType, RpcContext, ServiceRpcHandler, Status,
+                   StreamStreamMultiCallable, StreamUnaryMultiCallable, UnaryStreamMultiCallable,
+                   UnaryUnaryMultiCallable, insecure_server_credentials, register_implementations,
+                   xds_channel_credentials, xds_server_credentials)
+from ._channel import (Channel, FutureCancelledError, FutureTimeoutError, channel_ready_future,
                        insecure_channel, secure_channel)
 from ._credentials import (AuthMetadataContext, AuthMetadataPlugin, AuthMetadataPluginCallback,
                            CallCredentials, ChannelCredentials, ServerCertificateConfiguration,
@@ -31,24 +41,35 @@ from ._credentials import (AuthMetadataContext, AuthMetadataPlugin, AuthMetadata
                            metadata_call_credentials, ssl_channel_credentials,
                            ssl_server_certificate_configuration, ssl_server_credentials)
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 
 __all__ = [
     "AuthMetadataContext", "AuthMetadataPlugin", "AuthMetadataPluginCallback", "CallCredentials",
+    "ClientCallDetails", "HandlerCallDetails", "ServerInterceptor", "StreamStreamClientInterceptor",
+    "StreamUnaryClientInterceptor", "UnaryStreamClientInterceptor", "UnaryUnaryClientInterceptor",
+    "intercept_channel",
     "Channel", "ChannelConnectivity", "ChannelCredentials", "Compression", "FutureCancelledError",
     "FutureTimeoutError", "GenericRpcHandler", "LibraryNotFound", "Metadatum", "NativeError",
     "RpcError", "RpcMethodHandler", "Server", "ServerCertificateConfiguration",
     "ServerCredentials", "ServicerContext", "StatusCode", "UsageError",
     "access_token_call_credentials", "alts_channel_credentials", "alts_server_credentials",
     "composite_call_credentials", "composite_channel_credentials",
-    "compute_engine_channel_credentials", "dynamic_ssl_server_credentials", "insecure_channel",
+    "channel_ready_future", "compute_engine_channel_credentials", "dynamic_ssl_server_credentials", "insecure_channel",
     "library_path", "local_channel_credentials", "local_server_credentials",
     "metadata_call_credentials", "method_handlers_generic_handler", "secure_channel", "server",
     "ssl_channel_credentials", "ssl_server_certificate_configuration", "ssl_server_credentials",
     "status_for_exception", "stream_stream_rpc_method_handler",
     "stream_unary_rpc_method_handler", "unary_stream_rpc_method_handler",
-    "unary_unary_rpc_method_handler", "version", "aio",
+    "unary_unary_rpc_method_handler", "version", "aio", "experimental", "protos",
+    "protos_and_services", "services", "Call", "Future", "LocalConnectionType", "RpcContext",
+    "ServiceRpcHandler", "Status", "StreamStreamMultiCallable", "StreamUnaryMultiCallable",
+    "UnaryStreamMultiCallable", "UnaryUnaryMultiCallable", "insecure_server_credentials",
+    "xds_channel_credentials", "xds_server_credentials",
 ]
 
-# As with grpcio, `import swiftgrpc` makes `swiftgrpc.aio` available (grpc.aio after `import grpc`).
+# As with grpcio, `import swiftgrpc` makes `swiftgrpc.aio` available (grpc.aio after `import grpc`),
+# and `swiftgrpc.experimental`.
 from . import aio  # noqa: E402,F401
+from . import experimental  # noqa: E402,F401
+
+register_implementations()

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import logging
 import threading
 import weakref
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from . import _native as N
 from . import _options
-from ._credentials import CallCredentials, ChannelCredentials
-from ._common import (Batches, Event, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
+from ._credentials import INSECURE, CallCredentials, ChannelCredentials
+from ._common import (FUTURE_CANCELLED_BASES, FUTURE_TIMEOUT_BASES, Batches, ChannelConnectivity,
+                      Event, connectivity, state_int, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, call_compression_flags, compression_algorithm,
                       deadline_from_timeout, next_event, raise_native, runtime, status_code,
                       with_compression_option)
+
+_LOG = logging.getLogger("swiftgrpc")
 
 _start = N.swiftgrpc_client_call_start
 _start_v2 = N.swiftgrpc_client_call_start_v2
@@ -29,11 +33,11 @@ _READ_WINDOW = 16
 _NULL_FN = N.NULL_HOST_FN
 
 
-class FutureTimeoutError(Exception):
+class FutureTimeoutError(*FUTURE_TIMEOUT_BASES):  # type: ignore[misc]
     """A future's result did not arrive within the timeout (grpcio's FutureTimeoutError)."""
 
 
-class FutureCancelledError(Exception):
+class FutureCancelledError(*FUTURE_CANCELLED_BASES):  # type: ignore[misc]
     """The future's call was cancelled (grpcio's FutureCancelledError)."""
 
 
@@ -87,13 +91,76 @@ def channel_args(options: Optional[Sequence[Tuple[str, Any]]]) -> Tuple[Any, int
     return arr, len(args)
 
 
-class ChannelConnectivity:
-    """grpcio's ChannelConnectivity names for swiftgrpc_channel_state values."""
-    IDLE = N.STATE_IDLE
-    CONNECTING = N.STATE_CONNECTING
-    READY = N.STATE_READY
-    TRANSIENT_FAILURE = N.STATE_TRANSIENT_FAILURE
-    SHUTDOWN = N.STATE_SHUTDOWN
+class _Watcher:
+    """Watches one channel's connectivity from a thread of its own, for `subscribe` callbacks
+    and asyncio waiters: each listener is called with every new state (and, when added, the
+    current one). The thread ends when the last listener goes or the channel shuts down."""
+
+    SLICE_MS = 250  # waits are sliced, so that the thread notices it is no longer wanted
+
+    def __init__(self, channel: "Channel") -> None:
+        self._handle = channel._handle
+        self._lock = threading.Lock()
+        self._listeners: List[Tuple[Callable[[ChannelConnectivity], Any], bool]] = []
+        self._thread: Optional[threading.Thread] = None
+        self._state: Optional[int] = None  # last delivered
+
+    def add(self, listener: Callable[[ChannelConnectivity], Any], try_to_connect: bool) -> None:
+        with self._lock:
+            self._listeners.append((listener, try_to_connect))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="swiftgrpc-connectivity",
+                                                daemon=True)
+                self._thread.start()
+                return
+            state = self._state
+        if state is not None:  # as grpcio: a new subscriber hears the current state at once
+            self._call(listener, state)
+
+    def remove(self, listener: Callable[[ChannelConnectivity], Any]) -> None:
+        with self._lock:
+            self._listeners = [(f, t) for f, t in self._listeners if f != listener]
+
+    @staticmethod
+    def _call(listener: Callable[[ChannelConnectivity], Any], state: int) -> None:
+        try:
+            listener(connectivity(state))
+        except Exception:
+            _LOG.exception("swiftgrpc: a connectivity callback raised")
+
+    def _run(self) -> None:
+        out = ctypes.c_int()
+        h = self._handle
+        state = None
+        while True:
+            with self._lock:
+                listeners = list(self._listeners)
+                if not listeners:
+                    self._thread = None
+                    return
+            connect = any(t for _, t in listeners)
+            if state is None or (connect and state == N.STATE_IDLE):
+                if N.swiftgrpc_channel_state(h, int(connect), ctypes.byref(out)) < 0:
+                    new = N.STATE_SHUTDOWN  # destroyed
+                else:
+                    new = out.value
+            else:
+                rc = N.swiftgrpc_channel_wait_state_change(h, state, self.SLICE_MS, ctypes.byref(out))
+                if rc == N.E_TIMEOUT:
+                    continue
+                new = out.value if rc == 0 else N.STATE_SHUTDOWN
+            if new != state:
+                state = new
+                with self._lock:
+                    self._state = state
+                    listeners = list(self._listeners)
+                for f, _ in listeners:
+                    self._call(f, state)
+            if state == N.STATE_SHUTDOWN:
+                with self._lock:
+                    self._listeners = []
+                    self._thread = None
+                return
 
 
 def _destroy_channel(handle: int) -> None:
@@ -135,6 +202,7 @@ class Channel:
         self._handle = h.value
         self.target = target
         self._closed = False
+        self._watcher: Optional[_Watcher] = None  # subscribe()'s, made on first use
         self._finalizer = weakref.finalize(self, _destroy_channel, self._handle)
         self._rt.adopt(self)
 
@@ -156,26 +224,34 @@ class Channel:
         return StreamStreamMultiCallable(self, method, request_serializer, response_deserializer)
 
     # -- connectivity
-    def get_state(self, try_to_connect: bool = False) -> int:
+    def get_state(self, try_to_connect: bool = False) -> ChannelConnectivity:
+        """The connectivity state (as grpc.aio's Channel.get_state; a swiftgrpc extension on
+        sync channels, where grpcio has only subscribe)."""
+        return connectivity(self._state(try_to_connect))
+
+    def _state(self, try_to_connect: bool = False) -> int:
         s = ctypes.c_int()
         N.check(N.swiftgrpc_channel_state(self._handle, int(try_to_connect), ctypes.byref(s)),
                 "swiftgrpc_channel_state")
         return s.value
 
-    def wait_for_state_change(self, last_state: int, timeout: Optional[float] = None) -> Optional[int]:
-        """The new state, or None if it did not change within `timeout` seconds."""
+    def wait_for_state_change(self, last_state: Any,
+                              timeout: Optional[float] = None) -> Optional[ChannelConnectivity]:
+        """The new state, or None if it did not change from `last_state` within `timeout`
+        seconds (a swiftgrpc extension; blocks the calling thread)."""
         s = ctypes.c_int()
         ms = -1 if timeout is None else int(timeout * 1000)
-        rc = N.swiftgrpc_channel_wait_state_change(self._handle, last_state, ms, ctypes.byref(s))
+        rc = N.swiftgrpc_channel_wait_state_change(self._handle, state_int(last_state), ms,
+                                                   ctypes.byref(s))
         if rc == N.E_TIMEOUT:
             return None
         N.check(rc, "swiftgrpc_channel_wait_state_change")
-        return s.value
+        return connectivity(s.value)
 
     def wait_for_ready(self, timeout: Optional[float] = None) -> bool:
         """Connects and waits until READY; False if `timeout` seconds passed first."""
         deadline = None if timeout is None else N.now_ns() + int(timeout * 1e9)
-        state = self.get_state(True)
+        state = self._state(True)
         while state != N.STATE_READY:
             if state == N.STATE_SHUTDOWN:
                 return False
@@ -185,11 +261,23 @@ class Channel:
             new = self.wait_for_state_change(state, left)
             if new is None:
                 return False
-            state = new if new != N.STATE_IDLE else self.get_state(True)
+            state = new.value[0] if new != ChannelConnectivity.IDLE else self._state(True)
         return True
 
-    def subscribe(self, callback: Callable[[Any], None], try_to_connect: bool = False) -> None:
-        raise NotImplementedError("use get_state / wait_for_state_change / wait_for_ready")
+    def subscribe(self, callback: Callable[[ChannelConnectivity], None],
+                  try_to_connect: bool = False) -> None:
+        """grpcio's: `callback` is called with the current ChannelConnectivity, then with each
+        new one, on a thread of swiftgrpc's; `try_to_connect` keeps the channel connecting
+        while it is subscribed."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        if self._watcher is None:
+            self._watcher = _Watcher(self)
+        self._watcher.add(callback, bool(try_to_connect))
+
+    def unsubscribe(self, callback: Callable[[ChannelConnectivity], None]) -> None:
+        if self._watcher is not None:
+            self._watcher.remove(callback)
 
     # -- lifecycle
     def close(self) -> None:
@@ -267,18 +355,10 @@ class _Outcome:
     details = RpcError.details
     initial_metadata = RpcError.initial_metadata
     trailing_metadata = RpcError.trailing_metadata
-
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> Optional[float]:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Callable[[], Any]) -> bool:
-        return False
+    is_active = RpcError.is_active
+    time_remaining = RpcError.time_remaining
+    cancel = RpcError.cancel
+    add_callback = RpcError.add_callback
 
 
 def _error(ev: Event) -> RpcError:
@@ -437,6 +517,8 @@ class _StreamCall(RpcError):
         self._send_pending = False
         self._initial: Optional[Tuple[Metadatum, ...]] = None
         self._status: Optional[Event] = None
+        self._local_end = False  # ended here (cancelled, or the runtime gone): _status set here
+        self._cancelled = False  # cancel() ended it
         self._callbacks: List[Callable[[], Any]] = []
         self._deadline = None if timeout is None else deadline_from_timeout(timeout)
         rt = channel._rt
@@ -468,6 +550,8 @@ class _StreamCall(RpcError):
         elif t == N.EVENT_CLIENT_INITIAL_METADATA:
             self._initial = ev.metadata
         elif t == N.EVENT_CLIENT_STATUS:
+            if self._local_end:
+                return  # cancelled here first; its queue is being dropped
             if self._initial is None:
                 self._initial = ev.metadata
             self._status = ev
@@ -496,10 +580,14 @@ class _StreamCall(RpcError):
                 finally:
                     cv.acquire()
                     self._pumping = False
-                if not isinstance(evs, int):
+                if self._local_end:  # cancelled while this thread waited on the queue
+                    self._drop_queue()
+                elif not isinstance(evs, int):
                     for ev in evs:
                         self._apply(ev)
-                elif evs not in (N.E_TIMEOUT,):
+                elif evs == N.E_SHUTDOWN or evs == N.E_BAD_HANDLE:  # the runtime is gone (exit)
+                    self._end_locally(StatusCode.CANCELLED.value[0], "Channel closed!")
+                elif evs != N.E_TIMEOUT:
                     raise UsageError(f"event queue failed: {N.errstr(evs)}")
                 cv.notify_all()
             done = self._status is not None
@@ -594,11 +682,34 @@ class _StreamCall(RpcError):
                 return False
         return True
 
+    def _end_locally(self, code: int, details: str) -> None:
+        """Ends the call here, at once (with self._cv held): its status is `code`; the queue
+        (with the library's STATUS still to come) is dropped, by the thread waiting on it if
+        one is."""
+        self._local_end = True
+        self._status = Event.local_status(code, details)
+        if self._initial is None:
+            self._initial = ()
+        if not self._pumping:
+            self._drop_queue()
+        self._cv.notify_all()
+
+    def _drop_queue(self) -> None:
+        q, self._q = self._q, 0
+        if q:
+            N.swiftgrpc_queue_destroy(q)  # drops the STATUS still to come
+
     # -- grpcio's Call / RpcError interface
     def cancel(self) -> bool:
-        if self._status is not None:
-            return False
-        N.swiftgrpc_client_cancel(self._channel._handle, self._call)
+        """Cancels the call, as grpcio does: at once it is done, with CANCELLED "Locally
+        cancelled by application!" (the server is told; its own answer no longer counts)."""
+        with self._cv:
+            if self._status is not None:
+                return False
+            N.swiftgrpc_client_cancel(self._channel._handle, self._call)
+            self._cancelled = True
+            self._end_locally(StatusCode.CANCELLED.value[0], "Locally cancelled by application!")
+        self._run_callbacks()
         return True
 
     def is_active(self) -> bool:
@@ -618,6 +729,38 @@ class _StreamCall(RpcError):
                 self._callbacks.append(callback)
                 return True
         return False
+
+    # grpcio's response iterators are Futures too
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def running(self) -> bool:
+        return self._status is None
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        """Waits for the end of the call: None if it succeeded, else raises."""
+        if not self._await(lambda: False, timeout):
+            raise FutureTimeoutError()
+        if self._cancelled:
+            raise FutureCancelledError()
+        if self._status is not None and self._status.status_code != 0:
+            raise self
+        return None
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        try:
+            self.result(timeout)
+        except RpcError as e:
+            return e
+        return None
+
+    def traceback(self, timeout: Optional[float] = None) -> Any:
+        e = self.exception(timeout)
+        return e.__traceback__ if e is not None else None
+
+    def add_done_callback(self, fn: Callable[[Any], Any]) -> None:
+        if not self.add_callback(lambda: fn(self)):
+            fn(self)
 
     def initial_metadata(self) -> Tuple[Metadatum, ...]:
         self._await(lambda: self._initial is not None)
@@ -663,31 +806,36 @@ class CallFuture(_StreamCall):
                  compression: Any = None) -> None:
         self._done_callbacks: List[Callable[[Any], Any]] = []
         self._finished = threading.Event()
-        self._cancelled_by_user = False
         super().__init__(channel, method, kind, body, requests, timeout, metadata,
                          wait_for_ready, ser, deser, credentials, compression=compression)
         threading.Thread(target=self._wait, name="swiftgrpc-future", daemon=True).start()
 
     def _wait(self) -> None:
         self._final()
-        self._finished.set()
+        self._finish()
+
+    def _finish(self) -> None:
+        """The outcome is known: result() returns and the done callbacks run, once."""
         with self._cv:
+            if self._finished.is_set():
+                return
+            self._finished.set()
             cbs, self._done_callbacks = self._done_callbacks, []
         for cb in cbs:
             try:
                 cb(self)
             except Exception:
-                pass
+                _LOG.exception("swiftgrpc: a done callback raised")
 
     def cancel(self) -> bool:
+        """grpcio's: at once cancelled() and done() are True and the done callbacks have run."""
         if super().cancel():
-            self._cancelled_by_user = True
+            self._finish()
             return True
         return False
 
     def cancelled(self) -> bool:
-        return self._finished.is_set() and self._status is not None and \
-            self._status.status_code == StatusCode.CANCELLED.value[0] and self._cancelled_by_user
+        return self._cancelled
 
     def running(self) -> bool:
         return not self._finished.is_set()
@@ -730,6 +878,88 @@ class CallFuture(_StreamCall):
         fn(self)
 
 
+class _ChannelReadyFuture:
+    """grpcio's ``channel_ready_future(channel)``: a Future done (with None) once the channel
+    is READY; it keeps the channel connecting meanwhile. cancel() stops waiting."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+        self._cv = threading.Condition()
+        self._matured = False
+        self._cancelled = False
+        self._callbacks: List[Callable[[Any], Any]] = []
+        channel.subscribe(self._update, try_to_connect=True)
+
+    def _update(self, state: ChannelConnectivity) -> None:
+        if state != ChannelConnectivity.READY:
+            return
+        with self._cv:
+            if self._matured or self._cancelled:
+                return
+            self._matured = True
+            self._cv.notify_all()
+            cbs, self._callbacks = self._callbacks, []
+        self._channel.unsubscribe(self._update)
+        self._run(cbs)
+
+    def _run(self, cbs: List[Callable[[Any], Any]]) -> None:
+        for cb in cbs:
+            try:
+                cb(self)
+            except Exception:
+                _LOG.exception("swiftgrpc: a done callback raised")
+
+    def cancel(self) -> bool:
+        with self._cv:
+            if self._matured:
+                return False
+            if not self._cancelled:
+                self._cancelled = True
+                self._cv.notify_all()
+            cbs, self._callbacks = self._callbacks, []
+        self._channel.unsubscribe(self._update)
+        self._run(cbs)
+        return True
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def running(self) -> bool:
+        return not (self._matured or self._cancelled)
+
+    def done(self) -> bool:
+        return self._matured or self._cancelled
+
+    def result(self, timeout: Optional[float] = None) -> None:
+        with self._cv:
+            if not self._cv.wait_for(lambda: self._matured or self._cancelled, timeout):
+                raise FutureTimeoutError()
+            if self._cancelled:
+                raise FutureCancelledError()
+        return None
+
+    def exception(self, timeout: Optional[float] = None) -> None:
+        self.result(timeout)
+        return None
+
+    def traceback(self, timeout: Optional[float] = None) -> None:
+        self.result(timeout)
+        return None
+
+    def add_done_callback(self, fn: Callable[[Any], Any]) -> None:
+        with self._cv:
+            if not (self._matured or self._cancelled):
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+
+def channel_ready_future(channel: Any) -> _ChannelReadyFuture:
+    """grpcio's ``grpc.channel_ready_future``: ``channel_ready_future(ch).result(timeout=5)``
+    waits until the channel is READY (FutureTimeoutError if it is not by then)."""
+    return _ChannelReadyFuture(channel)
+
+
 def insecure_channel(target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
                      compression: Any = None) -> Channel:
     """grpcio's ``grpc.insecure_channel``."""
@@ -740,7 +970,10 @@ def secure_channel(target: str, credentials: ChannelCredentials,
                    options: Optional[Sequence[Tuple[str, Any]]] = None, compression: Any = None) -> Channel:
     """grpcio's ``grpc.secure_channel``: TLS with `credentials` (ssl_channel_credentials(),
     perhaps composed with call credentials). The option "grpc.ssl_target_name_override" names
-    the host the server's certificate must cover (and the default :authority)."""
+    the host the server's certificate must cover (and the default :authority).
+    grpc.experimental.insecure_channel_credentials() makes a plaintext channel, as in grpcio."""
+    if credentials is INSECURE:
+        return Channel(target, options, compression)
     if not isinstance(credentials, ChannelCredentials):
         raise TypeError(f"credentials must be ChannelCredentials (ssl_channel_credentials()), "
                         f"got {type(credentials).__name__}")

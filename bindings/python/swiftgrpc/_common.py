@@ -16,9 +16,12 @@ from . import _native as N
 
 try:  # optional: with grpcio installed, `except grpc.RpcError` also catches our errors
     from grpc import RpcError as _GrpcRpcError  # type: ignore
+    from grpc import FutureCancelledError as _GrpcCancelled, FutureTimeoutError as _GrpcTimeout
     _RPC_ERROR_BASES: Tuple[type, ...] = (_GrpcRpcError,)
+    FUTURE_CANCELLED_BASES: Tuple[type, ...] = (_GrpcCancelled,)
+    FUTURE_TIMEOUT_BASES: Tuple[type, ...] = (_GrpcTimeout,)
 except ImportError:  # the native API never needs grpcio
-    _RPC_ERROR_BASES = (Exception,)
+    _RPC_ERROR_BASES = FUTURE_CANCELLED_BASES = FUTURE_TIMEOUT_BASES = (Exception,)
 
 
 class Compression(enum.IntEnum):
@@ -97,6 +100,43 @@ class StatusCode(enum.Enum):
 _CODES = {c.value[0]: c for c in StatusCode}
 
 
+class ChannelConnectivity(enum.Enum):
+    """A channel's connectivity state, equal in names and values to grpcio's
+    ``grpc.ChannelConnectivity`` (and comparing equal to its members)."""
+    IDLE = (N.STATE_IDLE, "idle")
+    CONNECTING = (N.STATE_CONNECTING, "connecting")
+    READY = (N.STATE_READY, "ready")
+    TRANSIENT_FAILURE = (N.STATE_TRANSIENT_FAILURE, "transient failure")
+    SHUTDOWN = (N.STATE_SHUTDOWN, "shutdown")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ChannelConnectivity):
+            return self is other
+        value = getattr(other, "value", None)  # grpc.ChannelConnectivity members
+        return isinstance(value, tuple) and value == self.value and \
+            type(other).__name__ == "ChannelConnectivity"
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+_STATES = {s.value[0]: s for s in ChannelConnectivity}
+
+
+def connectivity(state: int) -> ChannelConnectivity:
+    return _STATES[state]
+
+
+def state_int(state: Any) -> int:
+    """A SWIFTGRPC_STATE_* value from a ChannelConnectivity (ours or grpcio's) or an int."""
+    if isinstance(state, int) and not isinstance(state, bool) and state in _STATES:
+        return state
+    value = getattr(state, "value", None)
+    if isinstance(value, tuple) and value and value[0] in _STATES:
+        return value[0]
+    raise TypeError(f"expected a ChannelConnectivity, got {state!r}")
+
+
 def status_code(code: int) -> StatusCode:
     return _CODES.get(code, StatusCode.UNKNOWN)
 
@@ -152,6 +192,41 @@ class RpcError(*_RPC_ERROR_BASES):  # type: ignore[misc]
     def debug_error_string(self) -> str:
         return f"{self._code.name}: {self._details}"
 
+    # A finished call that failed is also a Call and a Future, as grpcio's _InactiveRpcError
+    # (client interceptors get one from their continuation).
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> Optional[float]:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: Any) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return False
+
+    def running(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return True
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        raise self
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        return self
+
+    def traceback(self, timeout: Optional[float] = None) -> Any:
+        return self.__traceback__
+
+    def add_done_callback(self, fn: Any) -> None:
+        fn(self)
+
     def __str__(self) -> str:
         return (f"<RpcError of RPC that terminated with:\n\tstatus = {self._code}\n"
                 f"\tdetails = \"{self._details}\"\n>")
@@ -159,6 +234,19 @@ class RpcError(*_RPC_ERROR_BASES):  # type: ignore[misc]
 
 class UsageError(Exception):
     """The object is closed or stopped, or it was used out of order."""
+
+
+class BaseError(Exception):
+    """grpc.aio.BaseError: the base of AbortError and InternalError."""
+
+
+class AbortError(BaseError):
+    """grpc.aio.AbortError: raised by ServicerContext.abort to unwind the handler (it ends the
+    call with the status given to abort)."""
+
+
+class InternalError(BaseError):
+    """grpc.aio.InternalError."""
 
 
 def raise_native(e: N.NativeError) -> None:
@@ -234,7 +322,7 @@ def build_metadata(md: Optional[Any], what: str = "metadata") -> Tuple[Any, int]
     mapping. Keys are str; values str, or bytes under keys ending in -bin."""
     if not md:
         return None, 0
-    if hasattr(md, "items"):
+    if isinstance(md, dict):  # (an aio Metadata has items() too, but iterates as pairs)
         md = list(md.items())
     try:
         md = list(md)
@@ -339,6 +427,20 @@ class Event:
             # No metadata, trailers or message text (the common OK answer): nothing to copy.
             self.metadata = self.trailers = ()
             self.status_message = ""
+
+    @classmethod
+    def local_status(cls, code: int, message: str) -> "Event":
+        """A CLIENT_STATUS the binding itself decides (a call cancelled by the application),
+        as grpcio reports it at once instead of waiting for the library's."""
+        ev = cls.__new__(cls)
+        ev.type = N.EVENT_CLIENT_STATUS
+        ev.kind = ev.token = ev.server = ev.channel = ev.tag = ev.deadline_ns = 0
+        ev.status_code = code
+        ev.status_message = message
+        ev.message = None
+        ev.compressed = False
+        ev.metadata = ev.trailers = ()
+        return ev
 
 
 def next_event(queue: int, timeout_ms: int) -> Union[Event, int]:

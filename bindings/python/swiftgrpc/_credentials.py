@@ -367,6 +367,17 @@ def composite_call_credentials(*call_credentials: CallCredentials) -> CallCreden
 # --------------------------------------------------------------------------------------------
 # Channel
 
+class _InsecureChannelCredentials:
+    """grpc.experimental.insecure_channel_credentials(): plaintext where credentials are asked
+    (secure_channel, the simple stubs)."""
+
+    def __repr__(self) -> str:
+        return "insecure_channel_credentials()"
+
+
+INSECURE = _InsecureChannelCredentials()
+
+
 class ChannelCredentials:
     """grpcio's ``grpc.ChannelCredentials``: TLS settings (and call credentials) for
     ``secure_channel``."""

@@ -18,8 +18,8 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int32, c_i
 from typing import List, Optional
 
 # The ABI version this binding speaks (SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h).
-VERSION_NUMBER = 8000
-VERSION_STRING = "0.8.0"
+VERSION_NUMBER = 9000
+VERSION_STRING = "0.9.0"
 
 OK = 0
 E_NULL_ARGUMENT = -1
@@ -77,6 +77,7 @@ OPT_MAX_CONNECTION_IDLE_MS = 13
 OPT_MAX_CONNECTION_AGE_MS = 14
 OPT_MAX_CONNECTION_AGE_GRACE_MS = 15
 OPT_SO_REUSEPORT = 16
+OPT_MAX_CONCURRENT_CALLS = 17
 
 COMPRESS_NONE = 0
 COMPRESS_DEFLATE = 1

@@ -22,9 +22,12 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
 from . import _native as N
 from . import _options
 from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
-from ._common import (Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
+from ._common import (AbortError, Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, compression_algorithm, next_event, raise_native,
                       runtime, status_code, with_compression_option)
+
+from ._interceptors import NOT_FOUND, PIPELINE_FAILED, check_server_interceptors, intercept_service
+from ._interceptors import _HandlerCallDetails as HandlerCallDetails_
 
 _LOG = logging.getLogger("swiftgrpc")
 
@@ -121,22 +124,21 @@ def methods_of(generic_handler: Any) -> Dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Status of a handler's outcome
 
-_EXCEPTION_CODES: Sequence[Tuple[type, StatusCode]] = (
-    (NotImplementedError, StatusCode.UNIMPLEMENTED),
-    (PermissionError, StatusCode.PERMISSION_DENIED),
-    (FileNotFoundError, StatusCode.NOT_FOUND),
-    (KeyError, StatusCode.NOT_FOUND),
-    (TimeoutError, StatusCode.DEADLINE_EXCEEDED),
-    (ValueError, StatusCode.INVALID_ARGUMENT),
-)
+# What a handler's exception ends its call with, as grpcio words it: UNKNOWN unless the handler
+# set a code first; sync servers keep details the handler set, asyncio ones do not.
+CALLING = "Exception calling application: {e}"          # the handler raised (sync)
+ITERATING = "Exception iterating responses: {e}"        # its response iterator raised (sync)
+UNEXPECTED = "Unexpected {cls}: {e}"                    # an asyncio handler raised
 
 
-def status_for_exception(e: BaseException) -> Tuple[int, str]:
-    """The status a handler's exception maps to (the Spikard ADR's table; else INTERNAL)."""
-    for cls, code in _EXCEPTION_CODES:
-        if isinstance(e, cls):
-            return code.value[0], str(e) or type(e).__name__
-    return StatusCode.INTERNAL.value[0], f"Exception calling application: {type(e).__name__}: {e}"
+def status_for_exception(e: BaseException, template: str = CALLING) -> Tuple[int, str]:
+    """The status grpcio ends a call with when its handler raises `e` and set no code:
+    UNKNOWN, with `template` filled in (CALLING, ITERATING or UNEXPECTED)."""
+    try:
+        details = template.format(e=e, cls=type(e))
+    except Exception:  # an exception whose __str__ raises
+        details = "Calling application raised unprintable Exception!"
+    return StatusCode.UNKNOWN.value[0], details
 
 
 _INTERNAL = StatusCode.INTERNAL.value[0]
@@ -154,14 +156,17 @@ def unary_outcome(ctx: Any, response: Any, ser: Any) -> Tuple[Optional[bytes], i
         return None, _INTERNAL, f"Failed to serialize response: {e}"
 
 
-def failure_outcome(ctx: Any, e: BaseException) -> Tuple[int, Optional[str]]:
-    """(status code, details) for a handler that raised: the code it set first, else the
-    exception's mapping (unexpected exceptions are logged with their traceback)."""
+def failure_outcome(ctx: Any, e: BaseException, template: str = CALLING,
+                    keep_details: bool = True) -> Tuple[int, Optional[str]]:
+    """(status code, details) for a handler that raised, as grpcio answers: the code the handler
+    set wins over UNKNOWN; so do its details if `keep_details` (sync servers). The exception is
+    logged with its traceback, as grpcio logs it."""
+    code, details = status_for_exception(e, template)
+    _LOG.error("swiftgrpc: %s (in the handler of %s)", details, ctx._method, exc_info=e)
     if ctx._code not in (None, 0):
-        return ctx._code, ctx._details
-    code, details = status_for_exception(e)
-    if code == _INTERNAL:
-        _LOG.error("swiftgrpc: handler of %s raised", ctx._method, exc_info=e)
+        code = ctx._code
+    if keep_details and ctx._details is not None:
+        details = ctx._details
     return code, details
 
 
@@ -178,7 +183,10 @@ class _BadRequest(Exception):
     pass
 
 
-class _Abort(Exception):
+_NO_REQUEST = object()
+
+
+class _Abort(AbortError):
     """Raised by ServicerContext.abort to unwind the handler."""
 
 
@@ -448,7 +456,13 @@ class NativeServer:
     """The library server under both the sync and the asyncio Server: the handle, options, the
     method table, listening ports, starting on one event queue, completing a call."""
 
-    def __init__(self, options: Optional[Sequence[Tuple[str, Any]]]) -> None:
+    def __init__(self, options: Optional[Sequence[Tuple[str, Any]]],
+                 maximum_concurrent_rpcs: Optional[int] = None) -> None:
+        if maximum_concurrent_rpcs is not None:
+            if (not isinstance(maximum_concurrent_rpcs, int) or isinstance(maximum_concurrent_rpcs, bool)
+                    or not 1 <= maximum_concurrent_rpcs < (1 << 31)):
+                raise ValueError(f"maximum_concurrent_rpcs must be an int from 1 to 2**31 - 1 or None, "
+                                 f"not {maximum_concurrent_rpcs!r}")
         self.rt = runtime()
         h = N.H()
         N.check(N.swiftgrpc_server_create(self.rt.handle, ctypes.byref(h)), "swiftgrpc_server_create")
@@ -470,6 +484,9 @@ class NativeServer:
                             "swiftgrpc_server_set_option")
                 except N.NativeError as e:
                     raise_native(e)
+        if maximum_concurrent_rpcs is not None:  # answered RESOURCE_EXHAUSTED by the library
+            N.check(N.swiftgrpc_server_set_option(self.handle, N.OPT_MAX_CONCURRENT_CALLS,
+                                                  maximum_concurrent_rpcs), "swiftgrpc_server_set_option")
 
     def add(self, name: str, handler: Any) -> None:
         if self.started:
@@ -606,8 +623,10 @@ class _ServerState:
     """Everything the worker threads need; the Server object only points at it, so that a
     server dropped without stop() is collected and stopped."""
 
-    def __init__(self, max_workers: int, options: Optional[Sequence[Tuple[str, Any]]]) -> None:
-        self.native = NativeServer(options)
+    def __init__(self, max_workers: int, options: Optional[Sequence[Tuple[str, Any]]],
+                 maximum_concurrent_rpcs: Optional[int] = None) -> None:
+        self.native = NativeServer(options, maximum_concurrent_rpcs)
+        self.interceptors: Tuple[Any, ...] = ()  # ServerInterceptors, outermost first
         self.rt = self.native.rt
         self.handle = self.native.handle
         self.methods = self.native.methods
@@ -639,8 +658,10 @@ class _ServerState:
         else:  # cancelled first (the CANCELLED event does the rest) or refused
             ctx._done = True
 
+    def _lookup(self, details: Any) -> Any:
+        return self.methods.get(details.method)
+
     def run_call(self, ev: Event) -> None:
-        handler = self.methods.get(ev.method)
         ctx = ServicerContext(self, ev)
         token = ev.token
         ctx._tag = tag = next(self.tags)
@@ -649,13 +670,30 @@ class _ServerState:
             del self.calls[tag]
             ctx._terminated()
             return
-        if handler is None:  # registered methods only reach us; defensive
-            self.finish(ctx, None, StatusCode.UNIMPLEMENTED.value[0], "Method not found")
+        if self.interceptors:
+            try:
+                handler = intercept_service(self.interceptors, self._lookup, HandlerCallDetails_(
+                    ev.method, ctx.invocation_metadata()))
+            except Exception as e:
+                _LOG.error("swiftgrpc: Exception servicing handler: %s", e, exc_info=e)
+                self.finish(ctx, None, *PIPELINE_FAILED)
+                return
+        else:
+            handler = self.methods.get(ev.method)
+        if handler is None:  # no handler: an interceptor chose none (or, defensive, unknown)
+            self.finish(ctx, None, *NOT_FOUND)
             return
         ser = handler.response_serializer
+        template = CALLING
         try:
+            streamed = ev.kind >= N.KIND_CLIENT_STREAMING  # as registered
             if handler.request_streaming:
-                request: Any = _RequestIterator(self, ctx, handler.request_deserializer)
+                request: Any = (_RequestIterator(self, ctx, handler.request_deserializer) if streamed
+                                else iter((decode_request(handler, ev.message),)))
+            elif streamed:  # an interceptor's unary-request handler for a streaming method
+                request = next(_RequestIterator(self, ctx, handler.request_deserializer), _NO_REQUEST)
+                if request is _NO_REQUEST:
+                    raise _BadRequest("Exactly one request required for unary call!")
             else:
                 request = decode_request(handler, ev.message)
             if not handler.response_streaming:
@@ -672,6 +710,7 @@ class _ServerState:
                     sent = ctx._sent = queue.SimpleQueue()
                     in_flight = 0
                     ended = False
+                    template = ITERATING
                     for item in responses:
                         if ctx._done:
                             break
@@ -702,7 +741,7 @@ class _ServerState:
             ctx._done = True
         except Exception as e:
             if not ctx._done:
-                self.finish(ctx, None, *failure_outcome(ctx, e))
+                self.finish(ctx, None, *failure_outcome(ctx, e, template))
 
     def route(self, ev: Event) -> None:
         """A MESSAGE, HALF_CLOSE, SEND_DONE or CANCELLED event: to the call whose tag it carries.
@@ -864,14 +903,13 @@ class Server(ServerAPI):
                  options: Optional[Sequence[Tuple[str, Any]]] = None,
                  maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None,
                  xds: bool = False, *, max_workers: Optional[int] = None) -> None:
-        if interceptors:
-            raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
+        interceptors = check_server_interceptors(interceptors)
         if max_workers is None:
             max_workers = getattr(thread_pool, "_max_workers", None) or 32
-        if maximum_concurrent_rpcs:
-            max_workers = min(max_workers, maximum_concurrent_rpcs)
         self._state = _ServerState(max_workers, with_compression_option(options, compression,
-                                                                        "a server"))
+                                                                        "a server"),
+                                   maximum_concurrent_rpcs)
+        self._state.interceptors = interceptors
         self._native = self._state.native
         self._finalizer = weakref.finalize(self, _stop_state, self._state)
         self._state.rt.adopt(self)

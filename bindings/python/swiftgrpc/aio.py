@@ -20,18 +20,28 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional,
 from . import _native as N
 from ._channel import Channel as _SyncChannel
 from ._credentials import ChannelCredentials
-from ._common import (Batches, Event, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
+from ._common import (Batches, ChannelConnectivity, Event, state_int, Metadatum, Pump, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, deadline_from_timeout, status_code,
                       with_compression_option)
+from ._interceptors import (NOT_FOUND, PIPELINE_FAILED, _HandlerCallDetails, check_server_interceptors,
+                            intercept_service_async)
 from ._server import (ContextBase, NativeServer, ServerAPI, _Abort, _BadRequest, _Cancelled,
-                      decode_request, failure_outcome, send_response, unary_outcome)
+                      decode_request, failure_outcome, UNEXPECTED, send_response, unary_outcome)
 # Handler constructors, re-exported so that aio code needs one import.
 from ._server import (GenericRpcHandler, RpcMethodHandler, method_handlers_generic_handler,  # noqa: F401
                       stream_stream_rpc_method_handler, stream_unary_rpc_method_handler,
                       unary_stream_rpc_method_handler, unary_unary_rpc_method_handler)  # noqa: F401
 
-__all__ = ["AioRpcError", "Channel", "EOF", "GenericRpcHandler", "RpcMethodHandler", "Server",
-           "ServicerContext", "insecure_channel", "method_handlers_generic_handler",
+__all__ = ["AbortError", "AioRpcError", "BaseError", "Call", "Channel", "ChannelArgumentType",
+           "InterceptedUnaryUnaryCall", "InternalError", "RpcContext", "StreamStreamCall",
+           "StreamStreamMultiCallable", "StreamUnaryCall", "StreamUnaryMultiCallable",
+           "UnaryStreamCall", "UnaryStreamMultiCallable", "UnaryUnaryCall",
+           "UnaryUnaryMultiCallable", "UsageError", "init_grpc_aio", "shutdown_grpc_aio",
+           "ClientCallDetails", "ClientInterceptor", "EOF",
+           "GenericRpcHandler", "Metadata", "RpcMethodHandler", "Server", "ServerInterceptor",
+           "ServicerContext", "StreamStreamClientInterceptor", "StreamUnaryClientInterceptor",
+           "UnaryStreamClientInterceptor", "UnaryUnaryClientInterceptor", "insecure_channel",
+           "method_handlers_generic_handler",
            "secure_channel", "server",
            "stream_stream_rpc_method_handler", "stream_unary_rpc_method_handler",
            "unary_stream_rpc_method_handler", "unary_unary_rpc_method_handler"]
@@ -296,6 +306,24 @@ class _Requests:
         return m
 
 
+class _One:
+    """An async iterator of one request: a streaming-request handler an interceptor chose for
+    a method registered with a unary request."""
+
+    def __init__(self, request: Any) -> None:
+        self._request: Any = request
+        self._given = False
+
+    def __aiter__(self) -> "_One":
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._given:
+            raise StopAsyncIteration
+        self._given = True
+        return self._request
+
+
 class Server(ServerAPI):
     """An asyncio gRPC server (grpc.aio.Server): handlers are coroutines (or async generators
     for streaming responses); plain functions work too."""
@@ -304,9 +332,9 @@ class Server(ServerAPI):
                  interceptors: Optional[Sequence[Any]] = None,
                  options: Optional[Sequence[Tuple[str, Any]]] = None,
                  maximum_concurrent_rpcs: Optional[int] = None, compression: Any = None) -> None:
-        if interceptors:
-            raise NotImplementedError("server interceptors are not supported by swiftgrpc yet")
-        self._native = NativeServer(with_compression_option(options, compression, "a server"))
+        self._interceptors = check_server_interceptors(interceptors, aio=True)
+        self._native = NativeServer(with_compression_option(options, compression, "a server"),
+                                    maximum_concurrent_rpcs)
         self._rt = self._native.rt
         self._handle = self._native.handle
         self._methods = self._native.methods
@@ -380,16 +408,35 @@ class Server(ServerAPI):
             self._calls.pop(ctx._tag, None)
             ctx._terminated(False)
 
+    def _lookup(self, details: Any) -> Any:
+        return self._methods.get(details.method)
+
     async def _serve(self, ctx: ServicerContext, ev: Event) -> None:
-        handler = self._methods.get(ctx._method)
+        if self._interceptors:
+            try:
+                handler = await intercept_service_async(self._interceptors, self._lookup,
+                                                        _HandlerCallDetails(ctx._method, ctx.invocation_metadata()))
+            except asyncio.CancelledError:
+                return
+            except Exception as e:
+                _LOG.error("swiftgrpc: Exception servicing handler: %s", e, exc_info=e)
+                self._finish(ctx, None, *PIPELINE_FAILED)
+                return
+        else:
+            handler = self._methods.get(ctx._method)
         if handler is None:
-            self._finish(ctx, None, StatusCode.UNIMPLEMENTED.value[0], "Method not found")
+            self._finish(ctx, None, *NOT_FOUND)
             return
         ctx._handler = handler
         ser = handler.response_serializer
         try:
+            streamed = ev.kind >= N.KIND_CLIENT_STREAMING  # as registered
             if handler.request_streaming:
-                request: Any = _Requests(ctx)
+                request: Any = _Requests(ctx) if streamed else _One(decode_request(handler, ev.message))
+            elif streamed:  # an interceptor's unary-request handler for a streaming method
+                request = await ctx.read()
+                if request is EOF:
+                    raise _BadRequest("Exactly one request required for unary call!")
             else:
                 request = decode_request(handler, ev.message)
             if not handler.response_streaming:
@@ -420,7 +467,7 @@ class Server(ServerAPI):
             pass
         except Exception as e:
             if not ctx._done:
-                self._finish(ctx, None, *failure_outcome(ctx, e))
+                self._finish(ctx, None, *failure_outcome(ctx, e, UNEXPECTED, keep_details=False))
 
     async def stop(self, grace: Optional[float]) -> None:
         """Stops serving; calls in flight get `grace` seconds (None: none), then are cancelled."""
@@ -491,7 +538,9 @@ class Channel:
     """An asyncio client channel (grpc.aio.Channel). Use ``async with`` or ``await close()``."""
 
     def __init__(self, target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
-                 compression: Any = None, credentials: Optional[ChannelCredentials] = None) -> None:
+                 compression: Any = None, credentials: Optional[ChannelCredentials] = None,
+                 interceptors: Optional[Sequence[Any]] = None) -> None:
+        self._interceptors = check_client_interceptors(interceptors)
         self._sync = _SyncChannel(target, options, compression, credentials)
         self._handle = self._sync._handle
         self._calls: Dict[int, "_Call"] = {}
@@ -531,12 +580,34 @@ class Channel:
                       response_deserializer: Any = None, _registered_method: Any = False) -> "_MultiCallable":
         return _MultiCallable(self, method, N.KIND_BIDI_STREAMING, request_serializer, response_deserializer)
 
-    def get_state(self, try_to_connect: bool = False) -> int:
+    def get_state(self, try_to_connect: bool = False) -> ChannelConnectivity:
+        """grpc.aio's: the connectivity state now; `try_to_connect` starts connecting if IDLE."""
         return self._sync.get_state(try_to_connect)
 
-    async def channel_ready(self) -> None:
+    async def wait_for_state_change(self, last_observed_state: Any) -> None:
+        """grpc.aio's: returns once the state differs from `last_observed_state`."""
+        last = state_int(last_observed_state)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._sync.wait_for_ready, None)
+        changed = loop.create_future()
+
+        def listener(state: ChannelConnectivity) -> None:  # on the watcher's thread
+            if state.value[0] != last:
+                loop.call_soon_threadsafe(lambda: changed.done() or changed.set_result(None))
+        self._sync.subscribe(listener)
+        try:
+            await changed
+        finally:
+            self._sync.unsubscribe(listener)
+
+    async def channel_ready(self) -> None:
+        """grpc.aio's: connects, and returns once the channel is READY."""
+        while True:
+            state = self.get_state(try_to_connect=True)
+            if state == ChannelConnectivity.READY:
+                return
+            if state == ChannelConnectivity.SHUTDOWN:
+                raise UsageError("the channel is closed")
+            await self.wait_for_state_change(state)
 
     async def close(self, grace: Optional[float] = None) -> None:
         """Cancels the calls in flight and closes the channel."""
@@ -557,18 +628,19 @@ class Channel:
 
 
 def insecure_channel(target: str, options: Optional[Sequence[Tuple[str, Any]]] = None,
-                     compression: Any = None) -> Channel:
-    """grpc.aio.insecure_channel."""
-    return Channel(target, options, compression)
+                     compression: Any = None, interceptors: Optional[Sequence[Any]] = None) -> Channel:
+    """grpc.aio.insecure_channel; `interceptors` are grpc.aio client interceptors."""
+    return Channel(target, options, compression, interceptors=interceptors)
 
 
 def secure_channel(target: str, credentials: ChannelCredentials,
-                   options: Optional[Sequence[Tuple[str, Any]]] = None, compression: Any = None) -> Channel:
+                   options: Optional[Sequence[Tuple[str, Any]]] = None, compression: Any = None,
+                   interceptors: Optional[Sequence[Any]] = None) -> Channel:
     """grpc.aio.secure_channel: TLS with `credentials` (swiftgrpc.ssl_channel_credentials())."""
     if not isinstance(credentials, ChannelCredentials):
         raise TypeError(f"credentials must be ChannelCredentials (ssl_channel_credentials()), "
                         f"got {type(credentials).__name__}")
-    return Channel(target, options, compression, credentials)
+    return Channel(target, options, compression, credentials, interceptors)
 
 
 class _MultiCallable:
@@ -583,7 +655,11 @@ class _MultiCallable:
 
     def __call__(self, request: Any = None, timeout: Optional[float] = None, metadata: Any = None,
                  credentials: Any = None, wait_for_ready: Optional[bool] = None,
-                 compression: Any = None) -> "_Call":
+                 compression: Any = None) -> Any:
+        interceptors = self._channel._interceptors
+        if interceptors:
+            return _InterceptedCall(self, interceptors, request, timeout, metadata, wait_for_ready,
+                                    credentials, compression)
         return _Call(self, request, timeout, metadata, wait_for_ready, credentials, compression)
 
 
@@ -620,6 +696,7 @@ class _Call:
         self._reading = False
         self._send_waiter: Optional[asyncio.Future] = None
         self._done_callbacks: Optional[List[Callable[[Any], Any]]] = None
+        self._cancelled = False  # cancel() ended it
         self._deadline = None if timeout is None else deadline_from_timeout(timeout)
         q = ch._ensure_pump()
         self._creds = credentials  # a metadata plugin stays alive while the call is
@@ -646,17 +723,23 @@ class _Call:
         elif t == N.EVENT_CLIENT_INITIAL_METADATA:
             self._got_initial(ev.metadata)
         elif t == N.EVENT_CLIENT_STATUS:
-            self._got_initial(ev.metadata)
-            for w in (self._read_waiter, self._send_waiter):
-                if w is not None and not w.done():
-                    w.set_result(None)
-            if not self._status.done():
-                self._status.set_result(ev)
-            for cb in self._done_callbacks or ():
-                try:
-                    cb(self)
-                except Exception:
-                    pass
+            self._set_status(ev)
+
+    def _set_status(self, ev: Event) -> None:
+        """The call is over with `ev` (the library's STATUS, or one decided here by cancel()):
+        waiters wake, done callbacks run; a later STATUS changes nothing."""
+        if self._status.done():
+            return
+        self._got_initial(ev.metadata)
+        for w in (self._read_waiter, self._send_waiter):
+            if w is not None and not w.done():
+                w.set_result(None)
+        self._status.set_result(ev)
+        for cb in self._done_callbacks or ():
+            try:
+                cb(self)
+            except Exception:
+                _LOG.exception("swiftgrpc: a done callback raised")
 
     def _got_initial(self, md: Tuple[Metadatum, ...]) -> None:
         if self._initial_md is None:
@@ -672,7 +755,11 @@ class _Call:
                 self._initial.set_result(self._initial_md)
         return self._initial
 
-    def _error(self, ev: Event) -> AioRpcError:
+    def _error(self, ev: Event) -> BaseException:
+        """What awaiting the failed call raises: as in grpc.aio, asyncio.CancelledError if
+        cancel() ended it, else AioRpcError."""
+        if self._cancelled:
+            return asyncio.CancelledError()
         return AioRpcError(status_code(ev.status_code), ev.status_message, ev.metadata, ev.trailers)
 
     async def _wait_status(self) -> Event:
@@ -792,13 +879,18 @@ class _Call:
 
     # -- Call interface
     def cancel(self) -> bool:
+        """As grpcio's: at once the call is done and cancelled(), with CANCELLED "Locally
+        cancelled by application!"; the server is told."""
         if self._status.done():
             return False
         N.swiftgrpc_client_cancel(self._ch._handle, self._call)
+        self._cancelled = True
+        self._set_status(Event.local_status(StatusCode.CANCELLED.value[0],
+                                            "Locally cancelled by application!"))
         return True
 
     def cancelled(self) -> bool:
-        return self._status.done() and self._status.result().status_code == 1
+        return self._cancelled
 
     def done(self) -> bool:
         return self._status.done()
@@ -830,3 +922,373 @@ class _Call:
 
     async def wait_for_connection(self) -> None:
         await asyncio.shield(self._initial_future())
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata and interceptors (grpc.aio's)
+
+class Metadata:
+    """grpc.aio.Metadata: request or response metadata as an ordered multi-map. ``md[key]``
+    is the first value, ``get_all(key)`` every one; iterating gives (key, value) pairs, so a
+    Metadata goes wherever metadata is taken."""
+
+    def __init__(self, *pairs: Tuple[str, Any]) -> None:
+        self._by_key: "collections.OrderedDict[str, List[Any]]" = collections.OrderedDict()
+        for key, value in pairs:
+            self.add(key, value)
+
+    @classmethod
+    def from_tuple(cls, raw_metadata: Any) -> "Metadata":
+        return cls(*raw_metadata) if raw_metadata else cls()
+
+    def add(self, key: str, value: Any) -> None:
+        self._by_key.setdefault(key, []).append(value)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_key.values())
+
+    def __getitem__(self, key: str) -> Any:
+        values = self._by_key.get(key)
+        if not values:
+            raise KeyError(repr(key))
+        return values[0]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        rest = self._by_key.get(key, [])[1:]
+        self._by_key[key] = [value] + rest
+
+    def __delitem__(self, key: str) -> None:
+        values = self._by_key.get(key)
+        if not values:
+            raise KeyError(repr(key))
+        values.pop(0)
+        if not values:
+            del self._by_key[key]
+
+    def delete_all(self, key: str) -> None:
+        del self._by_key[key]
+
+    def __iter__(self) -> Any:
+        return ((k, v) for k, vs in self._by_key.items() for v in vs)
+
+    def keys(self) -> Any:
+        return self._by_key.keys()
+
+    def values(self) -> Any:
+        return self._by_key.values()
+
+    def items(self) -> Any:
+        return self._by_key.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        values = self._by_key.get(key)
+        return values[0] if values else default
+
+    def get_all(self, key: str) -> List[Any]:
+        return self._by_key.get(key, [])
+
+    def set_all(self, key: str, values: List[Any]) -> None:
+        self._by_key[key] = list(values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Metadata):
+            return self._by_key == other._by_key
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, other: Any) -> "Metadata":
+        if isinstance(other, (Metadata, tuple)):
+            return Metadata(*tuple(self), *tuple(other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Metadata({tuple(self)!r})"
+
+
+class ServerInterceptor:
+    """grpc.aio.ServerInterceptor: ``async def intercept_service(continuation, details)``
+    returns the RpcMethodHandler to serve with (``await continuation(details)``: the next
+    one's), or None (UNIMPLEMENTED)."""
+
+    async def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        raise NotImplementedError()
+
+
+class ClientCallDetails(collections.namedtuple(
+        "ClientCallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready"))):
+    """grpc.aio.ClientCallDetails; ``method`` is bytes, as in grpc.aio."""
+
+
+class ClientInterceptor:
+    """The base of grpc.aio's client interceptors."""
+
+
+class UnaryUnaryClientInterceptor(ClientInterceptor):
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        """Returns the call (``await continuation(details, request)``) or a response."""
+        raise NotImplementedError()
+
+
+class UnaryStreamClientInterceptor(ClientInterceptor):
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        """Returns the call or an async iterator of responses."""
+        raise NotImplementedError()
+
+
+class StreamUnaryClientInterceptor(ClientInterceptor):
+    async def intercept_stream_unary(self, continuation: Any, client_call_details: Any,
+                                     request_iterator: Any) -> Any:
+        raise NotImplementedError()
+
+
+class StreamStreamClientInterceptor(ClientInterceptor):
+    async def intercept_stream_stream(self, continuation: Any, client_call_details: Any,
+                                      request_iterator: Any) -> Any:
+        raise NotImplementedError()
+
+
+_AIO_HOOKS = {N.KIND_UNARY: "intercept_unary_unary", N.KIND_SERVER_STREAMING: "intercept_unary_stream",
+              N.KIND_CLIENT_STREAMING: "intercept_stream_unary", N.KIND_BIDI_STREAMING: "intercept_stream_stream"}
+
+
+def check_client_interceptors(interceptors: Optional[Sequence[Any]]) -> Tuple[Any, ...]:
+    out = tuple(interceptors or ())
+    for i in out:
+        if not any(callable(getattr(i, h, None)) for h in _AIO_HOOKS.values()):
+            raise ValueError(f"Interceptor {i!r} must be an instance of grpc.aio's "
+                             "UnaryUnary/UnaryStream/StreamUnary/StreamStream ClientInterceptor")
+    return out
+
+
+class _Answered:
+    """What an interceptor returned instead of a call: a response (grpc.aio's
+    UnaryUnaryCallResponse: OK, no metadata), or an async iterator of responses (whose status
+    facts are the last real call's, as grpc.aio's UnaryStreamCallResponseIterator)."""
+
+    def __init__(self, value: Any, call: Optional["_Call"], streaming: bool) -> None:
+        self._value = value
+        self._call = call if streaming else None
+
+    def __await__(self):
+        if False:  # a generator, so that `await` works
+            yield
+        return self._value
+
+    def __aiter__(self) -> Any:
+        return self._value.__aiter__()
+
+    def __getattr__(self, name: str) -> Any:  # a stream's cancel, code, details, metadata...
+        if self._call is None:
+            raise AttributeError(name)
+        return getattr(self._call, name)
+
+    # a unary response given by the interceptor itself
+    def cancel(self) -> bool:
+        return self._call.cancel() if self._call is not None else False
+
+    def cancelled(self) -> bool:
+        return self._call.cancelled() if self._call is not None else False
+
+    def done(self) -> bool:
+        return self._call.done() if self._call is not None else True
+
+    async def code(self) -> StatusCode:
+        return await self._call.code() if self._call is not None else StatusCode.OK
+
+    async def details(self) -> Optional[str]:
+        return await self._call.details() if self._call is not None else None
+
+    async def initial_metadata(self) -> Any:
+        return await self._call.initial_metadata() if self._call is not None else None
+
+    async def trailing_metadata(self) -> Any:
+        return await self._call.trailing_metadata() if self._call is not None else None
+
+
+class _InterceptedCall:
+    """A call through the channel's interceptors (grpc.aio's Intercepted*Call): the
+    interceptors run as a task; the call (or what they answered) is awaited, iterated, read
+    from and written to once they are done."""
+
+    def __init__(self, mc: "_MultiCallable", interceptors: Tuple[Any, ...], request: Any,
+                 timeout: Optional[float], metadata: Any, wait_for_ready: Optional[bool],
+                 credentials: Any, compression: Any) -> None:
+        self._mc = mc
+        self._compression = compression
+        self._last: Optional[_Call] = None  # the innermost real call, once made
+        self._cancelled = False
+        details = ClientCallDetails(mc._method, timeout, Metadata.from_tuple(metadata or ()),
+                                    credentials, wait_for_ready)
+        self._hook = _AIO_HOOKS[mc._kind]
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(list(interceptors), details, request))
+
+    async def _run(self, interceptors: List[Any], details: Any, request: Any) -> Any:
+        streaming = self._mc._kind in (N.KIND_SERVER_STREAMING, N.KIND_BIDI_STREAMING)
+        while interceptors and not callable(getattr(interceptors[0], self._hook, None)):
+            interceptors = interceptors[1:]  # it does not intercept this kind
+        if not interceptors:
+            method = details.method.decode() if isinstance(details.method, bytes) else details.method
+            mc = self._mc if method.encode() == self._mc._method else _MultiCallable(
+                self._mc._channel, method, self._mc._kind, self._mc._ser, self._mc._deser)
+            self._last = _Call(mc, request, details.timeout, details.metadata, details.wait_for_ready,
+                               details.credentials, self._compression)
+            return self._last
+
+        async def continuation(new_details: Any, new_request: Any) -> Any:
+            return await self._run(interceptors[1:], new_details, new_request)
+        out = getattr(interceptors[0], self._hook)(continuation, details, request)
+        if inspect.isawaitable(out):
+            out = await out
+        if isinstance(out, (_Call, _Answered)):
+            return out
+        return _Answered(out, self._last, streaming)
+
+    async def _target(self) -> Any:
+        return await self._task
+
+    def __await__(self):
+        call = yield from self._task.__await__()
+        return (yield from call.__await__())
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        call = await self._task
+        async for m in call:
+            yield m
+
+    async def read(self) -> Any:
+        return await (await self._task).read()
+
+    async def write(self, request: Any) -> None:
+        await (await self._task).write(request)
+
+    async def done_writing(self) -> None:
+        await (await self._task).done_writing()
+
+    def cancel(self) -> bool:
+        if not self._task.done():
+            self._cancelled = True
+            self._task.cancel()
+            if self._last is not None:
+                self._last.cancel()
+            return True
+        if self._task.cancelled() or self._task.exception() is not None:
+            return False
+        return self._task.result().cancel()
+
+    def cancelled(self) -> bool:
+        if self._cancelled:
+            return True
+        return self._last.cancelled() if self._last is not None else False
+
+    def done(self) -> bool:
+        if not self._task.done():
+            return False
+        if self._task.cancelled() or self._task.exception() is not None:
+            return True
+        return self._last.done() if self._last is not None else True
+
+    def add_done_callback(self, callback: Callable[[Any], Any]) -> None:
+        self._task.add_done_callback(lambda t: self._last.add_done_callback(lambda _: callback(self))
+                                     if self._last is not None and not t.cancelled() else callback(self))
+
+    def time_remaining(self) -> Optional[float]:
+        return self._last.time_remaining() if self._last is not None else None
+
+    async def initial_metadata(self) -> Any:
+        return await (await self._task).initial_metadata()
+
+    async def trailing_metadata(self) -> Any:
+        return await (await self._task).trailing_metadata()
+
+    async def code(self) -> StatusCode:
+        try:
+            return await (await self._task).code()
+        except asyncio.CancelledError:
+            return StatusCode.CANCELLED
+
+    async def details(self) -> str:
+        try:
+            return await (await self._task).details()
+        except asyncio.CancelledError:
+            return "Locally cancelled by application!"
+
+    async def wait_for_connection(self) -> None:
+        await (await self._task).wait_for_connection()
+
+
+# --------------------------------------------------------------------------------------------
+# grpc.aio's other public names
+
+from ._common import AbortError, BaseError, InternalError  # noqa: E402,F401
+from ._api import RpcContext as _SyncRpcContext  # noqa: E402
+import abc as _abc  # noqa: E402
+
+ChannelArgumentType = Sequence[Tuple[str, Any]]
+InterceptedUnaryUnaryCall = _InterceptedCall
+
+
+class RpcContext(_SyncRpcContext):
+    """grpc.aio.RpcContext."""
+
+
+class Call(RpcContext):
+    """grpc.aio.Call: awaitable initial_metadata, trailing_metadata, code, details."""
+
+
+class UnaryUnaryCall(Call):
+    """grpc.aio.UnaryUnaryCall: awaiting it gives the response."""
+
+
+class UnaryStreamCall(Call):
+    """grpc.aio.UnaryStreamCall: read() or async iteration."""
+
+
+class StreamUnaryCall(Call):
+    """grpc.aio.StreamUnaryCall: write(), done_writing(), then await."""
+
+
+class StreamStreamCall(Call):
+    """grpc.aio.StreamStreamCall: write(), done_writing(), read() or async iteration."""
+
+
+class UnaryUnaryMultiCallable(_abc.ABC):
+    """grpc.aio.UnaryUnaryMultiCallable."""
+
+
+class UnaryStreamMultiCallable(_abc.ABC):
+    """grpc.aio.UnaryStreamMultiCallable."""
+
+
+class StreamUnaryMultiCallable(_abc.ABC):
+    """grpc.aio.StreamUnaryMultiCallable."""
+
+
+class StreamStreamMultiCallable(_abc.ABC):
+    """grpc.aio.StreamStreamMultiCallable."""
+
+
+for _cls in (Call, UnaryUnaryCall, UnaryStreamCall, StreamUnaryCall, StreamStreamCall):
+    _cls.register(_Call)
+    _cls.register(_InterceptedCall)
+for _cls in (UnaryUnaryMultiCallable, UnaryStreamMultiCallable, StreamUnaryMultiCallable,
+             StreamStreamMultiCallable):
+    _cls.register(_MultiCallable)
+RpcContext.register(ServicerContext)
+
+
+def init_grpc_aio() -> None:
+    """grpc.aio's: nothing to do in swiftgrpc (its runtime starts on first use)."""
+
+
+def shutdown_grpc_aio() -> None:
+    """grpc.aio's: nothing to do in swiftgrpc (its runtime ends at exit)."""

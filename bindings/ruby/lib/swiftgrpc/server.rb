@@ -328,6 +328,9 @@ module SwiftGRPC
     # @param max_concurrent_streams [Integer, nil] HTTP/2 streams per connection (default 100;
     #   excess streams are refused one by one)
     # @param max_metadata_size [Integer, nil] decoded request header bytes (default 16384)
+    # @param max_concurrent_calls [Integer, nil] calls handled at once over every connection
+    #   (grpcio's maximum_concurrent_rpcs): one more is answered RESOURCE_EXHAUSTED
+    #   "Concurrent RPC limit exceeded!" by the library, before any handler sees it (default: none)
     # @param handshake_timeout_ms [Integer, nil] time a connection has for its HTTP/2 preface
     #   (default 120000)
     # @param max_control_frames_per_second [Integer, nil] control-frame budget of a connection
@@ -342,7 +345,8 @@ module SwiftGRPC
     # max_connection_age_ms, max_connection_age_grace_ms.
     def initialize(pool_size: 32, max_receive_message_size: nil, max_send_message_size: nil,
                    max_concurrent_streams: nil, max_metadata_size: nil, handshake_timeout_ms: nil,
-                   max_control_frames_per_second: nil, compression: nil, server_args: {},
+                   max_control_frames_per_second: nil, max_concurrent_calls: nil, compression: nil,
+                   server_args: {},
                    **management)
       raise ArgumentError, "pool_size must be a positive Integer" unless pool_size.is_a?(Integer) && pool_size.positive?
 
@@ -352,7 +356,8 @@ module SwiftGRPC
         Native::OPT_MAX_CONCURRENT_STREAMS => max_concurrent_streams,
         Native::OPT_MAX_METADATA_SIZE => max_metadata_size,
         Native::OPT_HANDSHAKE_TIMEOUT_MS => handshake_timeout_ms,
-        Native::OPT_MAX_CONTROL_FRAMES_PER_SECOND => max_control_frames_per_second }
+        Native::OPT_MAX_CONTROL_FRAMES_PER_SECOND => max_control_frames_per_second,
+        Native::OPT_MAX_CONCURRENT_CALLS => max_concurrent_calls }
         .merge(Server.management_options(management, server_args)).each do |opt, v|
         next if v.nil?
         raise TypeError, "server options must be Integers, not #{v.class}" unless v.is_a?(Integer)

@@ -2,7 +2,7 @@
 
 module SwiftGRPC
   # The gem's version.
-  VERSION = "0.8.0"
+  VERSION = "0.9.0"
   # The ABI version this binding speaks: SWIFTGRPC_VERSION_NUMBER of include/swiftgrpc.h.
-  ABI_VERSION_NUMBER = 8000
+  ABI_VERSION_NUMBER = 9000
 end
