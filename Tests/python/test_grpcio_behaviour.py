@@ -264,8 +264,15 @@ def _cancel_facts(mod, port):
         with pytest.raises(grpc.FutureCancelledError):
             f.exception()
         # gRPC's interop case cancel_after_begin: a client stream cancelled before any request
-        g = ch.stream_unary("/behaviour.S/Sink").future(iter(()), timeout=30)
+        # (its request iterator has none to give yet)
+        held = threading.Event()
+
+        def nothing_yet():
+            held.wait(30)
+            yield from ()
+        g = ch.stream_unary("/behaviour.S/Sink").future(nothing_yet(), timeout=30)
         facts["cancel_after_begin"] = (g.cancel(), g.cancelled(), g.code())
+        held.set()
         it = ch.unary_stream("/behaviour.S/Many")(b"y", timeout=30)
         facts["stream"] = (it.cancel(), it.code(), it.details(), it.done(), it.is_active())
         with pytest.raises(grpc.RpcError) as e:

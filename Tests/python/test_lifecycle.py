@@ -8,12 +8,12 @@ import textwrap
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+from conftest import BINDINGS
+
 
 PRELUDE = textwrap.dedent(f"""
     import sys, threading, time, gc
-    sys.path.insert(0, {os.path.join(ROOT, 'bindings', 'python')!r})
+    sys.path.insert(0, {BINDINGS!r})
     import swiftgrpc, grpc
     def echo(req, ctx):
         return req
@@ -137,7 +137,7 @@ def test_channel_garbage_collected_with_calls_in_flight():
 
 def test_library_discovery_errors_are_clear():
     env = dict(os.environ, SWIFTGRPC_LIBRARY="/nonexistent/libswiftgrpc.so")
-    p = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {os.path.join(ROOT, 'bindings', 'python')!r}); import swiftgrpc"],
+    p = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {BINDINGS!r}); import swiftgrpc"],
                        env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert "LibraryNotFound" in p.stderr and "/nonexistent/libswiftgrpc.so" in p.stderr

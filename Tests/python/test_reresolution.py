@@ -73,7 +73,7 @@ def test_the_channel_follows_the_names_addresses(tmp_path, policy):
     script = tmp_path / "client.py"
     script.write_text(CLIENT)
     env = dict(os.environ, SWIFT_BACKTRACE="enable=no",
-               PYTHONPATH=os.pathsep.join([conftest.GEN, os.path.join(conftest.ROOT, "bindings", "python")]))
+               PYTHONPATH=os.pathsep.join([conftest.GEN, conftest.BINDINGS]))
     client = subprocess.Popen(
         ["unshare", "-m", "sh", "-c", f'mount --bind "{hosts}" /etc/hosts && exec "{sys.executable}" "{script}" '
                                       f'dns:///svc.test:{port} {policy}'],

@@ -152,6 +152,45 @@ class LifecycleTest < Minitest::Test
     s&.stop
   end
 
+  def test_fork_child_makes_its_own_objects_and_the_parent_goes_on
+    # Puma / Unicorn style: the parent used swiftgrpc (a server and a channel), then forks; the
+    # child's copies are refused, it makes its own channel and calls the parent's server (and a
+    # grpc gem client in the child calls too); the parent's objects keep working.
+    code = <<~RUBY
+      require "swiftgrpc"
+      $stdout.sync = true
+      s = SwiftGRPC::Server.new
+      s.handle("/f.F/Pid", :unary) { |req, _| "\#{req}@\#{Process.pid}" }
+      port = s.add_http2_port("127.0.0.1:0")
+      s.start
+      ch = SwiftGRPC::Channel.new("127.0.0.1:\#{port}")
+      raise "before" unless ch.request_response("/f.F/Pid", "a") == "a@\#{Process.pid}"
+      parent = Process.pid
+      pid = fork do
+        begin
+          ch.request_response("/f.F/Pid", "x")
+          puts "child: old channel answered"
+        rescue SwiftGRPC::Error, SwiftGRPC::ClosedError, SwiftGRPC::NativeError => e
+          puts "child: old channel refused: \#{e.message[/fork/]}"
+        end
+        own = SwiftGRPC::Channel.new("127.0.0.1:\#{port}")
+        puts "child: \#{own.request_response("/f.F/Pid", "c") == "c@\#{parent}"}"
+        own.close
+        exit!(0)
+      end
+      Process.wait(pid)
+      puts "child exit \#{$?.exitstatus}"
+      puts "parent: \#{ch.request_response("/f.F/Pid", "p") == "p@\#{Process.pid}"}"
+      s.stop
+    RUBY
+    out, status = ruby(code, limit: 60)
+    assert status.success?, out
+    assert_includes out, "child: old channel refused: fork"
+    assert_includes out, "child: true"
+    assert_includes out, "child exit 0"
+    assert_includes out, "parent: true"
+  end
+
   def test_bad_library_path_is_a_clear_load_error
     out, status = ruby(<<~RUBY, env: { "SWIFTGRPC_LIBRARY" => "/nonexistent/libswiftgrpc.so" })
       begin

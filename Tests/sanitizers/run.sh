@@ -23,6 +23,6 @@ for src in Tests/c/abi_test.c Tests/c/interop_server.c Tests/c/client_driver.c; 
     | { grep -v "ld.gold: warning: Cannot export local symbol" || true; }
 done
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
-export TSAN_OPTIONS="halt_on_error=1:exitcode=66:suppressions=$root/Tests/sanitizers/tsan.supp"
+export TSAN_OPTIONS="halt_on_error=1:exitcode=66:die_after_fork=0:suppressions=$root/Tests/sanitizers/tsan.supp"
 "$out/abi_test"
 SWIFTGRPC_BUILD_DIR=$out python3 -m pytest -q -p no:cacheprovider Tests/interop

@@ -35,4 +35,20 @@ class BinaryDistribution(Distribution):
         return True
 
 
-setup(cmdclass={"build_py": BuildPyWithLibrary}, distclass=BinaryDistribution)
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools before 70.1
+    from wheel.bdist_wheel import bdist_wheel  # type: ignore[no-redef]
+
+
+class OneWheelForEveryPython(bdist_wheel):
+    """py3-none-<platform>: the wheel holds no extension module (the library is loaded with
+    ctypes), so one file serves every CPython 3 and PyPy 3 on that platform."""
+
+    def get_tag(self):
+        _, _, platform = super().get_tag()
+        return "py3", "none", platform
+
+
+setup(cmdclass={"build_py": BuildPyWithLibrary, "bdist_wheel": OneWheelForEveryPython},
+      distclass=BinaryDistribution)

@@ -79,6 +79,21 @@ enum HandleObject {
 struct HandleTable {
   var objects: [UInt64: HandleObject] = [:]
   var next: UInt64 = 1
+  /// In a forked child: the handles of the runtimes made before fork() and of their servers,
+  /// channels and queues, and those objects, kept (never released: their loop threads do not
+  /// exist here, and tearing them down would touch the parent's connections).
+  var abandonedIDs = Set<UInt64>()
+  var abandoned: [HandleObject] = []
+
+  /// Abandons every runtime-bound object: run in the child after fork(), lock held.
+  mutating func abandonAfterFork() {
+    for (id, object) in objects {
+      if case .runtime = object {} else if object.runtimeID == nil { continue }
+      abandonedIDs.insert(id)
+      abandoned.append(object)
+      objects[id] = nil
+    }
+  }
 }
 
 let handles = Locked(HandleTable())
@@ -95,6 +110,9 @@ func register(_ object: HandleObject) -> UInt64 {
 func describe(_ id: UInt64, _ what: String, _ t: HandleTable) -> String {
   if id == 0 { return "\(what) handle is 0" }
   if id >= t.next { return "\(what) handle \(id) was never issued" }
+  if t.abandonedIDs.contains(id) {
+    return "\(what) handle \(id) was created before fork(); a forked child makes its own"
+  }
   if t.objects[id] == nil { return "\(what) handle \(id) was destroyed" }
   return "handle \(id) is not a \(what)"
 }

@@ -15,6 +15,27 @@ private let exitHook: Void = {
   }
 }()
 
+/// fork(): the handle registry and the core's process-wide locks are held across it, so the
+/// child's copies are consistent; in the child, the library's descriptors are closed and every
+/// runtime made before fork() is abandoned with its servers, channels and queues (their handles
+/// answer SWIFTGRPC_E_BAD_HANDLE; destroying them does nothing). The parent goes on unaffected.
+private let forkHook: Void = {
+  _ = pthread_atfork(
+    {
+      handles.lock.lock()
+      ForkSupport.prepare()
+    },
+    {
+      ForkSupport.parent()
+      handles.lock.unlock()
+    },
+    {
+      ForkSupport.child()
+      handles.withLockHeld { $0.abandonAfterFork() }
+      handles.lock.unlock()
+    })
+}()
+
 @_cdecl("swiftgrpc_runtime_create")
 public func swiftgrpc_runtime_create(_ loopThreads: UInt32, _ out: UnsafeMutablePointer<UInt64>?)
   -> Int32
@@ -25,6 +46,7 @@ public func swiftgrpc_runtime_create(_ loopThreads: UInt32, _ out: UnsafeMutable
       throw ABIError(SWIFTGRPC_E_INVALID_ARGUMENT, "loop_threads \(loopThreads) is above 64")
     }
     _ = exitHook
+    _ = forkHook
     do throws(SystemError) {
       let group = try EventLoopGroup(threads: Int(loopThreads))
       out.pointee = register(.runtime(RuntimeObject(group: group)))

@@ -34,17 +34,17 @@ public final class CallCredentials: Sendable {
 /// never reused; an answer is validated here on the host's thread and handed to the call's
 /// loop. A request ends with its answer or with its call.
 public enum CredentialRequests {
-  private struct Pending {
+  struct Pending {
     let call: ClientCall
     let loop: EventLoop
   }
 
-  private struct Table {
+  struct Table {
     var pending: [UInt64: Pending] = [:]
     var next: UInt64 = 1
   }
 
-  private static let table = Locked(Table())
+  static let table = Locked(Table())
 
   static func begin(_ call: ClientCall) -> UInt64 {
     table.withLock { t in

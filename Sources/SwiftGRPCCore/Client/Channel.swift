@@ -62,8 +62,8 @@ public final class Channel: @unchecked Sendable {
     var calls = 0
   }
 
-  private static let ids = Locked<UInt64>(0)
-  private static let loopCursor = Locked<Int>(0)
+  static let ids = Locked<UInt64>(0)
+  static let loopCursor = Locked<Int>(0)
 
   public let id: UInt64
   public let loop: EventLoop

@@ -34,7 +34,8 @@ final class ClientConnection: HTTP2Connection {
     throws(SystemError) -> ClientConnection
   {
     let family = Int32(address.storage.ss_family)
-    let fd = socket(family, Int32(SOCK_STREAM.rawValue) | swiftgrpc_sock_nonblock() | swiftgrpc_sock_cloexec(), 0)
+    let fd = FileDescriptors.track(
+      socket(family, Int32(SOCK_STREAM.rawValue) | swiftgrpc_sock_nonblock() | swiftgrpc_sock_cloexec(), 0))
     if fd < 0 { throw SystemError("socket") }
     if !address.isUnix {
       var one: Int32 = 1
@@ -47,7 +48,7 @@ final class ClientConnection: HTTP2Connection {
     if rc != 0 {
       let e = swiftgrpc_errno()
       if e != EINPROGRESS && e != EINTR {
-        Glibc.close(fd)
+        FileDescriptors.close(fd)
         throw SystemError("connect(\(address.description))", errno: e)
       }
     }
@@ -55,7 +56,7 @@ final class ClientConnection: HTTP2Connection {
     if let credentials = subchannel.channel.config.credentials {
       let name = credentials.serverNameOverride ?? subchannel.channel.target.host
       guard let tls = TLSTransport(client: fd, context: credentials.context, serverName: name) else {
-        Glibc.close(fd)
+        FileDescriptors.close(fd)
         throw SystemError("SSL_new", errno: ENOMEM)
       }
       transport = tls

@@ -32,7 +32,7 @@ public final class EventQueue<Element>: @unchecked Sendable {
   }
 
   deinit {
-    if readyFD >= 0 { Glibc.close(readyFD) }
+    if readyFD >= 0 { FileDescriptors.close(readyFD) }
   }
 
   /// Pushes an element; returns false (and drops it) if the queue is shut down. A non-zero
@@ -136,7 +136,7 @@ public final class EventQueue<Element>: @unchecked Sendable {
     lock.lock()
     defer { lock.unlock() }
     if readyFD < 0 {
-      let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+      let fd = FileDescriptors.track(eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)))
       if fd < 0 { throw SystemError("eventfd") }
       readyFD = fd
       // Elements queued (or a shutdown) before anyone watched: readable at once.
@@ -170,7 +170,7 @@ public final class EventQueue<Element>: @unchecked Sendable {
       retractable.removeAll()
       retracted.removeAll()
       if readyFD >= 0 {
-        Glibc.close(readyFD)
+        FileDescriptors.close(readyFD)
         readyFD = -1
       }
       return r

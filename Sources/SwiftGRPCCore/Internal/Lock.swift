@@ -65,7 +65,7 @@ public final class Locked<State>: @unchecked Sendable {
   func peek() -> State { state }
 
   /// Mutates the state; the caller already holds `lock`.
-  func withLockHeld<T>(_ body: (inout State) -> T) -> T { body(&state) }
+  public func withLockHeld<T>(_ body: (inout State) -> T) -> T { body(&state) }
 
   @inline(__always)
   public func withLock<T, E: Error>(_ body: (inout State) throws(E) -> T) throws(E) -> T {

@@ -83,7 +83,7 @@ public final class Server: @unchecked Sendable {
   static let streamWindow = 1 << 20
   static let connectionWindow = 16 << 20
 
-  private static let ids = Locked<UInt64>(0)
+  static let ids = Locked<UInt64>(0)
 
   public let id: UInt64
   public let group: EventLoopGroup
@@ -247,7 +247,7 @@ public final class Server: @unchecked Sendable {
       switch s.phase {
       case .idle:
         for p in s.pendingListeners {
-          close(p.fd)
+          FileDescriptors.close(p.fd)
           if case .unix(let path) = p.address { unlink(path) }
         }
         s.pendingListeners = []

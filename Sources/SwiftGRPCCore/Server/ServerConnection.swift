@@ -42,7 +42,7 @@ final class ServerConnection: HTTP2Connection {
     let transport: ByteTransport
     if let credentials {
       guard let tls = TLSTransport(server: fd, context: credentials.contextForNewConnection()) else {
-        Glibc.close(fd)
+        FileDescriptors.close(fd)
         server.connectionClosed()
         return
       }

@@ -67,7 +67,7 @@ final class SocketTransport: ByteTransport {
 
   func close() {
     if fd >= 0 {
-      Glibc.close(fd)
+      FileDescriptors.close(fd)
       fd = -1
     }
   }

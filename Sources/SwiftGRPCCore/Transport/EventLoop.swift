@@ -72,12 +72,12 @@ public final class EventLoop: @unchecked Sendable {
     self.index = index
     self.resolver = resolver
     registry = CallRegistry(loopIndex: index)
-    epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
+    epfd = FileDescriptors.track(epoll_create1(Int32(EPOLL_CLOEXEC)))
     if epfd < 0 { throw SystemError("epoll_create1") }
-    wakeFd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+    wakeFd = FileDescriptors.track(eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)))
     if wakeFd < 0 {
       let e = SystemError("eventfd")
-      close(epfd)
+      FileDescriptors.close(epfd)
       throw e
     }
     var ev = epoll_event()
@@ -87,8 +87,8 @@ public final class EventLoop: @unchecked Sendable {
   }
 
   deinit {
-    close(epfd)
-    close(wakeFd)
+    FileDescriptors.close(epfd)
+    FileDescriptors.close(wakeFd)
     readBuffer.deallocate()
   }
 

@@ -47,9 +47,9 @@ final class Listener: FDHandler {
     for _ in 0..<64 {
       var ss = sockaddr_storage()
       var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-      let cfd = withUnsafeMutablePointer(to: &ss) {
+      let cfd = FileDescriptors.track(withUnsafeMutablePointer(to: &ss) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept4(fd, $0, &len, flags) }
-      }
+      })
       if cfd < 0 {
         let e = swiftgrpc_errno()
         if e == EINTR || e == ECONNABORTED { continue }
@@ -68,14 +68,14 @@ final class Listener: FDHandler {
       let server = self.server
       let credentials = self.credentials
       if !server.connectionOpened() {
-        Glibc.close(cfd)
+        FileDescriptors.close(cfd)
         continue
       }
       let accepted = loop.execute {
         ServerConnection.adopt(fd: cfd, peer: peer, server: server, loop: loop, credentials: credentials)
       }
       if !accepted {
-        Glibc.close(cfd)
+        FileDescriptors.close(cfd)
         server.connectionClosed()
       }
     }
@@ -98,7 +98,7 @@ final class Listener: FDHandler {
     loop?.cancel(pauseTimer)
     pauseTimer = nil
     if fd >= 0 {
-      Glibc.close(fd)
+      FileDescriptors.close(fd)
       fd = -1
       if let p = unixPath { unlink(p) }
     }

@@ -89,19 +89,19 @@ func makeListeningSocket(_ address: ListenAddress, reusePort: Bool = false) thro
     }
     defer { freeaddrinfo(res) }
     let ai = first.pointee
-    let fd = socket(ai.ai_family, ai.ai_socktype | flags, 0)
+    let fd = FileDescriptors.track(socket(ai.ai_family, ai.ai_socktype | flags, 0))
     if fd < 0 { throw SystemError("socket") }
     var one: Int32 = 1
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
     if reusePort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, 4) }
     if bind(fd, ai.ai_addr, ai.ai_addrlen) != 0 {
       let e = SystemError("bind(\(host):\(port))")
-      close(fd)
+      FileDescriptors.close(fd)
       throw e
     }
     if listen(fd, 1024) != 0 {
       let e = SystemError("listen")
-      close(fd)
+      FileDescriptors.close(fd)
       throw e
     }
     var ss = sockaddr_storage()
@@ -121,7 +121,7 @@ func makeListeningSocket(_ address: ListenAddress, reusePort: Bool = false) thro
   case .unix(let path), .unixAbstract(let path):
     let abstract: Bool
     if case .unixAbstract = address { abstract = true } else { abstract = false }
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | flags, 0)
+    let fd = FileDescriptors.track(socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | flags, 0))
     if fd < 0 { throw SystemError("socket") }
     var unixAddress = ResolvedAddress(unixPath: path, abstract: abstract)
     if !abstract { unlink(path) }
@@ -130,12 +130,12 @@ func makeListeningSocket(_ address: ListenAddress, reusePort: Bool = false) thro
     }
     if rc != 0 {
       let e = SystemError("bind(unix:\(path))")
-      close(fd)
+      FileDescriptors.close(fd)
       throw e
     }
     if listen(fd, 1024) != 0 {
       let e = SystemError("listen")
-      close(fd)
+      FileDescriptors.close(fd)
       throw e
     }
     return (fd, 0)

@@ -412,7 +412,7 @@ final class TLSTransport: ByteTransport {
       _ = TLSError.drainErrors()
     }
     if fd >= 0 {
-      Glibc.close(fd)
+      FileDescriptors.close(fd)
       fd = -1
     }
   }

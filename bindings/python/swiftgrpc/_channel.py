@@ -17,7 +17,7 @@ from . import _native as N
 from . import _options
 from ._credentials import INSECURE, CallCredentials, ChannelCredentials
 from ._common import (FUTURE_CANCELLED_BASES, FUTURE_TIMEOUT_BASES, Batches, ChannelConnectivity,
-                      Event, connectivity, state_int, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
+                      Event, FORKED_MESSAGE, connectivity, state_int, Metadatum, RpcError, StatusCode, UsageError, as_bytes,
                       build_metadata, call_compression_flags, compression_algorithm,
                       deadline_from_timeout, next_event, raise_native, runtime, status_code,
                       with_compression_option)
@@ -202,6 +202,7 @@ class Channel:
         self._handle = h.value
         self.target = target
         self._closed = False
+        self._forked = False  # made before fork(), in the child: refused
         self._watcher: Optional[_Watcher] = None  # subscribe()'s, made on first use
         self._finalizer = weakref.finalize(self, _destroy_channel, self._handle)
         self._rt.adopt(self)
@@ -289,6 +290,12 @@ class Channel:
     def _close_at_exit(self) -> None:
         self.close()
 
+    def _forget_after_fork(self) -> None:
+        """In a forked child: this channel is the parent's; it is refused from now on."""
+        self._finalizer.detach()
+        self._closed = self._forked = True
+        self._watcher = None
+
     def __enter__(self) -> "Channel":
         return self
 
@@ -303,7 +310,7 @@ class Channel:
         """Starts a call; `deadline` (absolute, of now_ns) when the caller computed it already;
         `compression` (grpc.Compression) instead of the channel's."""
         if self._closed:
-            raise UsageError("the channel is closed")
+            raise UsageError(f"the channel was {FORKED_MESSAGE}" if self._forked else "the channel is closed")
         arr, n = build_metadata(metadata)
         if deadline is None:
             deadline = deadline_from_timeout(timeout) if timeout is not None else N.DEADLINE_DEFAULT
@@ -642,6 +649,8 @@ class _StreamCall(RpcError):
 
     def __next__(self) -> Any:
         while True:
+            if self._local_end:  # cancelled here: as grpcio, no more messages, the error
+                raise self
             if self._messages:
                 body = self._messages.popleft()
                 if self._reads_pending + len(self._messages) < _READ_WINDOW // 2:

@@ -506,8 +506,11 @@ class Runtime:
         self._owners: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._lock = threading.Lock()
         self.closed = False
+        self.forked = False  # the parent's runtime, in a forked child
 
     def new_queue(self) -> int:
+        if self.forked:
+            raise UsageError(f"this object was {FORKED_MESSAGE}")
         h = N.H()
         N.check(N.swiftgrpc_queue_create(self.handle, ctypes.byref(h)), "swiftgrpc_queue_create")
         return h.value
@@ -561,6 +564,33 @@ def runtime() -> Runtime:
             threads = int(os.environ.get("SWIFTGRPC_LOOP_THREADS", "0"))
             _runtime = Runtime(threads)
         return _runtime
+
+
+def _after_fork_in_child() -> None:
+    """os.fork()'s child: the library abandoned the parent's runtime (its threads are not here,
+    its handles now refused); so do we. The next server or channel makes a new runtime; the
+    objects made before fork() are told, and never torn down here (that is the parent's)."""
+    global _runtime, _runtime_lock
+    old, _runtime = _runtime, None
+    _runtime_lock = threading.Lock()
+    if old is None:
+        return
+    old.closed = old.forked = True  # never destroyed in the child
+    old._lock = threading.Lock()
+    old._queues = []
+    for owner in list(old._owners):
+        forget = getattr(owner, "_forget_after_fork", None)
+        if forget is not None:
+            try:
+                forget()
+            except Exception:
+                pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+FORKED_MESSAGE = "created before fork(): a forked child makes its own servers and channels"
 
 
 @atexit.register

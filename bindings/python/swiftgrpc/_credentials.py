@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import os
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -295,6 +296,15 @@ def _run_plugin(plugin: Any, request: int, service_url: str, method_name: str) -
 
 _plugins: Optional[_Plugins] = None
 _plugins_lock = threading.Lock()
+
+
+def _forget_plugins_after_fork() -> None:
+    global _plugins, _plugins_lock
+    _plugins, _plugins_lock = None, threading.Lock()  # the parent's pump is not in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_plugins_after_fork)
 
 
 def _plugin_queue() -> _Plugins:

@@ -264,7 +264,8 @@ library_path: str = lib._swiftgrpc_path  # type: ignore[attr-defined]
 # Functions that can wait (queue_next, shutdown, destroy, wait_state_change) use `lib`, which
 # releases the GIL. No Python callback is ever run by the library while the GIL is held here:
 # the idiomatic layer pulls events from queues and registers no host functions.
-_gil_lib = ctypes.PyDLL(library_path)
+# PyPy has no PyDLL (and no GIL to keep around a foreign call): `lib` serves for all there.
+_gil_lib = ctypes.PyDLL(library_path) if hasattr(ctypes, "PyDLL") else lib
 
 
 def _fn(name: str, restype, *argtypes, waits: bool = False):

@@ -22,7 +22,7 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
 from . import _native as N
 from . import _options
 from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
-from ._common import (AbortError, Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
+from ._common import (FORKED_MESSAGE, AbortError, Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
                       build_metadata, code_int, compression_algorithm, next_event, raise_native,
                       runtime, status_code, with_compression_option)
 
@@ -646,6 +646,7 @@ class _ServerState:
         self.stop_begun = False
         self.stopping = False
         self.stopped = threading.Event()
+        self.forked = False  # the parent's, in a forked child
 
     # -- answering
     def finish(self, ctx: ServicerContext, message: Optional[bytes], code: int,
@@ -918,6 +919,8 @@ class Server(ServerAPI):
 
     # -- lifecycle
     def start(self) -> None:
+        if self._state.forked:
+            raise UsageError(f"the server was {FORKED_MESSAGE}")
         if self._state.started:
             raise UsageError("the server was already started")
         if self._state.stopping or self._state.stopped.is_set():
@@ -943,6 +946,17 @@ class Server(ServerAPI):
 
     def _close_at_exit(self) -> None:
         _stop_state(self._state, wait=True)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: this server is the parent's (its threads are not here); it
+        counts as stopped, and is refused."""
+        self._finalizer.detach()
+        state = self._state
+        state.lock = threading.Lock()
+        state.stop_begun = state.stopping = True
+        state.forked = True
+        state.stopped = threading.Event()
+        state.stopped.set()
 
     def __enter__(self) -> "Server":
         return self

@@ -345,6 +345,7 @@ class Server(ServerAPI):
         self._pump: Any = None  # a _QueueReader (or a Pump) once started
         self._started = False
         self._stopped = False
+        self._forked = False  # the parent's, in a forked child
         self._terminated: Optional[asyncio.Event] = None
         self._shutdown_done: Optional[asyncio.Future] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -353,6 +354,8 @@ class Server(ServerAPI):
             self.add_generic_rpc_handlers(handlers)
 
     async def start(self) -> None:
+        if self._forked:
+            raise UsageError("the server was created before fork(): a forked child makes its own")
         if self._started or self._stopped:
             raise UsageError("the server was already started" if self._started else "the server was stopped")
         self._loop = asyncio.get_running_loop()
@@ -506,6 +509,11 @@ class Server(ServerAPI):
             return False
         except asyncio.TimeoutError:
             return True
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the parent's server; never torn down here, refused."""
+        self._stopped = self._forked = True
+        self._queue = 0
 
     def _close_at_exit(self) -> None:
         if not self._stopped:

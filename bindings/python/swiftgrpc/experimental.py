@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import warnings
 from typing import Any, Callable, Optional, Sequence, Tuple
@@ -61,6 +62,16 @@ def wrap_server_method_handler(wrapper: Callable[[Any], Any], handler: Any) -> A
 _MAX = 256
 _lock = threading.Lock()
 _channels: "collections.OrderedDict[Tuple[Any, ...], Channel]" = collections.OrderedDict()
+
+
+def _forget_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()
+    _channels.clear()  # the parent's (refused in the child)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _channel(target: str, options: Sequence[Tuple[str, Any]], channel_credentials: Any,

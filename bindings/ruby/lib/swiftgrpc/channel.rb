@@ -284,7 +284,8 @@ module SwiftGRPC
       when Native::E_WRONG_STATE
         @closed = true
         raise ClosedError, "the channel to #{@target} is closed"
-      when Native::E_BAD_HANDLE then raise ClosedError, "the channel to #{@target} is destroyed"
+      when Native::E_BAD_HANDLE # destroyed, or (in a forked child) the parent's
+        raise ClosedError, "the channel to #{@target} is unusable: #{Native.last_error}"
       else NativeError.raise_for(rc, "swiftgrpc_client_call_start")
       end
     end

@@ -174,6 +174,16 @@ module SwiftGRPC
         @lock.synchronize { @closers.delete(key) }
       end
 
+      # In a forked child: the library abandoned the parent's runtime (its threads are not
+      # here; its handles are refused, their destroy does nothing); the next server or channel
+      # makes a new one. Servers and channels made before fork raise there.
+      def after_fork_in_child
+        @lock = Mutex.new
+        @handle = nil
+        @pool = []
+        @closers = {}
+      end
+
       # Stops every server, closes every channel and destroys the runtime. Run at exit.
       def shutdown
         closers = @lock.synchronize do
@@ -316,4 +326,15 @@ module SwiftGRPC
       end
     end
   end
+
+  # Process._fork (Ruby >= 3.1) is what fork, Process.fork and Kernel#fork call: the child
+  # resets the runtime (see Runtime.after_fork_in_child) before any of its code runs.
+  module ForkHook
+    def _fork
+      pid = super
+      SwiftGRPC::Runtime.after_fork_in_child if pid.zero?
+      pid
+    end
+  end
+  Process.singleton_class.prepend(ForkHook) if Process.respond_to?(:_fork)
 end
