@@ -30,15 +30,26 @@ class ServerTest < Minitest::Test
     GRPC::ClientStub.new("127.0.0.1:#{port}", :this_channel_is_insecure)
   end
 
-  def test_exceptions_map_to_statuses
+  def test_exceptions_end_unknown_as_with_the_gem
+    # The same servicer on the grpc gem's server and on swiftgrpc's: the same statuses.
+    gem = GRPC::RpcServer.new
+    gem_port = gem.add_http2_port("127.0.0.1:0", :this_port_is_insecure)
+    gem.handle(TestServicer)
+    gem_thread = Thread.new { gem.run }
+    gem.wait_till_running(10)
     port = serve { |s| s.handle(TestServicer) }
-    stub = Swiftgrpc::Pytest::Svc::Stub.new("127.0.0.1:#{port}", :this_channel_is_insecure)
-    { "ArgumentError" => 3, "NotImplementedError" => 12, "RuntimeError" => 13, "KeyError" => 13,
-      "ZeroDivisionError" => 13 }.each do |klass, code|
-      err = assert_raises(GRPC::BadStatus) { stub.unary(Msg.new(text: "raise:#{klass}")) }
-      assert_equal code, err.code, klass
-      assert_includes err.details, "raised on purpose"
+    %w[ArgumentError NotImplementedError RuntimeError KeyError ZeroDivisionError].each do |klass|
+      got = [port, gem_port].map do |p|
+        stub = Swiftgrpc::Pytest::Svc::Stub.new("127.0.0.1:#{p}", :this_channel_is_insecure)
+        err = assert_raises(GRPC::BadStatus) { stub.unary(Msg.new(text: "raise:#{klass}")) }
+        [err.code, err.details]
+      end
+      assert_equal got[1], got[0], klass
+      assert_equal [GRPC::Core::StatusCodes::UNKNOWN, "#{klass}: raised on purpose"], got[0]
     end
+    gem.stop
+    gem_thread.join
+    stub = Swiftgrpc::Pytest::Svc::Stub.new("127.0.0.1:#{port}", :this_channel_is_insecure)
     err = assert_raises(GRPC::BadStatus) { stub.unary(Msg.new(text: "swift-status:7:nope")) }
     assert_equal [7, "nope", "chosen"], [err.code, err.details, err.metadata["x-why"]]
   end
@@ -61,10 +72,11 @@ class ServerTest < Minitest::Test
     assert_equal %w[A B], c.bidi_streamer("/raw.R/B", %w[a b], RAW, RAW).to_a
   end
 
-  def test_handler_returning_the_wrong_type_is_internal
+  def test_handler_returning_the_wrong_type_is_unknown
+    # (the response cannot be encoded: an exception in the handler's call, UNKNOWN as in the gem)
     port = serve { |s| s.handle("/raw.R/U", :unary) { |_req, _call| 42 } }
     err = assert_raises(GRPC::BadStatus) { grpc_raw(port).request_response("/raw.R/U", "x", RAW, RAW) }
-    assert_equal 13, err.code
+    assert_equal GRPC::Core::StatusCodes::UNKNOWN, err.code
     assert_includes err.details, "Integer"
   end
 

@@ -275,8 +275,7 @@ module SwiftGRPC
   #   returns the response;
   # - bidi: `(requests)` or `(requests, call)` yields responses or returns an Enumerable.
   # Raising a {SwiftGRPC::Error} (or the grpc gem's GRPC::BadStatus) ends the call with its
-  # status; ArgumentError gives INVALID_ARGUMENT, NotImplementedError UNIMPLEMENTED, any other
-  # exception INTERNAL.
+  # status; any other exception ends it UNKNOWN "Class: message", as the grpc gem ends it.
   #
   # Events are pulled from the library's completion queue by the pool's threads (the library
   # never runs Ruby code on its own threads): at most two wait on the queue, and a thread that
@@ -742,19 +741,14 @@ module SwiftGRPC
       finish(call, nil, code, details, call.output_metadata.merge(md || {}))
     end
 
-    # The status an exception raised by a handler ends its call with.
+    # The status an exception raised by a handler ends its call with, as the grpc gem answers:
+    # a status error's own, else UNKNOWN "Class: message" (logged with its backtrace).
     def status_for(err)
-      case err
-      when Error then [err.code, err.details, err.metadata]
-      when ArgumentError then [StatusCodes::INVALID_ARGUMENT, err.message, nil]
-      when NotImplementedError then [StatusCodes::UNIMPLEMENTED, err.message, nil]
-      else
-        if defined?(::GRPC::BadStatus) && err.is_a?(::GRPC::BadStatus)
-          [err.code, err.details, err.metadata]
-        else
-          [INTERNAL, "#{err.class}: #{err.message}", nil]
-        end
-      end
+      return [err.code, err.details, err.metadata] if err.is_a?(Error)
+      return [err.code, err.details, err.metadata] if defined?(::GRPC::BadStatus) && err.is_a?(::GRPC::BadStatus)
+
+      warn "swiftgrpc: a handler raised #{err.class}: #{err.message}\n  #{(err.backtrace || []).first(5).join("\n  ")}" if $VERBOSE
+      [StatusCodes::UNKNOWN, "#{err.class}: #{err.message}", nil]
     end
 
     # A MESSAGE, HALF_CLOSE, SEND_DONE or CANCELLED event: to the call whose tag it carries
