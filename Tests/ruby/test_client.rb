@@ -135,6 +135,25 @@ class ClientTest < Minitest::Test
     assert op.cancelled?
   end
 
+  def test_operation_wait_as_in_the_gem
+    stub = SwiftStub.new(target)
+    op = stub.unary(Msg.new(text: "echo"), return_op: true)
+    assert_nil op.wait # never executed: returns at once, as the gem's
+    key = "op-wait"
+    op = stub.unary(Msg.new(text: "sleep:0.2:#{key}"), return_op: true)
+    t = Thread.new { op.execute }
+    wait_log("#{key}:started")
+    assert_nil op.wait
+    assert op.status&.ok?, "over once wait returns"
+    t.join
+    stream = stub.server_stream(Msg.new(n: 3), return_op: true)
+    enum = nil
+    reader = Thread.new { enum = stream.execute.map(&:text) }
+    reader.join
+    assert_nil stream.wait
+    assert_equal %w[0 1 2], enum
+  end
+
   def test_interrupting_a_waiting_call_cancels_it
     key = "interrupted"
     # our server: the grpc gem's handlers cannot observe a client's cancellation

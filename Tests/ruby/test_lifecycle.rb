@@ -191,6 +191,42 @@ class LifecycleTest < Minitest::Test
     assert_includes out, "parent: true"
   end
 
+  def test_run_till_terminated_starts_and_signals_are_taken_as_the_gem_takes_them
+    code = <<~RUBY
+      require "swiftgrpc"
+      $stdout.sync = true
+      begin
+        SwiftGRPC::Server.new.run_till_terminated_or_interrupted(["SIGNOPE"])
+      rescue ArgumentError => e
+        puts "refused: \#{e.message}"
+      end
+      s = SwiftGRPC::Server.new
+      s.handle("/r.R/U", :unary) { |req, _| req }
+      port = s.add_http2_port("127.0.0.1:0")
+      t = Thread.new do # as the gem's: run_till_terminated starts the server
+        ch = SwiftGRPC::Channel.new("127.0.0.1:\#{port}")
+        puts "called: \#{ch.request_response("/r.R/U", "x", timeout: 10, wait_for_ready: true)}"
+        s.stop
+      end
+      s.run_till_terminated
+      t.join
+      s2 = SwiftGRPC::Server.new
+      s2.handle("/r.R/U", :unary) { |req, _| req }
+      port2 = s2.add_http2_port("127.0.0.1:0")
+      Thread.new do # answered: started, so the traps are set
+        SwiftGRPC::Channel.new("127.0.0.1:\#{port2}").request_response("/r.R/U", "y", timeout: 10, wait_for_ready: true)
+        Process.kill("TERM", Process.pid)
+      end
+      s2.run_till_terminated_or_interrupted([1, "int", "SIGTERM"])
+      puts "stopped: \#{!s2.running?}"
+    RUBY
+    out, status = ruby(code, limit: 60)
+    assert status.success?, out
+    assert_includes out, "refused: \"SIGNOPE\" is not a valid signal"
+    assert_includes out, "called: x"
+    assert_includes out, "stopped: true"
+  end
+
   def test_bad_library_path_is_a_clear_load_error
     out, status = ruby(<<~RUBY, env: { "SWIFTGRPC_LIBRARY" => "/nonexistent/libswiftgrpc.so" })
       begin

@@ -251,6 +251,33 @@ class ServerTest < Minitest::Test
     assert_raises(ArgumentError) { SwiftGRPC::Server.new(max_concurrent_calls: -1) }
   end
 
+  def test_metadata_to_send_goes_out_with_the_response_as_in_the_gem
+    port = serve do |s|
+      s.handle("/raw.R/U", :unary) do |req, call|
+        call.metadata_to_send["x-initial"] = "u"
+        req
+      end
+      s.handle("/raw.R/S", :server_streaming) do |req, call|
+        call.merge_metadata_to_send("x-initial" => "s")
+        [req, req]
+      end
+      s.handle("/raw.R/Bad", :unary) do |req, call|
+        call.metadata_to_send["Bad Key"] = "x"
+        req
+      end
+    end
+    c = grpc_raw(port)
+    op = c.request_response("/raw.R/U", "a", RAW, RAW, return_op: true)
+    assert_equal "a", op.execute
+    assert_equal "u", op.metadata["x-initial"]
+    op = c.server_streamer("/raw.R/S", "b", RAW, RAW, return_op: true)
+    assert_equal %w[b b], op.execute.to_a
+    assert_equal "s", op.metadata["x-initial"]
+    err = assert_raises(GRPC::BadStatus) { c.request_response("/raw.R/Bad", "c", RAW, RAW) }
+    assert_equal GRPC::Core::StatusCodes::INTERNAL, err.code
+    assert_includes err.details, "invalid initial metadata"
+  end
+
   def test_unix_socket_and_peer
     path = File.join(GEN_DIR, "srv.sock")
     s = SwiftGRPC::Server.new

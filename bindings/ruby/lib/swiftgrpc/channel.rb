@@ -675,15 +675,41 @@ module SwiftGRPC
       @raw = nil
       @status = nil
       @cancel_requested = false
+      @lock = Mutex.new
+      @changed = ConditionVariable.new
+      @returned = false
     end
 
     # Runs the call. @return [Object] what the call method would have returned
     def execute
-      raise WrongState, "this operation was already executed" if @run.nil?
+      run = @lock.synchronize do
+        raise WrongState, "this operation was already executed" if @run.nil?
 
-      run = @run
-      @run = nil
-      run.call(self)
+        r = @run
+        @run = nil
+        r
+      end
+      begin
+        run.call(self)
+      ensure
+        @lock.synchronize do
+          @returned = true
+          @changed.broadcast
+        end
+      end
+    end
+
+    # The grpc gem's: waits until the call executed (from another thread) is over; returns at
+    # once if it was never executed.
+    def wait
+      call = @lock.synchronize do
+        return nil unless @run.nil?
+
+        @changed.wait(@lock) while @status.nil? && @call.nil? && !@returned
+        @call
+      end
+      call&.wait if @status.nil?
+      nil
     end
 
     # @return [Hash, nil] response headers' metadata
@@ -710,7 +736,10 @@ module SwiftGRPC
 
     # @api private
     def attach(call)
-      @call = call
+      @lock.synchronize do
+        @call = call
+        @changed.broadcast
+      end
       call.cancel if @cancel_requested
     end
 
@@ -722,7 +751,10 @@ module SwiftGRPC
 
     # @api private
     def finished(status)
-      @status = status
+      @lock.synchronize do
+        @status = status
+        @changed.broadcast
+      end
     end
   end
 

@@ -144,6 +144,12 @@ module SwiftGRPC
       nil
     end
 
+    # @api private — what was put in {#metadata_to_send} goes out with the first response
+    # message, or with the status, as the grpc gem sends it.
+    def send_pending_metadata
+      send_initial_metadata if !@metadata_sent && !@metadata_to_send.empty?
+    end
+
     # Sends the response headers now, with {#metadata_to_send} and `md`.
     # @raise [SwiftGRPC::Error] when the call has ended
     def send_initial_metadata(md = {})
@@ -166,6 +172,7 @@ module SwiftGRPC
     def write(message)
       body = @state.encode_response(self, message)
       raise_ended if @ended
+      send_pending_metadata
       rc = Native.swiftgrpc_call_send_message_v2(@state.handle, @token, body, body.bytesize,
                                                  WriteFlags.native(@write_flag))
       @metadata_sent = true if rc.zero?
@@ -302,6 +309,20 @@ module SwiftGRPC
                     "grpc.max_connection_age_grace_ms" => :max_connection_age_grace_ms,
                     "grpc.so_reuseport" => :so_reuseport }.freeze
     INT_MAX = (1 << 31) - 1 # the gem's (C-core's) "infinite" milliseconds: off here
+
+    # @api private — a signal as Signal.trap takes it, from a name ("int", "SIGTERM") or number
+    # @raise [ArgumentError] for a signal that does not exist
+    def self.signal_name(sig)
+      if sig.is_a?(Integer)
+        name = Signal.list.key(sig)
+        return name if name
+      elsif sig.is_a?(String) || sig.is_a?(Symbol)
+        name = sig.to_s.upcase
+        name = name[3..] if name.start_with?("SIG")
+        return name if Signal.list.key?(name)
+      end
+      raise ArgumentError, "#{sig.inspect} is not a valid signal"
+    end
 
     # @api private — {option => Integer} from the keywords and the gem's server_args
     def self.management_options(management, server_args)
@@ -455,14 +476,24 @@ module SwiftGRPC
     def wait_till_terminated
       @state.wait_stopped
     end
-    alias run_till_terminated wait_till_terminated
 
-    # Starts if needed, then blocks until one of `signals` arrives (or {#stop}), then stops
-    # with `grace` seconds.
-    def run_till_terminated_or_interrupted(signals = %w[INT TERM], grace = 5)
+    # The grpc gem's RpcServer#run (and run_till_terminated): starts if needed, then blocks
+    # until the server is stopped.
+    def run
       start unless @state.started
+      wait_till_terminated
+    end
+    alias run_till_terminated run
+
+    # The grpc gem's: starts if needed, then blocks until one of `signals` arrives (or {#stop}),
+    # then stops with `grace` seconds. Signals as the gem takes them: names with or without
+    # "SIG", any case, or numbers; an unknown one raises before anything starts.
+    # `wait_interval` (the gem's polling period) is not needed here and is ignored.
+    def run_till_terminated_or_interrupted(signals = %w[INT TERM], wait_interval = 60, grace: 5) # rubocop:disable Lint/UnusedMethodArgument
+      signals = signals.map { |s| Server.signal_name(s) }
       r, w = IO.pipe
       old = signals.to_h { |s| [s, Signal.trap(s) { w.write_nonblock(".", exception: false) }] }
+      start unless @state.started # (the traps are set first: once it answers, they are there)
       waiter = Thread.new { @state.wait_stopped; w.write_nonblock(".", exception: false) }
       r.read(1)
       stop(grace)
@@ -655,6 +686,15 @@ module SwiftGRPC
     def finish(call, body, code, details, trailers)
       return if call.done
 
+      begin
+        call.send_pending_metadata
+      rescue TypeError, ArgumentError => e # metadata_to_send the library refuses
+        body = nil
+        code = INTERNAL
+        details = "invalid initial metadata: #{e.message}"
+      rescue StandardError
+        nil # the call ended: the completion below is refused too
+      end
       table, count, keep = begin
         Metadata.encode(trailers)
       rescue TypeError => e
