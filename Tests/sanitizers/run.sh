@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 kind=$1
 root=$(pwd)
-out=$root/${2:-build}/$([ "$kind" = address ] && echo asan || echo tsan)
+build=${2:-build}
+[[ "$build" = /* ]] || build=$root/$build  # (an absolute BUILD_DIR was once nested under the root)
+out=$build/$([ "$kind" = address ] && echo asan || echo tsan)
 export PATH="/opt/swift/usr/bin:$PATH" SWIFT_BACKTRACE=enable=no
 swift build -c debug --sanitize="$kind" --static-swift-stdlib --product swiftgrpc \
   --scratch-path "$out/swiftpm" 2>&1 | tail -n 1
