@@ -67,6 +67,14 @@ def test_experimental_simple_stubs_reuse_their_channel():
                                 ser, deser, insecure=True, timeout=10)
             assert r.text == "echo"
         assert len(exp._channels) == before + 1  # the second call reused the channel
+        # default (TLS) credentials are made once, so their calls share a channel too
+        assert exp._channel(target, (), None, False, None) is exp._channel(target, (), None, False, None)
+        # metadata as any Mapping, as grpcio takes it
+        import types
+        _, call = swiftgrpc.insecure_channel(target).unary_unary(
+            "/swiftgrpc.pytest.Svc/Unary", ser, deser).with_call(
+                svc_pb2.Msg(text="echo"), metadata=types.MappingProxyType({"x-m": "1"}), timeout=10)
+        assert ("x-m", "1") in [tuple(m) for m in call.trailing_metadata()]
         got = list(exp.unary_stream(svc_pb2.Msg(n=3), target, "/swiftgrpc.pytest.Svc/ServerStream",
                                     ser, deser, channel_credentials=exp.insecure_channel_credentials(),
                                     timeout=10))

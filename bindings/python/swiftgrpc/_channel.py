@@ -132,6 +132,7 @@ class _Watcher:
         out = ctypes.c_int()
         h = self._handle
         state = None
+        asked = False  # asked to connect since the state became IDLE: then only wait
         while True:
             with self._lock:
                 listeners = list(self._listeners)
@@ -139,7 +140,8 @@ class _Watcher:
                     self._thread = None
                     return
             connect = any(t for _, t in listeners)
-            if state is None or (connect and state == N.STATE_IDLE):
+            if state is None or (connect and state == N.STATE_IDLE and not asked):
+                asked = connect
                 if N.swiftgrpc_channel_state(h, int(connect), ctypes.byref(out)) < 0:
                     new = N.STATE_SHUTDOWN  # destroyed
                 else:
@@ -151,6 +153,7 @@ class _Watcher:
                 new = out.value if rc == 0 else N.STATE_SHUTDOWN
             if new != state:
                 state = new
+                asked = False
                 with self._lock:
                     self._state = state
                     listeners = list(self._listeners)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import collections.abc
 import ctypes
 import enum
 import logging
@@ -322,7 +323,7 @@ def build_metadata(md: Optional[Any], what: str = "metadata") -> Tuple[Any, int]
     mapping. Keys are str; values str, or bytes under keys ending in -bin."""
     if not md:
         return None, 0
-    if isinstance(md, dict):  # (an aio Metadata has items() too, but iterates as pairs)
+    if isinstance(md, collections.abc.Mapping):  # (aio's Metadata is none: it iterates as pairs)
         md = list(md.items())
     try:
         md = list(md)

@@ -1206,8 +1206,12 @@ class _InterceptedCall:
         return self._last.done() if self._last is not None else True
 
     def add_done_callback(self, callback: Callable[[Any], Any]) -> None:
-        self._task.add_done_callback(lambda t: self._last.add_done_callback(lambda _: callback(self))
-                                     if self._last is not None and not t.cancelled() else callback(self))
+        def interceptors_done(task: asyncio.Task) -> None:
+            if self._last is None or task.cancelled():  # answered by an interceptor, or cancelled
+                callback(self)
+            else:  # then when the real call ends
+                self._last.add_done_callback(lambda _: callback(self))
+        self._task.add_done_callback(interceptors_done)
 
     def time_remaining(self) -> Optional[float]:
         return self._last.time_remaining() if self._last is not None else None

@@ -64,6 +64,16 @@ _lock = threading.Lock()
 _channels: "collections.OrderedDict[Tuple[Any, ...], Channel]" = collections.OrderedDict()
 
 
+_defaults: list = []
+
+
+def _default_credentials() -> ChannelCredentials:
+    with _lock:
+        if not _defaults:
+            _defaults.append(ssl_channel_credentials())
+        return _defaults[0]
+
+
 def _forget_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
@@ -81,8 +91,8 @@ def _channel(target: str, options: Sequence[Tuple[str, Any]], channel_credential
                          "option. Please use one or the other.")
     if insecure:
         channel_credentials = _INSECURE
-    elif channel_credentials is None:  # as grpcio: TLS with the default roots
-        channel_credentials = ssl_channel_credentials()
+    elif channel_credentials is None:  # as grpcio: TLS with the default roots (made once, so
+        channel_credentials = _default_credentials()  # that its calls share their channels)
     if channel_credentials is not _INSECURE and not isinstance(channel_credentials, ChannelCredentials):
         raise TypeError(f"channel_credentials must be ChannelCredentials, got "
                         f"{type(channel_credentials).__name__}")
