@@ -141,7 +141,7 @@ PREFORK_WORKER = textwrap.dedent("""
             "Echo": swiftgrpc.unary_unary_rpc_method_handler(lambda r, c: str(os.getpid()).encode())}})])
         s.add_insecure_port(f"127.0.0.1:{{port}}")
         s.start()
-        print("ready", flush=True)
+        os.write(1, b"ready\\n")  # one write: the two workers' lines never interleave
         sys.stdin.read()
         s.stop(None).wait(10)
     port = int(sys.argv[1])
