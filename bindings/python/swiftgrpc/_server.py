@@ -340,11 +340,12 @@ class ServicerContext(ContextBase):
 
     def add_callback(self, callback: Callable[[], Any]) -> bool:
         """Runs `callback` once when the call ends (completed or cancelled). False if it has."""
-        if self._done:
-            return False
-        if self._callbacks is None:
-            self._callbacks = []
-        self._callbacks.append(callback)
+        with self._state.lock:  # against _terminated on the worker that takes the CANCELLED
+            if self._done:
+                return False
+            if self._callbacks is None:
+                self._callbacks = []
+            self._callbacks.append(callback)
         return True
 
     def cancel(self) -> None:
@@ -376,10 +377,10 @@ class ServicerContext(ContextBase):
 
     # -- library side
     def _terminated(self) -> None:
-        self._active = False
-        self._done = True
-        cbs = self._callbacks
-        self._callbacks = None
+        with self._state.lock:  # a callback added meanwhile is either run here or refused
+            self._active = False
+            self._done = True
+            cbs, self._callbacks = self._callbacks, None
         if cbs:
             for cb in cbs:
                 try:
