@@ -3,21 +3,10 @@
 # Shared by the Ruby tests: generates the test service from Tests/python/protos/svc.proto with
 # grpc_tools_ruby_protoc (the grpc gem's generator, so the generated GRPC::GenericService class
 # is what both servers serve), loads the grpc gem and swiftgrpc, and starts one server of each.
-ENV["SWIFT_BACKTRACE"] ||= "enable=no"
-ROOT = File.expand_path("../..", __dir__)
-$LOAD_PATH.unshift File.join(ROOT, "bindings/ruby/lib")
+require_relative "generated"
 $LOAD_PATH.unshift __dir__
-
-require "minitest/autorun"
-require "tmpdir"
 require "timeout"
 require "json"
-
-GEN_DIR = Dir.mktmpdir("swiftgrpc-ruby-test")
-Minitest.after_run { FileUtils.remove_entry(GEN_DIR) }
-system("grpc_tools_ruby_protoc", "-I", File.join(ROOT, "Tests/python/protos"),
-       "--ruby_out=#{GEN_DIR}", "--grpc_out=#{GEN_DIR}", "svc.proto") or abort "protoc failed"
-$LOAD_PATH.unshift GEN_DIR
 require "grpc"
 require "svc_services_pb"
 require "swiftgrpc"

@@ -191,6 +191,88 @@ class LifecycleTest < Minitest::Test
     assert_includes out, "parent: true"
   end
 
+  def test_forked_workers_serve_and_call_with_another_librarys_fork_hook
+    # Unicorn / Puma cluster style: the master used swiftgrpc, another library hooks
+    # Process._fork too (as ActiveSupport's ForkTracker does), and two workers are forked; each
+    # starts its own server and channel, the master calls every worker's server and each
+    # worker calls the master's.
+    code = <<~RUBY
+      module OtherHook
+        def _fork
+          pid = super
+          $other_hook_ran = true if pid.zero?
+          pid
+        end
+      end
+      Process.singleton_class.prepend(OtherHook)
+      require "swiftgrpc"
+      $stdout.sync = true
+      pid_of = ->(req, _) { "\#{req}@\#{Process.pid}" }
+      s = SwiftGRPC::Server.new
+      s.handle("/f.F/Pid", :unary, pid_of)
+      port = s.add_http2_port("127.0.0.1:0")
+      s.start
+      master = Process.pid
+      raise "before" unless SwiftGRPC::Channel.new("127.0.0.1:\#{port}").request_response("/f.F/Pid", "m") == "m@\#{master}"
+      workers = 2.times.map do
+        r, w = IO.pipe
+        pid = fork do
+          r.close
+          ws = SwiftGRPC::Server.new
+          ws.handle("/f.F/Pid", :unary, pid_of)
+          wport = ws.add_http2_port("127.0.0.1:0")
+          ws.start
+          ok = SwiftGRPC::Channel.new("127.0.0.1:\#{port}").request_response("/f.F/Pid", "w") == "w@\#{master}"
+          w.puts "\#{wport} \#{ok} \#{$other_hook_ran.inspect}"
+          w.close
+          ws.wait_till_terminated # until the master's TERM (trapped below)
+        end
+        w.close
+        [pid, r]
+      end
+      workers.each do |pid, r|
+        wport, ok, hook = r.gets.split
+        answer = SwiftGRPC::Channel.new("127.0.0.1:\#{wport}").request_response("/f.F/Pid", "x")
+        puts "worker answered: \#{answer == "x@\#{pid}"}, called the master: \#{ok}, other hook: \#{hook}"
+        Process.kill("KILL", pid)
+        Process.wait(pid)
+      end
+      puts "master: \#{SwiftGRPC::Channel.new("127.0.0.1:\#{port}").request_response("/f.F/Pid", "p") == "p@\#{master}"}"
+      s.stop
+    RUBY
+    out, status = ruby(code, limit: 60)
+    assert status.success?, out
+    assert_equal 2, out.scan("worker answered: true, called the master: true, other hook: true").size, out
+    assert_includes out, "master: true"
+  end
+
+  def test_a_fork_that_bypasses_process_fork_hooks_is_seen_by_pid
+    # Process.daemon forks without calling Process._fork: the daemon finds the parent's
+    # runtime by the process id, and starts its own.
+    code = <<~RUBY
+      require "swiftgrpc"
+      $stdout.sync = true
+      old = SwiftGRPC::Channel.new("127.0.0.1:1")
+      Process.daemon(true, true) # the original process exits here; this is the daemon
+      begin
+        old.request_response("/f.F/Pid", "x", timeout: 1)
+        puts "daemon: old channel answered"
+      rescue SwiftGRPC::ClosedError => e
+        puts "daemon: old channel refused: \#{e.message[/fork/]}"
+      end
+      s = SwiftGRPC::Server.new
+      s.handle("/f.F/Pid", :unary) { |req, _| "\#{req}@\#{Process.pid}" }
+      port = s.add_http2_port("127.0.0.1:0")
+      s.start
+      puts "daemon: \#{SwiftGRPC::Channel.new("127.0.0.1:\#{port}").request_response("/f.F/Pid", "d") == "d@\#{Process.pid}"}"
+      s.stop
+    RUBY
+    out, status = ruby(code, limit: 60) # the output pipe stays open until the daemon exits
+    assert status.success?, out
+    assert_includes out, "daemon: old channel refused: fork"
+    assert_includes out, "daemon: true"
+  end
+
   def test_run_till_terminated_starts_and_signals_are_taken_as_the_gem_takes_them
     code = <<~RUBY
       require "swiftgrpc"

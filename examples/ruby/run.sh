@@ -31,4 +31,26 @@ serve --grpc
 echo "== grpc gem Greeter server on port $port"
 expect "Hello Ruby, from swiftgrpc" ruby greeter_client.rb "127.0.0.1:$port"
 kill -INT $pid; wait $pid || true
+
+# Code written for the grpc gem (gem_greeter_*.rb, `require "grpc"`), run unchanged on swiftgrpc
+# by preloading swiftgrpc/grpc, against itself and against the gem in both directions.
+gem_serve() {  # gem_serve <ruby args...>: starts gem_greeter_server.rb, sets $pid and $port
+  coproc SERVER { exec ruby "$@" gem_greeter_server.rb 0; }
+  pid=$SERVER_PID
+  read -r line <&"${SERVER[0]}"
+  port=${line##* }
+}
+want_gem() {  # the client's output against a server run on $1
+  printf '%s\n' "Hello Ruby (served by $1)" "INVALID_ARGUMENT: name must not be empty (name)" \
+    "UNAUTHENTICATED: missing or wrong x-api-key"
+}
+gem_serve -rswiftgrpc/grpc
+echo "== gem-style Greeter server on swiftgrpc, port $port"
+expect "$(want_gem swiftgrpc)" ruby -rswiftgrpc/grpc gem_greeter_client.rb "127.0.0.1:$port"
+expect "$(want_gem swiftgrpc)" ruby gem_greeter_client.rb "127.0.0.1:$port"
+kill -TERM $pid; wait $pid
+gem_serve
+echo "== gem-style Greeter server on the grpc gem, port $port"
+expect "$(want_gem 'the grpc gem')" ruby -rswiftgrpc/grpc gem_greeter_client.rb "127.0.0.1:$port"
+kill -TERM $pid; wait $pid || true
 echo "ruby examples: ok"

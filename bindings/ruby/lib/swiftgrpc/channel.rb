@@ -77,7 +77,8 @@ module SwiftGRPC
       NativeError.check(rc, "swiftgrpc_channel_create")
       @handle = out.read_uint64
       @closed = false
-      @closer = Runtime.register { Native.swiftgrpc_channel_destroy(@handle) }
+      handle = @handle # (the block must not hold the channel: it would never be collected)
+      @closer = Runtime.register { Native.swiftgrpc_channel_destroy(handle) }
       ObjectSpace.define_finalizer(self, Channel.finalizer(@handle, @closer))
     end
 
@@ -680,6 +681,9 @@ module SwiftGRPC
       @returned = false
     end
 
+    # @api private — a proc given the run of the call, which it calls (interceptors)
+    attr_writer :around
+
     # Runs the call. @return [Object] what the call method would have returned
     def execute
       run = @lock.synchronize do
@@ -690,7 +694,7 @@ module SwiftGRPC
         r
       end
       begin
-        run.call(self)
+        @around ? @around.call(proc { run.call(self) }) : run.call(self)
       ensure
         @lock.synchronize do
           @returned = true
@@ -774,9 +778,16 @@ module SwiftGRPC
     # @param timeout [Numeric, nil] default per-call timeout in seconds
     # @param channel_args [Hash] the gem's channel arguments; those understood:
     #   "grpc.ssl_target_name_override", "grpc.default_authority", "grpc.primary_user_agent"
+    # @param interceptors [Array<ClientInterceptor>] see {ClientInterceptor}
+    # @param propagate_mask [nil] the gem's propagation of a parent call: not supported (refused)
     # @param options [Hash] {Channel} options
     def initialize(target, credentials = :this_channel_is_insecure, channel_override: nil,
-                   timeout: nil, channel_args: {}, **options)
+                   timeout: nil, channel_args: {}, interceptors: [], propagate_mask: nil, **options)
+      unless propagate_mask.nil?
+        raise ArgumentError, "propagate_mask: swiftgrpc does not propagate a parent call's deadline " \
+                             "or cancellation (the gem's parent:/propagate_mask)"
+      end
+      @interceptors = Interceptors.new(interceptors)
       creds = case credentials
               when :this_channel_is_insecure then nil
               when ChannelCredentials then credentials
@@ -833,9 +844,40 @@ module SwiftGRPC
                            "always accepts identity, deflate and gzip (only 7 is supported)"
     end
 
+    # The gem's call methods, through the stub's interceptors. Keywords: `metadata:`,
+    # `deadline:` (a Time), `timeout:` (seconds), `wait_for_ready:`, `return_op:`,
+    # `credentials:` (CallCredentials); `parent:` (the gem's call propagation) is refused.
     %i[request_response server_streamer client_streamer bidi_streamer].each do |name|
-      define_method(name) { |*args, **kw, &blk| @channel.public_send(name, *args, **kw, &blk) }
+      define_method(name) do |path, arg, marshal = nil, unmarshal = nil, parent: nil, metadata: {}, **kw, &blk|
+        unless parent.nil?
+          raise ArgumentError, "parent: swiftgrpc does not propagate a parent call's deadline or cancellation"
+        end
+        return @channel.public_send(name, path, arg, marshal, unmarshal, metadata: metadata, **kw, &blk) if @interceptors.none?
+
+        intercepted(name, path, arg, marshal, unmarshal, metadata, kw, blk)
+      end
     end
+
+    private
+
+    # A call inside the interceptors: they see (and may add to) a copy of the metadata, which
+    # is what the call sends; with return_op, they run when the Operation is executed.
+    def intercepted(name, path, arg, marshal, unmarshal, metadata, kw, blk)
+      raise TypeError, "metadata must be a Hash, not #{metadata.class}" unless metadata.is_a?(Hash)
+
+      md = metadata.dup
+      deadline = kw[:deadline] || (kw[:timeout] && Time.now + kw[:timeout])
+      args = { method: path, call: InterceptableView.new(deadline), metadata: md }
+      args[name == :request_response || name == :server_streamer ? :request : :requests] = arg
+      run = proc { @channel.public_send(name, path, arg, marshal, unmarshal, metadata: md, **kw, &blk) }
+      return @interceptors.intercept(name, args, &run) unless kw[:return_op]
+
+      op = run.call
+      op.around = proc { |inner| @interceptors.intercept(name, args, &inner) }
+      op
+    end
+
+    public
 
     # A stub class with one method per rpc of `service` (a class declared with
     # SwiftGRPC::GenericService or GRPC::GenericService): `say_hello(request, metadata: {},
@@ -853,8 +895,10 @@ module SwiftGRPC
                    Native::KIND_SERVER_STREAMING => :server_streamer,
                    Native::KIND_CLIENT_STREAMING => :client_streamer,
                    Native::KIND_BIDI_STREAMING => :bidi_streamer }.fetch(spec.kind)
-          define_method(spec.handler_name) do |request, **kw, &blk|
-            @channel.public_send(call, path, request, enc, dec, **kw, &blk)
+          # (options as keywords, or as the gem's positional Hash)
+          define_method(spec.handler_name) do |request, opts = {}, **kw, &blk|
+            kw = opts.transform_keys(&:to_sym).merge(kw) unless opts.empty?
+            public_send(call, path, request, enc, dec, **kw, &blk)
           end
         end
       end

@@ -30,47 +30,104 @@ module SwiftGRPC
 
   # A call ended with a status other than OK. Raised by client calls; raised by a handler, it
   # is the status its call ends with. One subclass per code, named like the grpc gem's
-  # (SwiftGRPC::NotFound, SwiftGRPC::DeadlineExceeded, ...).
-  class Error < StandardError
-    # @return [Integer] the status code (SwiftGRPC::StatusCodes)
-    attr_reader :code
-    # @return [String] the status message
-    attr_reader :details
-    # @return [Hash{String=>String,Array<String>}] the trailing metadata
-    attr_reader :metadata
-
-    # @param details [String] the status message
-    # @param metadata [Hash] trailing metadata to send (server) or received (client)
-    # @param code [Integer] only for SwiftGRPC::Error itself; subclasses know their code
-    def initialize(details = "", metadata = {}, code: nil)
-      @code = code || self.class::CODE
-      @details = details.to_s
-      @metadata = metadata || {}
-      super("#{@code}:#{StatusCodes.name_of(@code) || 'UNKNOWN_CODE'}: #{@details}")
-    end
-
+  # (SwiftGRPC::NotFound, SwiftGRPC::DeadlineExceeded, ...), with the gem's constructors:
+  # `NotFound.new(details = "unknown cause", metadata = {}, debug_error_string = nil)` and
+  # `Error.new(code, details, metadata, debug_error_string)`.
+  #
+  # When the grpc gem is loaded before swiftgrpc, these are the gem's own classes
+  # (SwiftGRPC::Error is GRPC::BadStatus, SwiftGRPC::NotFound is GRPC::NotFound, ...), so a
+  # `rescue` of either catches the errors of both. `require "swiftgrpc/grpc"` makes them the
+  # GRPC:: classes when the gem is not loaded.
+  module ErrorFactory
     # The exception class of a status code.
-    # @return [Class] the subclass for `code` (SwiftGRPC::Error for a code outside 0-16)
-    def self.class_for(code)
-      CLASSES.fetch(code, Error)
+    # @return [Class] the subclass for `code` (the base class for a code outside 0-16)
+    def class_for(code)
+      STATUS_ERRORS.fetch(code, Error)
     end
 
     # @return [Error] an instance of the subclass for `code`
-    def self.for(code, details = "", metadata = {})
+    def for(code, details = "", metadata = {}, debug_error_string = nil)
       klass = class_for(code)
-      klass == Error ? Error.new(details, metadata, code: code) : klass.new(details, metadata)
+      if klass == Error
+        Error.new(code, details, metadata, debug_error_string)
+      else
+        klass.new(details, metadata, debug_error_string)
+      end
     end
-
-    CODE = StatusCodes::UNKNOWN
+    alias new_status_exception for
   end
 
-  # The subclass of every code (OK included, like the grpc gem's GRPC::Ok).
-  Error::CLASSES = StatusCodes.constants.to_h do |name|
-    code = StatusCodes.const_get(name)
-    klass = Class.new(Error) { const_set(:CODE, code) }
-    SwiftGRPC.const_set(name.to_s.split("_").map(&:capitalize).join, klass)
-    [code, klass]
-  end.freeze
+  if defined?(::GRPC::BadStatus) && !defined?(::GRPC::SWIFTGRPC) # the grpc gem is loaded
+    Error = ::GRPC::BadStatus
+    Error.extend(ErrorFactory)
+    STATUS_ERRORS = StatusCodes.constants.to_h do |name|
+      camel = name.to_s.split("_").map(&:capitalize).join
+      SwiftGRPC.const_set(camel, ::GRPC.const_get(camel))
+      [StatusCodes.const_get(name), ::GRPC.const_get(camel)]
+    end.freeze
+  else
+    class Error < StandardError
+      extend ErrorFactory
+
+      # @return [Integer] the status code (SwiftGRPC::StatusCodes)
+      attr_reader :code
+      # @return [String] the status message
+      attr_reader :details
+      # @return [Hash{String=>String,Array<String>}] the trailing metadata
+      attr_reader :metadata
+      # @return [String, nil] the grpc gem's debug text (nil from swiftgrpc)
+      attr_reader :debug_error_string
+
+      # @param code [Integer] the status code (only on Error itself: each subclass knows its own)
+      # @param details [String] the status message
+      # @param metadata [Hash] trailing metadata to send (server) or received (client)
+      def initialize(code, details = "unknown cause", metadata = {}, debug_error_string = nil)
+        @code = code
+        @details = details.to_s
+        @metadata = metadata || {}
+        @debug_error_string = debug_error_string
+        text = "#{@code}:#{StatusCodes.name_of(@code) || 'UNKNOWN_CODE'}: #{@details}"
+        text += ". debug_error_string:{#{debug_error_string}}" if debug_error_string
+        super(text)
+      end
+
+      # @return [Struct::Status] code, details, metadata, debug_error_string (the gem's)
+      def to_status
+        Error.status_struct.new(code, details, metadata, debug_error_string)
+      end
+
+      # @return [Google::Rpc::Status, nil] the rich status in "grpc-status-details-bin", if any
+      def to_rpc_status
+        bin = metadata["grpc-status-details-bin"]
+        return nil if bin.nil?
+
+        require "google/rpc/status_pb"
+        Google::Rpc::Status.decode(bin)
+      rescue Google::Protobuf::ParseError
+        nil
+      end
+
+      # @api private — the gem's Struct::Status (defined here if the gem is not loaded)
+      def self.status_struct
+        return Struct::Status if defined?(Struct::Status)
+
+        Struct.new("Status", :code, :details, :metadata, :debug_error_string)
+      end
+    end
+
+    # The subclass of every code (OK included, like the grpc gem's GRPC::Ok).
+    STATUS_ERRORS = StatusCodes.constants.to_h do |name|
+      code = StatusCodes.const_get(name)
+      klass = Class.new(Error) do
+        const_set(:CODE, code)
+        define_method(:initialize) do |details = "unknown cause", metadata = {}, debug_error_string = nil|
+          super(code, details, metadata, debug_error_string)
+        end
+      end
+      SwiftGRPC.const_set(name.to_s.split("_").map(&:capitalize).join, klass)
+      [code, klass]
+    end.freeze
+  end
 
   # An operation on a closed channel or a stopped server.
   class ClosedError < StandardError; end

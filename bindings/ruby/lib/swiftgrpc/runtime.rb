@@ -1,6 +1,36 @@
 # frozen_string_literal: true
 
 module SwiftGRPC
+  # A point in time as the grpc gem's GRPC::Core::TimeSpec (seconds and nanoseconds since the
+  # epoch), for deadlines: {INFINITE_FUTURE} is no deadline, {ZERO} and {INFINITE_PAST} have
+  # passed. A Time does the same.
+  class TimeSpec
+    attr_reader :tv_sec, :tv_nsec
+
+    def initialize(tv_sec, tv_nsec = 0)
+      @tv_sec = tv_sec
+      @tv_nsec = tv_nsec
+    end
+
+    # @return [Float] seconds since the epoch (+-Infinity for the infinite ones)
+    def to_f
+      @tv_sec.to_f + (@tv_nsec / 1e9)
+    end
+
+    # @return [Time]
+    def to_time
+      Time.at(@tv_sec, @tv_nsec, :nsec)
+    end
+
+    def inspect
+      "#<#{self.class} #{to_f}>"
+    end
+
+    ZERO = new(0).freeze
+    INFINITE_FUTURE = new(Float::INFINITY).freeze
+    INFINITE_PAST = new(-Float::INFINITY).freeze
+  end
+
   # One event taken from a queue, copied into Ruby objects (the C event is freed at once).
   # `metadata` and `trailers` are Hashes (see {Metadata.decode}); `method`, `authority` and
   # `peer` are read for server CALL events only (a client knows its call's method).
@@ -130,8 +160,10 @@ module SwiftGRPC
 
       # @return [Integer] the runtime handle, created on first use
       def handle
+        forked?
         @handle || @lock.synchronize do
           @handle ||= begin
+            @pid = Process.pid
             out = FFI::MemoryPointer.new(:uint64)
             NativeError.check(Native.swiftgrpc_runtime_create(@loop_threads, out),
                               "swiftgrpc_runtime_create")
@@ -150,8 +182,18 @@ module SwiftGRPC
         out.read_uint64
       end
 
+      # A fork that did not go through Process._fork (Process.daemon; Ruby 3.0, which has no
+      # Process._fork) is seen here, by the process id: the child resets as after any fork.
+      def forked?
+        return false if @pid.nil? || @pid == Process.pid
+
+        after_fork_in_child
+        true
+      end
+
       # A drained queue from the pool (or a new one), for one client call at a time.
       def take_queue
+        forked?
         @lock.synchronize { @pool.pop } || new_queue
       end
 
@@ -170,8 +212,10 @@ module SwiftGRPC
         end
       end
 
+      # Takes no lock: finalizers call it, and Ruby runs them where a Mutex may not be taken
+      # ("can't be called from trap context"). One Hash#delete is atomic under the GVL.
       def unregister(key)
-        @lock.synchronize { @closers.delete(key) }
+        @closers.delete(key)
       end
 
       # In a forked child: the library abandoned the parent's runtime (its threads are not
@@ -179,6 +223,7 @@ module SwiftGRPC
       # makes a new one. Servers and channels made before fork raise there.
       def after_fork_in_child
         @lock = Mutex.new
+        @pid = nil
         @handle = nil
         @pool = []
         @closers = {}
@@ -297,7 +342,7 @@ module SwiftGRPC
         return Native::DEADLINE_DEFAULT if deadline.nil?
 
         secs = case deadline
-               when Time then deadline.to_f
+               when Time, TimeSpec then deadline.to_f
                when Numeric then deadline.to_f
                else raise TypeError, "deadline must be a Time, not #{deadline.class}"
                end

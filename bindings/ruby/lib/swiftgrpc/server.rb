@@ -363,14 +363,32 @@ module SwiftGRPC
     # (default 2 hours), keepalive_timeout_ms (20000), keepalive_permit_without_calls,
     # min_ping_interval_without_data_ms (300000), max_ping_strikes (2), max_connection_idle_ms,
     # max_connection_age_ms, max_connection_age_grace_ms.
+    #
+    # The grpc gem's RpcServer keywords:
+    # @param interceptors [Array<ServerInterceptor>] see {ServerInterceptor}
+    # @param connect_md_proc [Proc, nil] `(method_name, metadata) -> Hash`: initial metadata sent
+    #   back on every call (raising ends the call UNKNOWN, as a handler's exception does)
+    # @param poll_period [Numeric, nil] seconds {#stop} gives the calls in flight (default: none)
+    # @param max_waiting_requests [Integer, nil] accepted and ignored, as the gem (since 1.x)
+    #   ignores it: calls beyond pool_size wait for a thread (they are never refused for it)
+    # @param pool_keep_alive [Numeric, nil] accepted; the pool's idle threads park instead of
+    #   polling, so there is nothing to time out
     def initialize(pool_size: 32, max_receive_message_size: nil, max_send_message_size: nil,
                    max_concurrent_streams: nil, max_metadata_size: nil, handshake_timeout_ms: nil,
                    max_control_frames_per_second: nil, max_concurrent_calls: nil, compression: nil,
-                   server_args: {},
+                   server_args: {}, interceptors: [], connect_md_proc: nil, poll_period: nil,
+                   max_waiting_requests: nil, pool_keep_alive: nil, # rubocop:disable Lint/UnusedMethodArgument
                    **management)
       raise ArgumentError, "pool_size must be a positive Integer" unless pool_size.is_a?(Integer) && pool_size.positive?
+      unless connect_md_proc.nil? || connect_md_proc.respond_to?(:call)
+        raise TypeError, "connect_md_proc must be a Proc, not #{connect_md_proc.class}"
+      end
+      unless poll_period.nil? || (poll_period.is_a?(Numeric) && poll_period >= 0)
+        raise ArgumentError, "poll_period must be a number of seconds >= 0"
+      end
 
-      @state = ServerState.new(pool_size)
+      @poll_period = poll_period
+      @state = ServerState.new(pool_size, Interceptors.new(interceptors), connect_md_proc)
       { Native::OPT_MAX_RECV_MESSAGE_SIZE => max_receive_message_size,
         Native::OPT_MAX_SEND_MESSAGE_SIZE => max_send_message_size,
         Native::OPT_MAX_CONCURRENT_STREAMS => max_concurrent_streams,
@@ -446,12 +464,33 @@ module SwiftGRPC
       @state.started && !@state.stopping
     end
 
-    # Stops: no new calls, `grace` seconds for the calls in flight (nil: none; their clients
-    # get UNAVAILABLE, their handlers see `cancelled?`), then the pool's threads end.
-    # Idempotent; returns when the server is down.
-    def stop(grace = nil)
+    # Stops: no new calls, `grace` seconds for the calls in flight (default: the poll_period;
+    # nil: none; their clients get UNAVAILABLE, their handlers see `cancelled?`), then the
+    # pool's threads end. Idempotent; returns when the server is down.
+    def stop(grace = @poll_period)
       @state.stop(grace.nil? ? 0 : (grace * 1000).to_i)
       self
+    end
+
+    # The grpc gem's: waits until the server is running.
+    # @param timeout [Numeric, nil] seconds (nil: as long as it takes)
+    # @return [Boolean] whether it is running
+    def wait_till_running(timeout = nil)
+      @state.wait_running(timeout)
+    end
+
+    # @return [Symbol] :not_started, :running, :stopping or :stopped (the gem's running_state)
+    def running_state
+      if @state.stopped then :stopped
+      elsif @state.stopping then :stopping
+      elsif @state.started then :running
+      else :not_started
+      end
+    end
+
+    # @return [Boolean] whether the server was stopped (the gem's)
+    def stopped?
+      @state.stopping || false
     end
 
     # swiftgrpc's own: calls the handler of the unary method `path` of this running server
@@ -512,9 +551,11 @@ module SwiftGRPC
     INTERNAL = StatusCodes::INTERNAL
     POLL_MS = 250 # waits on the queue are bounded, so threads stay killable (Thread#kill, exit)
 
-    attr_reader :handle, :lock, :started, :stopping
+    attr_reader :handle, :lock, :started, :stopping, :stopped
 
-    def initialize(pool_size)
+    def initialize(pool_size, interceptors = Interceptors.new([]), connect_md_proc = nil)
+      @interceptors = interceptors
+      @connect_md_proc = connect_md_proc
       out = FFI::MemoryPointer.new(:uint64)
       NativeError.check(Native.swiftgrpc_server_create(Runtime.handle, out), "swiftgrpc_server_create")
       @handle = out.read_uint64
@@ -538,8 +579,14 @@ module SwiftGRPC
       @closer = Runtime.register { stop(0) }
     end
 
+    # Stops a server dropped without #stop. On a thread of its own: Ruby runs finalizers where
+    # a Mutex may not be taken ("can't be called from trap context"), and #stop takes some.
     def self.finalizer(state)
-      proc { state.stop(0, wait: false) rescue nil } # rubocop:disable Style/RescueModifier
+      proc do
+        Thread.new { state.stop(0, wait: false) rescue nil } # rubocop:disable Style/RescueModifier
+      rescue ThreadError # the interpreter is exiting: Runtime.shutdown stops it
+        nil
+      end
     end
 
     # @api private — serves grpc.health.v1.Health from the library
@@ -616,6 +663,8 @@ module SwiftGRPC
       @lock.synchronize do
         @threads = 2
         @listening = 2 # counted before they start: see #work
+        @running = true
+        @stopped_cv.broadcast
       end
       2.times { spawn }
     end
@@ -657,6 +706,19 @@ module SwiftGRPC
 
     def wait_stopped
       @lock.synchronize { @stopped_cv.wait(@lock) until @stopped }
+    end
+
+    def wait_running(timeout)
+      deadline = timeout && Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      @lock.synchronize do
+        until @running || @stopping
+          left = deadline && deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          return false if left && left <= 0
+
+          @stopped_cv.wait(@lock, left)
+        end
+        @running && !@stopping
+      end
     end
 
     # -- messages
@@ -744,34 +806,60 @@ module SwiftGRPC
       invoke(call, spec, fn, ev)
     end
 
+    # Runs the handler (inside the interceptors) and answers with what it returns or raises.
     def invoke(call, spec, fn, ev)
+      if @connect_md_proc
+        md = @connect_md_proc.call(call.path, call.metadata)
+        call.merge_metadata_to_send(md) if md.is_a?(Hash)
+      end
       case spec.kind
       when Native::KIND_UNARY
-        resp = fn.call(decode_request(call, ev.message), call)
-        finish(call, encode_response(call, resp), StatusCodes::OK, nil, call.output_metadata)
-      when Native::KIND_CLIENT_STREAMING
-        resp = fn.arity == 1 ? fn.call(call) : fn.call(call.each_remote_read, call)
-        finish(call, encode_response(call, resp), StatusCodes::OK, nil, call.output_metadata)
-      else
-        yielded = false
-        writer = proc do |m|
-          yielded = true
-          call.write(m)
+        req = decode_request(call, ev.message)
+        intercepted(:request_response, fn, call, request: req) do
+          resp = fn.call(req, call)
+          finish(call, encode_response(call, resp), StatusCodes::OK, nil, call.output_metadata)
         end
-        out = if spec.kind == Native::KIND_SERVER_STREAMING
-                fn.call(decode_request(call, ev.message), call, &writer)
-              elsif fn.arity == 1
-                fn.call(call.each_remote_read, &writer)
-              else
-                fn.call(call.each_remote_read, call, &writer)
-              end
-        out.each { |m| call.write(m) } if !yielded && !out.nil? && out.respond_to?(:each)
-        call.drain_writes
-        finish(call, nil, StatusCodes::OK, nil, call.output_metadata)
+      when Native::KIND_CLIENT_STREAMING
+        intercepted(:client_streamer, fn, call) do
+          resp = fn.arity == 1 ? fn.call(call) : fn.call(call.each_remote_read, call)
+          finish(call, encode_response(call, resp), StatusCodes::OK, nil, call.output_metadata)
+        end
+      when Native::KIND_SERVER_STREAMING
+        req = decode_request(call, ev.message)
+        intercepted(:server_streamer, fn, call, request: req) do
+          stream_responses(call) { |writer| fn.call(req, call, &writer) }
+        end
+      else
+        requests = call.each_remote_read
+        intercepted(:bidi_streamer, fn, call, requests: requests) do
+          stream_responses(call) do |writer|
+            fn.arity == 1 ? fn.call(requests, &writer) : fn.call(requests, call, &writer)
+          end
+        end
       end
     rescue Exception => e # rubocop:disable Lint/RescueException -- every call gets a status
       fail_call(call, e)
       raise unless e.is_a?(StandardError) || e.is_a?(ScriptError)
+    end
+
+    def intercepted(type, fn, call, **args, &blk)
+      return blk.call if @interceptors.none?
+
+      @interceptors.intercept(type, { method: fn, call: call, **args }, &blk)
+    end
+
+    # A streaming handler's responses, yielded to the writer it is given or returned as an
+    # Enumerable, then the status.
+    def stream_responses(call)
+      yielded = false
+      writer = proc do |m|
+        yielded = true
+        call.write(m)
+      end
+      out = yield writer
+      out.each { |m| call.write(m) } if !yielded && !out.nil? && out.respond_to?(:each)
+      call.drain_writes
+      finish(call, nil, StatusCodes::OK, nil, call.output_metadata)
     end
 
     def fail_call(call, err)

@@ -146,6 +146,13 @@ module SwiftGRPC
           .tr("-", "_").downcase
     end
 
+    # The grpc gem's error for an rpc declared twice.
+    class DuplicateRpcName < ArgumentError
+      def initialize(name)
+        super("rpc (#{name}) is already defined")
+      end
+    end
+
     # The class-level DSL.
     module Dsl
       attr_writer :service_name, :marshal_class_method, :unmarshal_class_method
@@ -172,7 +179,7 @@ module SwiftGRPC
 
       # Declares a method. Defines a default implementation answering UNIMPLEMENTED.
       def rpc(name, input, output)
-        raise ArgumentError, "rpc #{name} is already defined" if own_rpc_descs.key?(name.to_sym)
+        raise DuplicateRpcName, name if own_rpc_descs.key?(name.to_sym)
 
         own_rpc_descs[name.to_sym] = RpcDesc.new(name.to_sym, input, output,
                                                  marshal_class_method, unmarshal_class_method)
