@@ -8,8 +8,10 @@
 # Every case of client.rb that needs no Google credentials is run. Two of them,
 # client_compressed_unary and client_compressed_streaming, probe for a server that checks
 # `expect_compressed`, which the gem's server.rb does not implement: they fail between the
-# gem's own client and server too. For those two the test asserts exactly that: the same
-# outcome with swiftgrpc on either side as with the gem on both.
+# gem's own client and server too (asserted: the same outcome with swiftgrpc on either side).
+# So client.rb, on the gem and on swiftgrpc, also runs every case against
+# gem_interop/full_interop_server.rb, our TestService written to the interop spec for the gem's
+# API on swiftgrpc, which implements them.
 require_relative "test_helper"
 require "socket"
 require "open3"
@@ -35,6 +37,19 @@ class TestGemInterop < Minitest::Test
     s.addr[1]
   ensure
     s&.close
+  end
+
+  # Starts full_interop_server.rb (it announces its port); returns the port.
+  def self.full_server_port
+    @full_server_port ||= begin
+      io = IO.popen([RbConfig.ruby, File.join(__dir__, "gem_interop/full_interop_server.rb"), "0"], "r")
+      line = io.gets or raise "full_interop_server.rb did not start"
+      Minitest.after_run do
+        Process.kill("TERM", io.pid)
+        io.close
+      end
+      Integer(line.strip[/\d+\z/])
+    end
   end
 
   # Starts server.rb; returns [pid, port] once it accepts connections.
@@ -69,7 +84,7 @@ class TestGemInterop < Minitest::Test
 
   # Runs client.rb cases (two at a time); returns {case => [ok?, output]}.
   def run_cases(client, server, cases, tls: false)
-    port = TestGemInterop.server_port(server, tls)
+    port = server == :full ? TestGemInterop.full_server_port : TestGemInterop.server_port(server, tls)
     args = ["--server_host=127.0.0.1", "--server_port=#{port}"]
     args += ["--use_tls=true", "--use_test_ca=true", "--server_host_override=foo.test.google.fr"] if tls
     queue = Queue.new
@@ -107,6 +122,11 @@ class TestGemInterop < Minitest::Test
 
   def test_client_rb_and_server_rb_both_on_swiftgrpc
     assert_all_pass(run_cases(:swift, :swift, CASES))
+  end
+
+  def test_every_case_against_a_server_implementing_them_all
+    assert_all_pass(run_cases(:grpc, :full, CASES + GEM_SERVER_LACKS))
+    assert_all_pass(run_cases(:swift, :full, CASES + GEM_SERVER_LACKS))
   end
 
   def test_tls_both_directions_with_the_gems_test_certificates

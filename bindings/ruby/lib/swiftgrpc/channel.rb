@@ -738,10 +738,23 @@ module SwiftGRPC
       !s.nil? && s.code == StatusCodes::CANCELLED
     end
 
+    # @return [Integer, nil] the flags of the request messages written from now on (the gem's)
+    attr_reader :write_flag
+
+    # Sets the flags of the request messages written from now on ({WriteFlags::NO_COMPRESS}),
+    # as the gem's Operation#write_flag= (a request Enumerable may set it between messages).
+    # @raise [ArgumentError] for a flag swiftgrpc does not support
+    def write_flag=(flag)
+      WriteFlags.native(flag)
+      @write_flag = flag
+      @call.write_flag = flag if @call
+    end
+
     # @api private
     def attach(call)
       @lock.synchronize do
         @call = call
+        call.write_flag = @write_flag if @write_flag
         @changed.broadcast
       end
       call.cancel if @cancel_requested

@@ -40,7 +40,7 @@ module SwiftGRPC
   # bound to a server call (swiftgrpc_call_set_tag), as an Integer (0: none).
   Event = Struct.new(:type, :kind, :token, :server, :method, :authority, :peer, :metadata,
                      :deadline_ns, :message, :status_code, :channel, :status_message, :trailers,
-                     :auth, :tag)
+                     :auth, :tag, :message_flags)
 
   # Request, response and trailing metadata: Hash{String => String or Array<String>}.
   # Keys are lower-case ASCII; values under keys ending in "-bin" are binary strings, the others
@@ -286,7 +286,7 @@ module SwiftGRPC
         # f: 0 type, 1 kind, 2 token, 3 server, 4 method, 5 len, 6 authority, 7 len, 8 peer,
         # 9 len, 10 metadata, 11 count, 12 deadline, 13 message, 14 len, 15 has_message,
         # 16 status, 17 channel, 18 tag, 19 status_message, 20 len, 21 trailers, 22 count,
-        # 23 auth, 24 count
+        # 23 auth, 24 count, 25 message_flags
         type = f[0]
         if type == Native::EVENT_CREDENTIALS_REQUEST
           return Event.new(type, 0, f[2], 0, FFI::Pointer.new(f[4]).get_bytes(0, f[5]).force_encoding(Encoding::UTF_8),
@@ -311,7 +311,7 @@ module SwiftGRPC
           trailers = f[22].zero? ? {} : Metadata.decode(blk, base, f[21], f[22])
         end
         Event.new(type, f[1], f[2], f[3], method, authority, peer, metadata, f[12], message,
-                  f[16], f[17], status_message, trailers, auth, f[18])
+                  f[16], f[17], status_message, trailers, auth, f[18], f[25])
       end
 
       # A pointer-sized out parameter owned by the calling thread (reused: no allocation).

@@ -60,6 +60,14 @@ module SwiftGRPC
       @in_flight = 0    # messages sent whose SEND_DONE has not been taken
       @half_closed = false
       @callbacks = nil
+      @compressed = (event.message_flags.to_i & Native::MESSAGE_COMPRESSED) != 0
+    end
+
+    # @return [Boolean] whether the request message (of a unary or server-streaming call), or
+    #   the last one #read (client-streaming, bidi), came compressed from the client (it is
+    #   handed over inflated either way): what gRPC's interop `expect_compressed` checks
+    def message_compressed?
+      @compressed
     end
 
     # @api private
@@ -206,6 +214,7 @@ module SwiftGRPC
         @half_closed = true
         return nil
       end
+      @compressed = (ev.message_flags.to_i & Native::MESSAGE_COMPRESSED) != 0
       @state.decode_request(self, ev.message)
     end
 
