@@ -2,6 +2,7 @@
 instead of a ClientHello, a renegotiation attempt. Each is closed with bounded memory while a
 well-behaved TLS client goes on being served."""
 import os
+import select
 import socket
 import ssl
 import subprocess
@@ -108,8 +109,17 @@ def test_renegotiation_is_refused(pki):
                               "-alpn", "h2", "-CAfile", os.path.join(pki, "ca.pem")],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         out = b""
-        while b"Verify return code" not in out:  # the handshake is done
-            chunk = p.stdout.read1(4096)
+        # The handshake is done, and the server's HTTP/2 SETTINGS (its first record of
+        # application data, printed raw by s_client) has arrived: application data still in
+        # flight when the renegotiation starts would fail s_client with "unexpected record".
+        settings = b"\x04\x00\x00\x00\x00\x00"  # type SETTINGS, no flags, stream 0
+        deadline = time.monotonic() + 10
+        while b"Verify return code" not in out or settings not in out.split(b"Verify return code", 1)[1]:
+            assert time.monotonic() < deadline, out
+            ready, _, _ = select.select([p.stdout], [], [], 0.5)
+            if not ready:
+                continue
+            chunk = os.read(p.stdout.fileno(), 65536)  # unbuffered: select sees all there is
             assert chunk, out
             out += chunk
         p.stdin.write(b"R\n")  # s_client: renegotiate
