@@ -190,6 +190,26 @@ class TestGrpcCompat < Minitest::Test
     end
   end
 
+  def test_what_the_gem_has_and_swiftgrpc_does_not_is_named_when_used
+    e = assert_raises(NotImplementedError) { GRPC::Core::XdsChannelCredentials.new(nil) }
+    assert_match(/xDS/, e.message)
+    assert_raises(NotImplementedError) { GRPC::Core::XdsServerCredentials.new(nil) }
+    e = assert_raises(ArgumentError) do
+      Swiftgrpc::Pytest::Svc::Stub.new("127.0.0.1:1", :this_channel_is_insecure,
+                                       propagate_mask: GRPC::Core::PropagateMasks::DEADLINE)
+    end
+    assert_match(/propagate/, e.message)
+    # code that rescues the gem's low-level errors loads and runs; swiftgrpc raises statuses
+    got = begin
+      @stub.unary(Msg.new(text: "not-found"))
+    rescue GRPC::Core::CallError, GRPC::Core::OutOfTime
+      :low_level
+    rescue GRPC::BadStatus => e
+      e.code
+    end
+    assert_equal GRPC::Core::StatusCodes::NOT_FOUND, got
+  end
+
   def test_logger_and_version
     assert_respond_to GRPC.logger, :info
     assert_nil GRPC.logger.warn("nothing")

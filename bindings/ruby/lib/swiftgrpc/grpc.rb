@@ -109,6 +109,35 @@ module GRPC
       COMPRESSION_REQUEST_ALGORITHM = SwiftGRPC::Compression::REQUEST_KEY
     end
 
+    # The gem's low-level call errors. swiftgrpc reports every call's failure as a status
+    # (GRPC::BadStatus and its subclasses) and raises neither; they exist so that code
+    # rescuing them loads.
+    class CallError < StandardError; end
+    class OutOfTime < StandardError; end
+
+    # The gem's propagation masks (for `propagate_mask:`, which swiftgrpc refuses by name).
+    module PropagateMasks
+      DEADLINE = 1
+      CENSUS_STATS_CONTEXT = 2
+      CENSUS_TRACING_CONTEXT = 4
+      CANCELLATION = 8
+      DEFAULTS = 0xffff
+    end
+
+    # xDS is not supported by swiftgrpc: making these credentials raises NotImplementedError.
+    class XdsChannelCredentials
+      def initialize(*)
+        raise NotImplementedError, "GRPC::Core::XdsChannelCredentials: xDS is not supported by swiftgrpc"
+      end
+    end
+
+    # See XdsChannelCredentials.
+    class XdsServerCredentials
+      def initialize(*)
+        raise NotImplementedError, "GRPC::Core::XdsServerCredentials: xDS is not supported by swiftgrpc"
+      end
+    end
+
     # The gem's channel states, as numbers.
     module ConnectivityStates
       IDLE = 0
