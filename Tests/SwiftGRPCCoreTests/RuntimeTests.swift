@@ -17,6 +17,38 @@ import Testing
     }
   }
 
+  @Test func aWaitingConsumerGetsWhatIsPushedWhileItSpinsOrSleeps() {
+    // The consumer spins (SWIFTGRPC_QUEUE_SPIN_US, default 50 µs) before it sleeps: elements
+    // pushed during the spin and after it both reach it, and a shutdown ends the wait.
+    let q = EventQueue<Int>()
+    let got = Locked([Int]())
+    var consumer = pthread_t()
+    let box = Unmanaged.passRetained(Pair(q, got))
+    pthread_create(&consumer, nil, { arg in
+      let pair = Unmanaged<Pair>.fromOpaque(arg!).takeRetainedValue()
+      while case .element(let e) = pair.queue.next(deadline: Int64.max) { pair.got.withLock { $0.append(e) } }
+      return nil
+    }, box.toOpaque())
+    for i in 0..<200 {
+      q.push(i)
+      if i % 50 == 0 { usleep(2000) }  // the consumer runs dry, spins, sleeps
+    }
+    while got.withLock({ $0.count }) < 200 { usleep(100) }
+    q.shutdown()
+    pthread_join(consumer, nil)
+    #expect(got.withLock { $0 } == Array(0..<200))
+    guard case .timedOut = q.next(deadline: 0) else {  // (shut down and empty: .shutDown)
+      return
+    }
+    Issue.record("a shut-down queue timed out instead of reporting shutdown")
+  }
+
+  final class Pair: @unchecked Sendable {
+    let queue: EventQueue<Int>
+    let got: Locked<[Int]>
+    init(_ q: EventQueue<Int>, _ g: Locked<[Int]>) { queue = q; got = g }
+  }
+
   /// Whether `fd` is readable now.
   private func readable(_ fd: Int32) -> Bool {
     var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

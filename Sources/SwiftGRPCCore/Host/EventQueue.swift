@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import Synchronization
 
 /// A multi-producer, multi-consumer blocking queue: the pull model's event queue. Loop threads
 /// push; host threads wait in `next` with a timeout, or watch `readinessFD` from an event loop
@@ -24,6 +25,15 @@ public final class EventQueue<Element>: @unchecked Sendable {
   /// empty queue and at shutdown.
   private var readyFD: Int32 = -1
   private let onDrop: (Element) -> Void
+  /// Elements queued (written under `lock`, read without it by a consumer spinning in `next`).
+  private let queuedCount = Atomic<Int>(0)
+  /// How long a consumer that finds the queue empty spins (yielding the CPU) before it sleeps:
+  /// waking a sleeping thread costs far more than the hand-off itself on virtual machines.
+  public static var spinNanos: Int64 {
+    let us = getenv("SWIFTGRPC_QUEUE_SPIN_US").flatMap { Int64(String(cString: $0)) } ?? 50
+    return Swift.max(0, Swift.min(us, 10_000)) * 1000
+  }
+  private let spinNanos = EventQueue.spinNanos
 
   /// - Parameter onDrop: called (outside the lock) for elements pushed after shutdown, for those
   ///   taken back with `retract`, and for those still queued when the queue is drained by `close`.
@@ -47,6 +57,7 @@ public final class EventQueue<Element>: @unchecked Sendable {
     }
     let wasEmpty = head == items.count
     items.append((element, retractionKey))
+    queuedCount.store(items.count - head, ordering: .releasing)
     if retractionKey != 0 { retractable.insert(retractionKey) }
     // Under the lock: `close` closes the descriptor under it, so the number is never stale.
     if wasEmpty && readyFD >= 0 { signalReady() }
@@ -95,10 +106,22 @@ public final class EventQueue<Element>: @unchecked Sendable {
 
   /// Under the lock: the next element, waiting for it until `deadline`.
   private func waitLocked(deadline: Int64, dropped: inout [Element]) -> NextResult {
+    var spun = false
     while true {
       if let e = popLocked(dropped: &dropped) { return .element(e) }
       if isShutDown { return .shutDown }
-      if deadline <= monotonicNanos() { return .timedOut }
+      let now = monotonicNanos()
+      if deadline <= now { return .timedOut }
+      if !spun && spinNanos > 0 {
+        // Once per wait: spin a little (outside the lock, yielding so that a producer sharing
+        // this core runs) before sleeping on the condition.
+        spun = true
+        lock.unlock()
+        let until = Swift.min(deadline, now &+ spinNanos)
+        while queuedCount.load(ordering: .acquiring) == 0 && monotonicNanos() < until { sched_yield() }
+        lock.lock()
+        continue
+      }
       _ = lock.wait(untilNanos: deadline)
     }
   }
@@ -106,6 +129,7 @@ public final class EventQueue<Element>: @unchecked Sendable {
   /// Under the lock: the next element that was not taken back, if any is queued (the taken
   /// back ones go to `dropped`).
   private func popLocked(dropped: inout [Element]) -> Element? {
+    defer { queuedCount.store(items.count - head, ordering: .releasing) }
     while head < items.count {
       let (e, key) = items[head]
       head += 1
@@ -167,6 +191,7 @@ public final class EventQueue<Element>: @unchecked Sendable {
       let r = items[head...].map(\.element)
       items.removeAll()
       head = 0
+      queuedCount.store(0, ordering: .releasing)
       retractable.removeAll()
       retracted.removeAll()
       if readyFD >= 0 {
