@@ -677,7 +677,9 @@ static void compression(swiftgrpc_runtime rt) {
   EXPECT(swiftgrpc_host_complete(s, t, NULL, 0, 0, NULL, NULL, 0), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_client_read(ch, c), SWIFTGRPC_OK);
   EXPECT(swiftgrpc_client_read(ch, c), SWIFTGRPC_OK);
-  EXPECT(swiftgrpc_client_half_close(ch, c), SWIFTGRPC_OK);
+  /* The server already answered: its status may have reached the call (closing it) first. */
+  int hc = swiftgrpc_client_half_close(ch, c);
+  EXPECT(hc == SWIFTGRPC_OK || hc == SWIFTGRPC_E_TOKEN_CLOSED, 1);
   int got_message = 0, got_status = 0;
   for (int i = 0; i < 6 && !got_status; i++) {
     ev = take(cq);
