@@ -90,7 +90,11 @@ class WireTap:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self.target_port))
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the target is gone: refuse this one plainly, never hold it open
+                client.close()
+                continue
             with self.lock:
                 self.connections += 1
                 n = self.connections
@@ -118,6 +122,13 @@ class WireTap:
 
     def close(self):
         self.closed = True
+        # shutdown first: on Linux, close() alone does not wake the thread blocked in accept(),
+        # and that thread's reference keeps the port listening (a later test's server binding
+        # the same port number on another address family then got our relay's connections).
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
 
     # -- what was seen
