@@ -210,6 +210,17 @@ class TestGrpcCompat < Minitest::Test
     assert_equal GRPC::Core::StatusCodes::NOT_FOUND, got
   end
 
+  def test_rpc_server_options_are_checked
+    assert_raises(ArgumentError) { GRPC::RpcServer.new(pool_keep_alive: -1) }
+    assert_raises(ArgumentError) { GRPC::RpcServer.new(poll_period: "soon") }
+    s = GRPC::RpcServer.new(pool_keep_alive: 0.5, max_waiting_requests: 3)
+    s.add_http2_port("127.0.0.1:0", :this_port_is_insecure)
+    s.start
+    assert s.wait_till_running(5)
+    s.stop
+    assert s.stopped?
+  end
+
   def test_logger_and_version
     assert_respond_to GRPC.logger, :info
     assert_nil GRPC.logger.warn("nothing")

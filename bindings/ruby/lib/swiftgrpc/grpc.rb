@@ -55,10 +55,12 @@ module GRPC
     DEFAULT_POOL_SIZE = 30
     DEFAULT_MAX_WAITING_REQUESTS = 20
     DEFAULT_POLL_PERIOD = 1
+    DEFAULT_KEEP_ALIVE = 1 # the gem's Pool::DEFAULT_KEEP_ALIVE
 
     def initialize(pool_size: DEFAULT_POOL_SIZE, max_waiting_requests: DEFAULT_MAX_WAITING_REQUESTS,
-                   poll_period: DEFAULT_POLL_PERIOD, **kw)
-      super(pool_size: pool_size, max_waiting_requests: max_waiting_requests, poll_period: poll_period, **kw)
+                   poll_period: DEFAULT_POLL_PERIOD, pool_keep_alive: DEFAULT_KEEP_ALIVE, **kw)
+      super(pool_size: pool_size, max_waiting_requests: max_waiting_requests, poll_period: poll_period,
+            pool_keep_alive: pool_keep_alive, **kw)
     end
   end
 

@@ -380,13 +380,13 @@ module SwiftGRPC
     # @param poll_period [Numeric, nil] seconds {#stop} gives the calls in flight (default: none)
     # @param max_waiting_requests [Integer, nil] accepted and ignored, as the gem (since 1.x)
     #   ignores it: calls beyond pool_size wait for a thread (they are never refused for it)
-    # @param pool_keep_alive [Numeric, nil] accepted; the pool's idle threads park instead of
-    #   polling, so there is nothing to time out
+    # @param pool_keep_alive [Numeric, nil] seconds {#stop} waits for the pool's threads to
+    #   leave the queue (the gem's: how long its pool's stop waits for its workers; default 5)
     def initialize(pool_size: 32, max_receive_message_size: nil, max_send_message_size: nil,
                    max_concurrent_streams: nil, max_metadata_size: nil, handshake_timeout_ms: nil,
                    max_control_frames_per_second: nil, max_concurrent_calls: nil, compression: nil,
                    server_args: {}, interceptors: [], connect_md_proc: nil, poll_period: nil,
-                   max_waiting_requests: nil, pool_keep_alive: nil, # rubocop:disable Lint/UnusedMethodArgument
+                   max_waiting_requests: nil, pool_keep_alive: 5, # rubocop:disable Lint/UnusedMethodArgument
                    **management)
       raise ArgumentError, "pool_size must be a positive Integer" unless pool_size.is_a?(Integer) && pool_size.positive?
       unless connect_md_proc.nil? || connect_md_proc.respond_to?(:call)
@@ -395,9 +395,12 @@ module SwiftGRPC
       unless poll_period.nil? || (poll_period.is_a?(Numeric) && poll_period >= 0)
         raise ArgumentError, "poll_period must be a number of seconds >= 0"
       end
+      unless pool_keep_alive.is_a?(Numeric) && pool_keep_alive >= 0
+        raise ArgumentError, "pool_keep_alive must be a number of seconds >= 0"
+      end
 
       @poll_period = poll_period
-      @state = ServerState.new(pool_size, Interceptors.new(interceptors), connect_md_proc)
+      @state = ServerState.new(pool_size, Interceptors.new(interceptors), connect_md_proc, pool_keep_alive)
       { Native::OPT_MAX_RECV_MESSAGE_SIZE => max_receive_message_size,
         Native::OPT_MAX_SEND_MESSAGE_SIZE => max_send_message_size,
         Native::OPT_MAX_CONCURRENT_STREAMS => max_concurrent_streams,
@@ -599,8 +602,9 @@ module SwiftGRPC
 
     attr_reader :handle, :lock, :started, :stopping, :stopped
 
-    def initialize(pool_size, interceptors = Interceptors.new([]), connect_md_proc = nil)
+    def initialize(pool_size, interceptors = Interceptors.new([]), connect_md_proc = nil, keep_alive = 5)
       @interceptors = interceptors
+      @keep_alive = keep_alive
       @connect_md_proc = connect_md_proc
       out = FFI::MemoryPointer.new(:uint64)
       NativeError.check(Native.swiftgrpc_server_create(Runtime.handle, out), "swiftgrpc_server_create")
@@ -737,7 +741,7 @@ module SwiftGRPC
         Native.swiftgrpc_queue_shutdown(@queue)
         @lock.synchronize do
           @wake.broadcast
-          deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
+          deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + @keep_alive
           # only the threads waiting on the queue: a handler still running is not waited for
           while wait && @listening.positive?
             left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
