@@ -63,10 +63,6 @@ module SwiftGRPC
   # The interceptors of one server or stub.
   # @api private
   class Interceptors
-    KINDS = { Native::KIND_UNARY => :request_response, Native::KIND_CLIENT_STREAMING => :client_streamer,
-              Native::KIND_SERVER_STREAMING => :server_streamer,
-              Native::KIND_BIDI_STREAMING => :bidi_streamer }.freeze
-
     # @param list [Array<Interceptor>] swiftgrpc's or the grpc gem's interceptors
     # @raise [TypeError] for anything else (the gem raises its DescendantError)
     def initialize(list)
