@@ -3,7 +3,7 @@
 # one is missing, after apt-get update) and PyPI packages (pip skips what is installed).
 set -euo pipefail
 packages=(cmake pkg-config make gcc g++ libnghttp2-dev libssl-dev zlib1g-dev openssl nghttp2-client nghttp2-server nghttp2-proxy haproxy python3-pip
-          ruby ruby-ffi ruby-grpc ruby-google-protobuf ruby-grpc-tools ruby-minitest ruby-dev libffi-dev curl
+          ruby ruby-ffi ruby-grpc ruby-google-protobuf ruby-grpc-tools ruby-minitest ruby-async ruby-dev libffi-dev curl
           libgrpc++-dev procps pypy3 pypy3-venv)
 missing=()
 for p in "${packages[@]}"; do

@@ -228,7 +228,7 @@ def section_clients(cfg):
         ("C++ gRPC 1.51", "C", lambda t, n, c: [f"{b}/cpp_bench_client", t, "unary", str(n), str(c), "12"], [(64, "calls in flight")]),
         ("swiftgrpc Python", "Python", lambda t, n, c, mode="unary": py + ["swiftgrpc", t, mode, str(n), str(c), "12"], [(16, "threads"), (64, "asyncio")]),
         ("grpcio", "Python", lambda t, n, c, mode="unary": py + ["grpcio", t, mode, str(n), str(c), "12"], [(16, "threads"), (64, "asyncio")]),
-        ("swiftgrpc Ruby", "Ruby", lambda t, n, c: rb + ["swiftgrpc", t, "unary", str(n), str(c), "12"], [(16, "threads")]),
+        ("swiftgrpc Ruby", "Ruby", lambda t, n, c, mode="unary": rb + ["swiftgrpc", t, mode, str(n), str(c), "12"], [(16, "threads"), (64, "fibers")]),
         ("grpc gem 1.51", "Ruby", lambda t, n, c: rb + ["grpc", t, "unary", str(n), str(c), "12"], [(16, "threads")]),
     ]
     results = []
@@ -239,7 +239,8 @@ def section_clients(cfg):
             lat = [run_client(cmd(target, lat_n, 1)) for _ in range(cfg.runs)]
             row = {"client": name, "group": group, "latency": median_by(lat, "p50_us"), "throughput": {}}
             for conc, how in conc_modes:
-                runs = [run_client(cmd(target, thr_n, conc, "aio") if how == "asyncio" else cmd(target, thr_n, conc))
+                mode = {"asyncio": "aio", "fibers": "fibers"}.get(how)  # else the program's default
+                runs = [run_client(cmd(target, thr_n, conc, mode) if mode else cmd(target, thr_n, conc))
                         for _ in range(cfg.runs)]
                 row["throughput"][f"{conc} {how}"] = median_by(runs, "calls_per_s")
             for r in [row["latency"], *row["throughput"].values()]:

@@ -226,8 +226,9 @@ class Report:
                "Each client makes 12-byte unary calls to the same server (the C host answering in "
                "its host fn, the fastest server here, so that the client is what is measured): "
                "sequential calls for latency, then calls/s with several calls in flight (threads "
-               "making blocking calls, asyncio tasks, or the library's own asynchronous calls for "
-               "C and C++). Median of the runs.", "",
+               "making blocking calls, asyncio tasks, fibers of one Ruby thread under the async "
+               "gem's scheduler (the grpc gem's calls block their thread, so it has no such mode), "
+               "or the library's own asynchronous calls for C and C++). Median of the runs.", "",
                "![client throughput](benchmarks-clients.png)", "",
                "| client | p50 µs | p99 µs | sequential calls/s | concurrent calls/s |", "|---|---:|---:|---:|---|")
         for r in self.clients:

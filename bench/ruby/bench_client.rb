@@ -3,13 +3,16 @@
 # The Ruby client of the benchmark suite, swiftgrpc or the grpc gem, with the unary mode and
 # output of bench/c/bench_client.c: N unary Get calls of SIZE bytes from CONC threads (1: one
 # thread, with p50/p99 latency). Every response is checked ("failed" counts mismatches).
-#   ruby bench/ruby/bench_client.rb swiftgrpc|grpc TARGET unary N CONC SIZE
+# Mode "fibers" (swiftgrpc only: the gem's calls block their thread): the calls come from
+# CONC fibers of one thread under the async gem's fiber scheduler.
+#   ruby bench/ruby/bench_client.rb swiftgrpc|grpc TARGET unary|fibers N CONC SIZE
 # Prints one line: RESULT {json}.
 $LOAD_PATH.unshift File.expand_path("../../bindings/ruby/lib", __dir__)
 require "json"
 impl, target, mode = ARGV[0], ARGV[1], ARGV[2]
 n, conc, size = ARGV[3..5].map { |a| Integer(a) }
-abort "unknown mode #{mode}" unless mode == "unary"
+abort "unknown mode #{mode}" unless %w[unary fibers].include?(mode)
+abort "the grpc gem has no fiber-aware calls" if mode == "fibers" && impl == "grpc"
 METHOD = "/swiftgrpc.examples.Echo/Get"
 REQ = Array.new(size) { |i| (97 + i % 26).chr }.join.b.freeze
 if impl == "grpc"
@@ -36,6 +39,16 @@ if conc == 1
   el = clock.call - t0
   result.merge!(calls_per_s: (n / el).round, p50_us: (lat[n / 2] * 1e6).round(1),
                 p99_us: (lat[(n * 0.99).to_i] * 1e6).round(1), failed: failed)
+elsif mode == "fibers"
+  require "async"
+  per = n / conc
+  failed = 0
+  t0 = clock.call
+  Async do |task|
+    Array.new(conc) { task.async { per.times { failed += 1 unless call.call == REQ } } }.each(&:wait)
+  end
+  el = clock.call - t0
+  result.merge!(calls: per * conc, fibers: conc, calls_per_s: (per * conc / el).round, failed: failed)
 else
   per = n / conc
   bad = Queue.new

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Ruby examples end to end (SWIFTGRPC_LIBRARY or the build tree provides the library):
-# the Greeter served by swiftgrpc and called by swiftgrpc and by the grpc gem; served by the
-# grpc gem and called by swiftgrpc. Messages are generated from helloworld.proto first.
+# the Greeter served by swiftgrpc and called by swiftgrpc (threads and fibers) and by the grpc
+# gem; served by the grpc gem and called by swiftgrpc. Messages are generated from helloworld.proto first.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export SWIFT_BACKTRACE=enable=no
@@ -26,10 +26,14 @@ serve
 echo "== swiftgrpc Greeter server on port $port"
 expect "Hello Ruby, from swiftgrpc" ruby greeter_client.rb "127.0.0.1:$port"
 expect "Hello Ruby, from the grpc gem" ruby greeter_client.rb "127.0.0.1:$port" --grpc
+expect "20 replies, first: Hello fiber 0, from a fiber, last: Hello fiber 19, from a fiber" \
+  ruby fiber_greeter_client.rb "127.0.0.1:$port" 20
 kill -INT $pid; wait $pid
 serve --grpc
 echo "== grpc gem Greeter server on port $port"
 expect "Hello Ruby, from swiftgrpc" ruby greeter_client.rb "127.0.0.1:$port"
+expect "20 replies, first: Hello fiber 0, from a fiber, last: Hello fiber 19, from a fiber" \
+  ruby fiber_greeter_client.rb "127.0.0.1:$port" 20
 kill -INT $pid; wait $pid || true
 
 # Code written for the grpc gem (gem_greeter_*.rb, `require "grpc"`), run unchanged on swiftgrpc

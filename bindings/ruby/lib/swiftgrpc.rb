@@ -13,6 +13,7 @@
 module SwiftGRPC
 end
 
+require "io/wait" # IO#wait_readable (a fiber scheduler's io_wait)
 require "weakref"
 
 require_relative "swiftgrpc/version"

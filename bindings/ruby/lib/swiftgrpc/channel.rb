@@ -336,16 +336,16 @@ module SwiftGRPC
       ev = nil
       begin
         loop do
-          ev = Runtime.next_event(queue, POLL_MS, out)
+          ev = Runtime.wait_event(queue, out)
           break if ev.is_a?(Event) && ev.type == Native::EVENT_CLIENT_STATUS
-          raise NativeError.new("swiftgrpc_queue_next", ev) if ev.is_a?(Integer) && ev != Native::E_TIMEOUT
+          raise NativeError.new("swiftgrpc_queue_next", ev) if ev.is_a?(Integer)
         end
       ensure
         if ev.is_a?(Event) && ev.type == Native::EVENT_CLIENT_STATUS
           Runtime.give_queue(queue)
         else # interrupted (Thread#raise, Timeout, exit): end the call, drop its queue
           Native.swiftgrpc_client_cancel(@handle, call)
-          Native.swiftgrpc_queue_destroy(queue)
+          Runtime.destroy_queue(queue)
         end
       end
       st = Status.new(ev.status_code, ev.status_message, ev.trailers, ev.metadata)
@@ -411,7 +411,7 @@ module SwiftGRPC
     def self.finalizer(channel, call, queue)
       proc do
         Native.swiftgrpc_client_cancel(channel, call)
-        Native.swiftgrpc_queue_destroy(queue)
+        Runtime.destroy_queue(queue)
       end
     end
 
@@ -574,7 +574,7 @@ module SwiftGRPC
 
         evs = nil
         begin
-          evs = Runtime.next_events(@queue, Channel::POLL_MS, @slots, @count)
+          evs = Runtime.wait_events(@queue, @slots, @count)
         ensure
           @lock.synchronize do
             @pulling = false
@@ -582,9 +582,7 @@ module SwiftGRPC
             @cv.broadcast
           end
         end
-        if evs.is_a?(Integer) && evs != Native::E_TIMEOUT
-          raise NativeError.new("swiftgrpc_queue_next_batch", evs)
-        end
+        raise NativeError.new("swiftgrpc_queue_next_batch", evs) if evs.is_a?(Integer)
       end
     rescue Exception # rubocop:disable Lint/RescueException -- interrupted: end the call
       cancel

@@ -33,7 +33,7 @@ module SwiftGRPC
     # @api private — request metadata without {REQUEST_KEY}, and the call flags it chose
     # @return [Array(Hash, Integer)]
     def self.split_call_metadata(metadata)
-      return [metadata, 0] unless metadata.is_a?(Hash)
+      return [metadata, 0] if !metadata.is_a?(Hash) || metadata.empty?
 
       key = metadata.keys.find { |k| k.to_s.downcase == REQUEST_KEY }
       return [metadata, 0] if key.nil?

@@ -205,6 +205,11 @@ module SwiftGRPC
     #                                swiftgrpc_event **out, size_t max, size_t *out_count);
     attach_function :swiftgrpc_queue_next_batch, %i[uint64 int64 pointer size_t pointer], :int,
                     blocking: true
+    # The same two functions attached again without releasing the VM lock, for takes with a
+    # zero timeout (they return at once): a fiber scheduler's wait polls with them.
+    attach_function :queue_take_now, :swiftgrpc_queue_next, %i[uint64 int64 pointer], :int
+    attach_function :queue_take_batch_now, :swiftgrpc_queue_next_batch,
+                    %i[uint64 int64 pointer size_t pointer], :int
     # int swiftgrpc_queue_fd(swiftgrpc_queue queue, int *out);
     attach_function :swiftgrpc_queue_fd, %i[uint64 pointer], :int
     # int swiftgrpc_queue_shutdown(swiftgrpc_queue queue);

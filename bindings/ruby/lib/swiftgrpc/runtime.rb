@@ -47,6 +47,7 @@ module SwiftGRPC
   # printable ASCII. Symbol keys are accepted; a repeated key gives an Array of values.
   module Metadata
     EMPTY = {}.freeze
+    NONE = [nil, 0, nil].freeze # what {encode} returns for no metadata
 
     # Reads `count` swiftgrpc_metadata entries at address `addr` from `blk`, a copy of the
     # event block that starts at address `base`.
@@ -95,11 +96,11 @@ module SwiftGRPC
     #   that must stay referenced while the library reads it; [nil, 0, nil] when empty
     # @raise [TypeError] for a key or value that is not a String or Symbol
     def self.encode(md)
-      return [nil, 0, nil] if md.nil? || md.empty?
+      return NONE if md.nil? || md.empty?
 
       pairs = []
       each_pair(md) { |k, v| pairs << [k, v] }
-      return [nil, 0, nil] if pairs.empty?
+      return NONE if pairs.empty?
 
       blob = String.new(capacity: 64 * pairs.size, encoding: Encoding::BINARY)
       offsets = pairs.map do |k, v|
@@ -146,10 +147,18 @@ module SwiftGRPC
 
   # The process-wide library runtime: created on first use, destroyed at exit after every
   # server and channel it carries. Also a pool of drained event queues for client calls.
+  #
+  # Waits for a client call's events are fiber-aware: under a fiber scheduler (Ruby >= 3.0's
+  # Fiber.scheduler, e.g. the async gem's, in a non-blocking fiber) a call waits through the
+  # scheduler on its queue's descriptor (swiftgrpc_queue_fd), so one thread runs many calls at
+  # once; elsewhere the thread waits in swiftgrpc_queue_next without the VM lock.
   module Runtime
+    SCHEDULERS = Fiber.respond_to?(:scheduler) # Ruby >= 3.0
+    POLL_MS = 250 # a thread's waits are bounded, so that Thread#raise, Timeout and Ctrl-C reach them
     @lock = Mutex.new
     @handle = nil
     @pool = []
+    @ios = {} # queue handle => IO on its descriptor, made on a fiber's first wait
     @closers = {}
     @next_closer = 0
     @loop_threads = Integer(ENV.fetch("SWIFTGRPC_LOOP_THREADS", "0"))
@@ -197,9 +206,17 @@ module SwiftGRPC
         @lock.synchronize { @pool.pop } || new_queue
       end
 
-      # Gives back a queue whose calls have all delivered their last event.
+      # Gives back a queue whose calls have all delivered their last event (destroyed if the
+      # pool is full).
       def give_queue(queue)
-        @lock.synchronize { @pool << queue if @handle && @pool.size < 64 }
+        kept = @lock.synchronize { @handle && @pool.size < 64 && @pool << queue }
+        destroy_queue(queue) unless kept
+      end
+
+      # Destroys a queue that is not pooled. Takes no lock (finalizers call it).
+      def destroy_queue(queue)
+        @ios.delete(queue)
+        Native.swiftgrpc_queue_destroy(queue)
       end
 
       # Registers a block run (once) by {shutdown} before the runtime is destroyed: servers
@@ -226,6 +243,7 @@ module SwiftGRPC
         @pid = nil
         @handle = nil
         @pool = []
+        @ios = {}
         @closers = {}
       end
 
@@ -245,6 +263,7 @@ module SwiftGRPC
           x = @handle
           @handle = nil
           @pool.clear
+          @ios.clear
           x
         end
         Native.swiftgrpc_runtime_destroy(h) if h
@@ -254,14 +273,22 @@ module SwiftGRPC
       # @return [Event, Integer] the event, or E_TIMEOUT / E_SHUTDOWN / another negative code
       def next_event(queue, timeout_ms, out = out_pointer)
         rc = Native.swiftgrpc_queue_next(queue, timeout_ms, out)
-        return rc if rc.negative?
+        rc.negative? ? rc : take_out(out)
+      end
 
-        ptr = out.read_pointer
-        begin
-          decode(ptr)
-        ensure
-          Native.swiftgrpc_event_free(ptr)
+      # Waits for the next event of `queue`, fiber-aware (see {Runtime}): under a scheduler,
+      # other fibers run meanwhile. A thread waits in slices of POLL_MS, so that Thread#raise,
+      # Timeout and Ctrl-C reach it; a fiber's wait is the scheduler's, interruptible as it is.
+      # @return [Event, Integer] the event, or a negative code other than E_TIMEOUT
+      def wait_event(queue, out = out_pointer)
+        unless scheduled?
+          loop do
+            ev = next_event(queue, POLL_MS, out)
+            return ev unless ev == Native::E_TIMEOUT
+          end
         end
+        rc = fiber_wait(queue) { Native.queue_take_now(queue, 0, out) }
+        rc.negative? ? rc : take_out(out)
       end
 
       # Takes up to `slots.size / 8` events of `queue` at once (swiftgrpc_queue_next_batch: one
@@ -271,8 +298,71 @@ module SwiftGRPC
       # @return [Array<Event>, Integer] the events, or a negative result (E_TIMEOUT, E_SHUTDOWN)
       def next_events(queue, timeout_ms, slots, count)
         rc = Native.swiftgrpc_queue_next_batch(queue, timeout_ms, slots, slots.size / 8, count)
-        return rc if rc.negative?
+        rc.negative? ? rc : take_all(slots, count)
+      end
 
+      # {wait_event} for a batch, as {next_events} takes it.
+      # @return [Array<Event>, Integer]
+      def wait_events(queue, slots, count)
+        unless scheduled?
+          loop do
+            evs = next_events(queue, POLL_MS, slots, count)
+            return evs unless evs == Native::E_TIMEOUT
+          end
+        end
+        rc = fiber_wait(queue) { Native.queue_take_batch_now(queue, 0, slots, slots.size / 8, count) }
+        rc.negative? ? rc : take_all(slots, count)
+      end
+
+      # Whether this fiber's waits go through a fiber scheduler.
+      def scheduled?
+        SCHEDULERS && !Fiber.scheduler.nil? && !Fiber.current.blocking?
+      end
+
+      # Polls with `take` (a take with a zero timeout: E_TIMEOUT while the queue is empty),
+      # waiting between polls for the queue's descriptor through the scheduler (IO#wait_readable
+      # is its io_wait; no timeout, which would cost a scheduler timer per wait). The descriptor
+      # is signalled when an event lands on the empty queue and at the queue's shutdown; it is
+      # cleared before the next poll, so no event is missed (a signal left from an event taken
+      # earlier costs one extra poll).
+      # @return [Integer] take's result: 0 or a negative code other than E_TIMEOUT
+      def fiber_wait(queue)
+        io = queue_io(queue)
+        return io if io.is_a?(Integer)
+
+        loop do
+          rc = yield
+          return rc unless rc == Native::E_TIMEOUT
+
+          io.wait_readable
+          io.read_nonblock(8, exception: false)
+        end
+      end
+
+      # @return [IO, Integer] an IO on the queue's descriptor (the library owns it: the IO never
+      #   closes it), or the error of swiftgrpc_queue_fd
+      def queue_io(queue)
+        @ios[queue] ||= begin
+          fd = FFI::MemoryPointer.new(:int)
+          rc = Native.swiftgrpc_queue_fd(queue, fd)
+          return rc if rc.negative?
+
+          IO.for_fd(fd.read_int, autoclose: false)
+        end
+      end
+
+      # The event a take left in `out`, copied and freed.
+      def take_out(out)
+        ptr = out.read_pointer
+        begin
+          decode(ptr)
+        ensure
+          Native.swiftgrpc_event_free(ptr)
+        end
+      end
+
+      # The `count` events a batch take left in `slots`, copied and freed.
+      def take_all(slots, count)
         slots.get_array_of_pointer(0, count.read(:size_t)).map do |ptr|
           decode(ptr)
         ensure
