@@ -217,7 +217,7 @@ final class ClientConnection: HTTP2Connection {
 
   private func keepaliveTick() {
     keepaliveTimer = nil
-    guard !closed, let session else { return }
+    guard !closed, session != nil else { return }
     let config = channel.config
     if !calls.isEmpty || config.keepalivePermitWithoutCalls {
       sendKeepalivePing(timeoutNanos: config.keepaliveTimeoutNanos, "keepalive ping not acknowledged; peer is gone")

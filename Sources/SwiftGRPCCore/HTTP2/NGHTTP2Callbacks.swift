@@ -56,11 +56,12 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
       return 0
     }
     nghttp2_session_callbacks_set_on_header_callback(table) {
-      _, frame, name, namelen, value, valuelen, _, ud in
+      session, frame, name, namelen, value, valuelen, _, _ in
       guard let frame, let name, let value, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)
       else { return 0 }
-      withConnection(ud) {
-        $0.session?.call(for: frame.pointee.hd.stream_id)?.receivedHeader(
+      // The hottest callback (one per header field): straight to the stream's call.
+      withCall(session, frame.pointee.hd.stream_id) {
+        $0.receivedHeader(
           name: UnsafeBufferPointer(start: name, count: namelen),
           value: UnsafeBufferPointer(start: value, count: valuelen))
       }
@@ -95,6 +96,14 @@ struct NGHTTP2Callbacks: @unchecked Sendable {
       return 0
     }
   }
+}
+
+/// Runs `body` on the call bound to `streamID` (HTTP2Session.bind), without retaining it: the
+/// connection holds its calls while they are bound, and a header callback ends none.
+@inline(__always)
+private func withCall(_ session: OpaquePointer?, _ streamID: Int32, _ body: (Call) -> Void) {
+  guard let session, let p = nghttp2_session_get_stream_user_data(session, streamID) else { return }
+  Unmanaged<Call>.fromOpaque(p)._withUnsafeGuaranteedRef(body)
 }
 
 /// Runs `body` on the session's connection without retaining it: nghttp2 calls back only from

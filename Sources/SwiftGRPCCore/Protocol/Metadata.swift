@@ -97,6 +97,8 @@ public enum MetadataValidation {
 
   /// Headers that belong to the protocol, never passed to or accepted from hosts.
   public static func isReserved(_ key: some Collection<UInt8>) -> Bool {
+    // Contiguous keys (a header from the wire, a C string): compared with memcmp.
+    if let r = key.withContiguousStorageIfAvailable(isReservedBytes) { return r }
     if key.first == UInt8(ascii: ":") { return true }
     // grpc-* belongs to the protocol, but for the rich status (google.rpc.Status), which hosts
     // set and read as a trailer (grpc-status-details-bin; gRPC's own libraries pass it through).
@@ -115,7 +117,29 @@ public enum MetadataValidation {
     }
   }
 
+  /// `isReserved` of contiguous bytes.
+  static func isReservedBytes(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
+    if key.first == UInt8(ascii: ":") { return true }
+    if key.hasPrefix("grpc-") { return !key.equals("grpc-status-details-bin") }
+    switch key.count {
+    case 2: return key.equals("te")
+    case 4: return key.equals("host")
+    case 7: return key.equals("upgrade")
+    case 10: return key.equals("connection") || key.equals("keep-alive")
+    case 12: return key.equals("content-type")
+    case 16: return key.equals("proxy-connection")
+    case 17: return key.equals("transfer-encoding")
+    default: return false
+    }
+  }
+
   public static func isBinaryKey(_ key: some BidirectionalCollection<UInt8>) -> Bool {
-    key.count > 4 && key.reversed().starts(with: "nib-".utf8)
+    guard key.count > 4 else { return false }
+    var i = key.index(key.endIndex, offsetBy: -4)
+    for b in "-bin".utf8 {
+      if key[i] != b { return false }
+      key.formIndex(after: &i)
+    }
+    return true
   }
 }

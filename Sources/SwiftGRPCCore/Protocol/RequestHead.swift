@@ -7,7 +7,8 @@ import Glibc
 struct RequestHead {
   var path = ""
   var authority = ""
-  private var httpMethod = ""
+  private var httpMethod = ""  // kept only when it is not POST, for the error
+  private var isPost = false
   /// Whether content-type was application/grpc (nil: absent).
   private var contentTypeOK: Bool?
   /// Whether te was `trailers` (nil: absent).
@@ -30,7 +31,8 @@ struct RequestHead {
       } else if name.equals(":authority") {
         authority = String(decoding: value, as: UTF8.self)
       } else if name.equals(":method") {
-        httpMethod = String(decoding: value, as: UTF8.self)
+        isPost = value.equals("POST")
+        if !isPost { httpMethod = String(decoding: value, as: UTF8.self) }
       }
       return
     }
@@ -62,7 +64,7 @@ struct RequestHead {
     guard contentTypeOK == true else {
       return .failure(.http(status: "415", Status(.internalError, "invalid gRPC content-type")))
     }
-    guard httpMethod == "POST" else {
+    guard isPost else {
       return .failure(.grpc(Status(.invalidArgument, ":method must be POST, got '\(httpMethod)'"), reservedTrailers: []))
     }
     if teOK == false {
@@ -86,6 +88,13 @@ struct RequestHead {
   }
 
   static func isGRPCContentType(_ ct: some Collection<UInt8>) -> Bool {
+    if let r = ct.withContiguousStorageIfAvailable({ b -> Bool in
+      guard b.hasPrefix("application/grpc") else { return false }
+      let n = "application/grpc".utf8.count
+      return b.count == n || b[n] == UInt8(ascii: "+") || b[n] == UInt8(ascii: ";")
+    }) {
+      return r
+    }
     let prefix = "application/grpc".utf8
     guard ct.starts(with: prefix) else { return false }
     guard let next = ct.dropFirst(prefix.count).first else { return true }
@@ -203,5 +212,10 @@ extension UnsafeBufferPointer<UInt8> {
   @inline(__always)
   func equals(_ s: StaticString) -> Bool {
     count == s.utf8CodeUnitCount && (count == 0 || memcmp(baseAddress!, s.utf8Start, count) == 0)
+  }
+
+  func hasPrefix(_ s: StaticString) -> Bool {
+    let n = s.utf8CodeUnitCount
+    return count >= n && (n == 0 || memcmp(baseAddress!, s.utf8Start, n) == 0)
   }
 }
