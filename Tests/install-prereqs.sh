@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(cmake pkg-config make gcc g++ libnghttp2-dev libssl-dev zlib1g-dev openssl nghttp2-client nghttp2-server nghttp2-proxy haproxy python3-pip
           ruby ruby-ffi ruby-grpc ruby-google-protobuf ruby-grpc-tools ruby-minitest ruby-async ruby-dev libffi-dev curl
-          libgrpc++-dev procps pypy3 pypy3-venv)
+          libgrpc++-dev procps pypy3 pypy3-venv valgrind)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

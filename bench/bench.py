@@ -354,6 +354,28 @@ def section_ffi(cfg):
     return results
 
 
+# ---- instructions per call ----------------------------------------------------------------------
+def section_instructions(cfg):
+    """Instructions the C host executes per call under callgrind (bench/instructions.sh): the
+    library's own work per call, deterministic where req/s is not."""
+    results = []
+    for name, args in [("push answered inside the host fn", ["--inline"]),
+                       ("push (host fn -> 2 worker threads)", ["--workers", "2"]),
+                       ("pull (2 threads on a queue)", ["--pull", "--workers", "2"])]:
+        log(f"== instructions: {name}")
+        cmd = ["bash", "bench/instructions.sh", str(cfg.instruction_calls)] + args
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+        m = re.search(r"instructions per call: (\d+)", p.stdout)
+        if p.returncode != 0 or not m:
+            errors.append(f"instructions {name}: exit {p.returncode}: {(p.stdout + p.stderr)[-1500:]}")
+            results.append({"server": name, "error": (p.stdout + p.stderr)[-1500:]})
+            continue
+        r = {"server": name, "calls": cfg.instruction_calls, "instructions_per_call": int(m.group(1))}
+        log(f"   {json.dumps(r)}")
+        results.append(r)
+    return results
+
+
 # ---- memory -----------------------------------------------------------------------------------
 def idle_connections(port, count):
     """Opens `count` HTTP/2 connections that send the preface and SETTINGS, waits for each server
@@ -525,6 +547,7 @@ class Config:
         self.ffi_round_trips = 20000 if q else 1000000
         self.memory_calls = 50000 if q else 1000000
         self.idle_connections = 50 if q else 1000
+        self.instruction_calls = 2000 if q else 20000
 
 
 def main():
@@ -532,14 +555,15 @@ def main():
     ap.add_argument("--bin", required=True, help="directory of the built bench programs")
     ap.add_argument("--out", required=True, help="results directory")
     ap.add_argument("--quick", action="store_true", help="everything, briefly (a smoke test)")
-    ap.add_argument("--only", default="machine,server,clients,streaming,compression,ffi,memory,tls")
+    ap.add_argument("--only", default="machine,server,clients,streaming,compression,ffi,instructions,memory,tls")
     ap.add_argument("--servers", default="", help="server section: only the servers whose name "
                     "contains this; their rows replace theirs in the existing server.json")
     a = ap.parse_args()
     cfg = Config(a)
     os.makedirs(a.out, exist_ok=True)
     sections = {"machine": section_machine, "server": section_server, "clients": section_clients,
-                "streaming": section_streaming, "compression": section_compression, "ffi": section_ffi, "memory": section_memory,
+                "streaming": section_streaming, "compression": section_compression, "ffi": section_ffi,
+                "instructions": section_instructions, "memory": section_memory,
                 "tls": section_tls}
     for name in a.only.split(","):
         t0 = time.monotonic()

@@ -51,6 +51,7 @@ class Report:
         self.streaming = load(results, "streaming")
         self.compression = load(results, "compression")
         self.ffi = load(results, "ffi")
+        self.instructions = load(results, "instructions")
         self.memory = load(results, "memory")
         self.tls = load(results, "tls")
         self.lines = []
@@ -321,6 +322,24 @@ class Report:
                 self.w(f"| {r['host']} | {r['path']} | {fmt(r['round_trips'])} | {fmt(r['ns_per_round_trip'])} |")
         self.w("")
 
+    def instructions_section(self):
+        if not self.instructions:
+            return
+        self.w("## Instructions per call", "",
+               "Instructions the C host's process executes per unary call (17-byte echo, h2load "
+               "-c 2 -m 16, after a warm-up), counted by valgrind's callgrind "
+               "(`bash bench/instructions.sh CALLS ARGS`): the library's work per call (nghttp2, "
+               "libc and the host included, the kernel not), the same from run to run to within a "
+               "few per mille, where req/s on this machine swings by 20 %. It is the figure to "
+               "compare two builds of the core by.", "",
+               "| C host | calls | instructions per call |", "|---|---:|---:|")
+        for r in self.instructions:
+            if "error" in r:
+                self.w(f"| {r['server']} | error | |")
+            else:
+                self.w(f"| {r['server']} | {fmt(r['calls'])} | {fmt(r['instructions_per_call'])} |")
+        self.w("")
+
     def tls_section(self):
         if not self.tls:
             return
@@ -428,6 +447,7 @@ class Report:
         self.streaming_section()
         self.compression_section()
         self.ffi_section()
+        self.instructions_section()
         self.memory_section()
         self.tls_section()
         self.plot_server()

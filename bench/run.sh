@@ -9,7 +9,7 @@
 #   bash bench/run.sh --quick    everything briefly, a smoke test (CI runs it): results and
 #                                report under build/bench-quick/, the committed ones untouched
 # Options: --no-install (skip apt/pip), --only SECTIONS (comma-separated: machine, server,
-# clients, streaming, compression, ffi, memory, tls; the report then reuses the other sections' results),
+# clients, streaming, compression, ffi, instructions, memory, tls; the report then reuses the other sections' results),
 # --servers NAME (server section: only the servers whose name contains NAME, merged into the
 # existing results).
 set -euo pipefail
