@@ -97,30 +97,19 @@ public enum MetadataValidation {
 
   /// Headers that belong to the protocol, never passed to or accepted from hosts.
   public static func isReserved(_ key: some Collection<UInt8>) -> Bool {
-    // Contiguous keys (a header from the wire, a C string): compared with memcmp.
-    if let r = key.withContiguousStorageIfAvailable(isReservedBytes) { return r }
-    if key.first == UInt8(ascii: ":") { return true }
-    // grpc-* belongs to the protocol, but for the rich status (google.rpc.Status), which hosts
-    // set and read as a trailer (grpc-status-details-bin; gRPC's own libraries pass it through).
-    if key.starts(with: "grpc-".utf8) { return !key.elementsEqual(statusDetailsKey.utf8) }
-    // By length first: most keys a server sees match none of these, and are told so by one
-    // comparison of their length.
-    switch key.count {
-    case 2: return key.elementsEqual("te".utf8)
-    case 4: return key.elementsEqual("host".utf8)
-    case 7: return key.elementsEqual("upgrade".utf8)
-    case 10: return key.elementsEqual("connection".utf8) || key.elementsEqual("keep-alive".utf8)
-    case 12: return key.elementsEqual("content-type".utf8)
-    case 16: return key.elementsEqual("proxy-connection".utf8)
-    case 17: return key.elementsEqual("transfer-encoding".utf8)
-    default: return false
-    }
+    // Keys from the wire and C strings are contiguous (compared with memcmp); others are copied.
+    key.withContiguousStorageIfAvailable(isReservedBytes)
+      ?? Array(key).withUnsafeBufferPointer(isReservedBytes)
   }
 
   /// `isReserved` of contiguous bytes.
   static func isReservedBytes(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
     if key.first == UInt8(ascii: ":") { return true }
+    // grpc-* belongs to the protocol, but for the rich status (google.rpc.Status), which hosts
+    // set and read as a trailer (grpc-status-details-bin; gRPC's own libraries pass it through).
     if key.hasPrefix("grpc-") { return !key.equals("grpc-status-details-bin") }
+    // By length first: most keys a server sees match none of these, and are told so by one
+    // comparison of their length.
     switch key.count {
     case 2: return key.equals("te")
     case 4: return key.equals("host")

@@ -87,18 +87,12 @@ struct RequestHead {
     return .success(nanos)
   }
 
-  static func isGRPCContentType(_ ct: some Collection<UInt8>) -> Bool {
-    if let r = ct.withContiguousStorageIfAvailable({ b -> Bool in
-      guard b.hasPrefix("application/grpc") else { return false }
-      let n = "application/grpc".utf8.count
-      return b.count == n || b[n] == UInt8(ascii: "+") || b[n] == UInt8(ascii: ";")
-    }) {
-      return r
-    }
-    let prefix = "application/grpc".utf8
-    guard ct.starts(with: prefix) else { return false }
-    guard let next = ct.dropFirst(prefix.count).first else { return true }
-    return next == UInt8(ascii: "+") || next == UInt8(ascii: ";")
+  /// `application/grpc`, alone or followed by `+…` or `;…`.
+  static func isGRPCContentType(_ ct: UnsafeBufferPointer<UInt8>) -> Bool {
+    let prefix: StaticString = "application/grpc"
+    guard ct.hasPrefix(prefix) else { return false }
+    let n = prefix.utf8CodeUnitCount
+    return ct.count == n || ct[n] == UInt8(ascii: "+") || ct[n] == UInt8(ascii: ";")
   }
 }
 
