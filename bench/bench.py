@@ -356,21 +356,28 @@ def section_ffi(cfg):
 
 # ---- instructions per call ----------------------------------------------------------------------
 def section_instructions(cfg):
-    """Instructions the C host executes per call under callgrind (bench/instructions.sh): the
-    library's own work per call, deterministic where req/s is not."""
+    """Instructions a server's process executes per call under callgrind (bench/instructions.sh):
+    the C hosts (the library's own work) and the Python and Ruby servers (the binding's work on
+    top), deterministic where req/s is not."""
     results = []
-    for name, args in [("push answered inside the host fn", ["--inline"]),
-                       ("push (host fn -> 2 worker threads)", ["--workers", "2"]),
-                       ("pull (2 threads on a queue)", ["--pull", "--workers", "2"])]:
+    py, rb = [sys.executable, "bench/python/echo_server.py", "swiftgrpc"], ["ruby", "bench/ruby/echo_server.rb"]
+    # The binding servers are slower under callgrind: a quarter of the calls.
+    for name, args, calls in [
+            ("C host, push answered inside the host fn", ["--inline"], cfg.instruction_calls),
+            ("C host, push (host fn -> 2 worker threads)", ["--workers", "2"], cfg.instruction_calls),
+            ("C host, pull (2 threads on a queue)", ["--pull", "--workers", "2"], cfg.instruction_calls),
+            ("Python, sync API", py + ["sync"], cfg.instruction_calls // 4),
+            ("Python, asyncio API", py + ["aio"], cfg.instruction_calls // 4),
+            ("Ruby (pull: SwiftGRPC::Server)", rb + ["swiftgrpc", "32"], cfg.instruction_calls // 4)]:
         log(f"== instructions: {name}")
-        cmd = ["bash", "bench/instructions.sh", str(cfg.instruction_calls)] + args
+        cmd = ["bash", "bench/instructions.sh", str(calls)] + args
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
         m = re.search(r"instructions per call: (\d+)", p.stdout)
         if p.returncode != 0 or not m:
             errors.append(f"instructions {name}: exit {p.returncode}: {(p.stdout + p.stderr)[-1500:]}")
             results.append({"server": name, "error": (p.stdout + p.stderr)[-1500:]})
             continue
-        r = {"server": name, "calls": cfg.instruction_calls, "instructions_per_call": int(m.group(1))}
+        r = {"server": name, "calls": calls, "instructions_per_call": int(m.group(1))}
         log(f"   {json.dumps(r)}")
         results.append(r)
     return results

@@ -4,7 +4,10 @@
 # swings by 20 %. It measures the library's work per call, not wake-ups and syscalls: use it to
 # compare two builds of the core, and bench/run.sh for speed.
 #   usage: bench/instructions.sh [CALLS] [SERVER ARGS...]   (default: 20000 --inline)
-# The server (build/bench/bench_server, built by bench/run.sh) serves a 2000-call warm-up, then
+# SERVER ARGS are bench_server's options (build/bench/bench_server, built by bench/run.sh) or a
+# whole server command that prints "listening on PORT", e.g.
+#   bench/instructions.sh 5000 python3 bench/python/echo_server.py swiftgrpc sync
+# (valgrind follows the pyenv shim's exec). The server serves a 2000-call warm-up, then
 # CALLS h2load calls (-c 2 -m 16, 17-byte echo) with instrumentation on; every call must
 # succeed. Prints "instructions per call: N"; with CALLGRIND_OUT=FILE keeps the profile
 # (callgrind_annotate FILE shows where they go).
@@ -18,10 +21,13 @@ work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 printf '\0\0\0\0\014abcdefghijkl' > "$work/body"
 out=${CALLGRIND_OUT:-$work/callgrind.out}
-SWIFT_BACKTRACE=enable=no valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
-  build/bench/bench_server "$@" > "$work/server.log" 2>&1 &
+# SERVER ARGS that start with an option are bench_server's; otherwise they are a whole command
+# that prints "listening on PORT" (bench/python/echo_server.py, bench/ruby/echo_server.rb).
+case "$1" in -*) set -- build/bench/bench_server "$@" ;; esac
+SWIFT_BACKTRACE=enable=no valgrind --tool=callgrind --trace-children=yes --instr-atstart=no --callgrind-out-file="$out" \
+  "$@" > "$work/server.log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do grep -q "listening on" "$work/server.log" && break; sleep 0.1; done
+for _ in $(seq 1200); do grep -q "listening on" "$work/server.log" && break; sleep 0.1; done
 port=$(grep -o "listening on [0-9]*" "$work/server.log" | awk '{print $3}')
 [ -n "$port" ] || { cat "$work/server.log" >&2; exit 1; }
 load() {
@@ -36,7 +42,9 @@ callgrind_control -i off "$pid" > /dev/null 2>&1
 echo "$result" | grep -q "$calls succeeded" || { echo "$result" >&2; exit 1; }
 data=$(echo "$result" | sed -n 's/.*(\([0-9]*\)) data.*/\1/p')
 [ "$data" = "$((calls * 17))" ] || { echo "DATA bytes $data, want $((calls * 17))" >&2; exit 1; }
-kill -INT "$pid"
+# bench_server stops on SIGINT; a Python or Ruby server is ended by SIGTERM (callgrind still
+# writes its counts).
+case "$1" in build/bench/bench_server) kill -INT "$pid" ;; *) kill -TERM "$pid" ;; esac
 wait "$pid" 2>/dev/null || true
-collected=$(grep -o "Collected : [0-9]*" "$work/server.log" | awk '{print $3}')
+collected=$(grep -o "Collected : [0-9]*" "$work/server.log" | awk '{n += $3} END {print n}')
 echo "instructions per call: $((collected / calls))"

@@ -326,13 +326,15 @@ class Report:
         if not self.instructions:
             return
         self.w("## Instructions per call", "",
-               "Instructions the C host's process executes per unary call (17-byte echo, h2load "
+               "Instructions a server's process executes per unary call (17-byte echo, h2load "
                "-c 2 -m 16, after a warm-up), counted by valgrind's callgrind "
-               "(`bash bench/instructions.sh CALLS ARGS`): the library's work per call (nghttp2, "
-               "libc and the host included, the kernel not), the same from run to run to within a "
-               "few per mille, where req/s on this machine swings by 20 %. It is the figure to "
-               "compare two builds of the core by.", "",
-               "| C host | calls | instructions per call |", "|---|---:|---:|")
+               "(`bash bench/instructions.sh CALLS ARGS`): nghttp2, libc and the host included, "
+               "the kernel not. The same from run to run to within about 1 %, where req/s on this "
+               "machine swings by 20 %: the figure to compare two builds by. The C hosts show the "
+               "library's own work; the Python and Ruby servers the binding's work on top of it "
+               "(callgrind runs one thread at a time, so the binding's batches are larger than in "
+               "a real run).", "",
+               "| server | calls | instructions per call |", "|---|---:|---:|")
         for r in self.instructions:
             if "error" in r:
                 self.w(f"| {r['server']} | error | |")

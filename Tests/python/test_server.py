@@ -1,5 +1,6 @@
 """The swiftgrpc server, called by grpcio clients: exception mapping, context API, limits,
 shutdown, bad input."""
+import socket
 import sys
 import threading
 import time
@@ -291,3 +292,56 @@ def test_every_cancellation_reaches_its_handler():
     finally:
         sys.setswitchinterval(interval)
         s.stop(None).wait()
+
+
+def test_a_slow_handler_does_not_hold_the_calls_that_arrived_with_it():
+    # One write carries a call whose handler blocks and five quick ones: the worker that takes
+    # them as one batch runs the first, and the other five must be answered meanwhile by
+    # another worker (woken for them), not wait behind it.
+    import h2.config
+    import h2.connection
+    import h2.events
+    release = threading.Event()
+
+    def block(req, ctx):
+        release.wait(20)
+        return b"late"
+
+    s, target = _raw_server({"Block": swiftgrpc.unary_unary_rpc_method_handler(block),
+                             "Quick": swiftgrpc.unary_unary_rpc_method_handler(lambda r, c: r)})
+    host, port = target.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        streams = {}
+        for i, method in enumerate(["Block"] + ["Quick"] * 5):
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"),
+                                    (":path", f"/raw.S/{method}"), (":authority", target),
+                                    ("content-type", "application/grpc"), ("te", "trailers")])
+            conn.send_data(sid, b"\x00\x00\x00\x00\x01" + bytes([48 + i]), end_stream=True)
+            streams[sid] = method
+        sock.sendall(conn.data_to_send())  # every request in one write
+        status = {}
+        deadline = time.monotonic() + 10
+        quick = {sid for sid, m in streams.items() if m == "Quick"}
+        while not quick <= status.keys() and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            assert data, "the server closed the connection"
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.TrailersReceived):
+                    status[ev.stream_id] = dict(ev.headers).get(b"grpc-status")
+            sock.sendall(conn.data_to_send())
+        assert {sid: status.get(sid) for sid in quick} == {sid: b"0" for sid in quick}
+        assert 1 not in status  # the blocked call is still running
+        release.set()
+        while 1 not in status and time.monotonic() < deadline + 10:
+            for ev in conn.receive_data(sock.recv(65536)):
+                if isinstance(ev, h2.events.TrailersReceived):
+                    status[ev.stream_id] = dict(ev.headers).get(b"grpc-status")
+        assert status[1] == b"0"
+    finally:
+        release.set()
+        sock.close()
+        s.stop(None)

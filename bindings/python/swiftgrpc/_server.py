@@ -22,8 +22,8 @@ from typing import (Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
 from . import _native as N
 from . import _options
 from ._credentials import ServerCredentials, auth_context, peer_identities, peer_identity_key
-from ._common import (FORKED_MESSAGE, AbortError, Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
-                      build_metadata, code_int, compression_algorithm, next_event, raise_native,
+from ._common import (FORKED_MESSAGE, AbortError, Batches, Event, Metadatum, RawMetadata, RawPairs, StatusCode, UsageError, as_bytes,
+                      build_metadata, code_int, compression_algorithm, raise_native,
                       runtime, status_code, with_compression_option)
 
 from ._interceptors import NOT_FOUND, PIPELINE_FAILED, check_server_interceptors, intercept_service
@@ -45,6 +45,7 @@ def send_response(handle: int, ctx: Any, body: bytes) -> int:
     return _send_message(handle, ctx._token, body, len(body))
 _set_tag = N.swiftgrpc_call_set_tag
 _WORKER_NAME = "swiftgrpc-server-worker"
+_BATCH = 32  # events taken per wake-up by a worker
 # Response messages a streaming handler may have in flight (of SWIFTGRPC_MAX_OUTSTANDING_SENDS).
 _SEND_WINDOW = 8
 _call_read = N.swiftgrpc_call_read
@@ -643,6 +644,7 @@ class _ServerState:
         self.parked = 0
         self.wake = threading.Semaphore(0)
         self.backlog: "collections.deque[Event]" = collections.deque()
+        self.helping = False  # a worker woken (or started) for the backlog has not looked yet
         self.started = False
         self.stop_begun = False
         self.stopping = False
@@ -777,64 +779,101 @@ class _ServerState:
         t.start()
 
     def work(self) -> None:
-        q = self.queue
+        """One worker: takes a batch of events (one wake-up for many), routes the ones of calls
+        already running, and runs the new calls' handlers. Leader/follower: a worker runs a
+        handler only while another one listens on the queue; the calls of a batch beyond the
+        first wait in the backlog, with a parked (or new) worker woken to take them, so a slow
+        handler never holds the rest of its batch."""
+        batches = Batches(self.queue, _BATCH)
         lock = self.lock
+        backlog = self.backlog
+        route = self.route
         try:
+            if self._drain(True):
+                return
             while True:
                 with lock:
                     self.listening += 1
-                ev = next_event(q, -1)
+                evs = batches.next(-1)
                 with lock:
                     self.listening -= 1
-                if isinstance(ev, int):
-                    if ev == N.E_TIMEOUT:
+                if isinstance(evs, int):
+                    if evs == N.E_TIMEOUT:
                         continue
                     return
-                if ev.type != N.EVENT_CALL:
-                    if ev.type == N.EVENT_SERVER_SHUTDOWN:
+                calls = None
+                for ev in evs:
+                    t = ev.type
+                    if t == N.EVENT_CALL:
+                        if calls is None:
+                            calls = [ev]
+                        else:
+                            calls.append(ev)
+                    elif t == N.EVENT_SERVER_SHUTDOWN:
                         self.shutdown_done()
                     else:
-                        self._guarded(self.route, ev)
+                        self._guarded(route, ev)
+                if calls is None:
                     continue
-                spawn = False
+                spawn = 0
                 with lock:
-                    if self.listening == 0:  # nobody else waits on the queue: get someone
-                        if self.parked:
-                            self.parked -= 1
-                            self.wake.release()
-                        elif self.threads < self.max_workers + 1:
-                            self.threads += 1
-                            spawn = True
-                        else:  # every worker is busy: queue it and keep listening
-                            self.backlog.append(ev)
-                            continue
-                if spawn:
-                    self.spawn()
-                self._guarded(self.run_call, ev)
-                while True:
-                    with lock:
-                        if self.backlog:
-                            ev = self.backlog.popleft()
-                            park = None
-                        elif self.listening >= 2 and not self.stopping:
-                            self.parked += 1
-                            park = True
-                        else:
-                            park = False
-                    if park is None:
-                        self._guarded(self.run_call, ev)
+                    # Wanted: a worker listening in this one's place, and one for the backlog.
+                    # (No second helper while one woken for the backlog has not looked yet.)
+                    helper = len(calls) > 1 and not self.helping
+                    wanted = (self.listening == 0) + helper
+                    woken = min(wanted, self.parked)
+                    self.parked -= woken
+                    spawn = min(wanted - woken, self.max_workers + 1 - self.threads)
+                    self.threads += spawn
+                    if self.listening == 0 and woken + spawn == 0:
+                        # every worker is busy: the calls wait and this one keeps listening
+                        backlog.extend(calls)
                         continue
-                    if park:
-                        self.wake.acquire()
-                        if self.stopping:
-                            return
-                    break
+                    if len(calls) > 1:
+                        backlog.extend(calls[1:])
+                        if helper and woken + spawn == wanted:
+                            self.helping = True
+                for _ in range(woken):
+                    self.wake.release()
+                for _ in range(spawn):
+                    self.spawn()
+                self._guarded(self.run_call, calls[0])
+                if self._drain(False):
+                    return
         finally:
             with lock:
                 self.threads -= 1
                 last = self.threads == 0 and self.stopping
             if last:
                 self.release()
+
+    def _drain(self, woken: bool) -> bool:
+        """After a handler: the backlog's calls, then park (two others listen already) or go
+        back to listening. A new or woken worker looks at the backlog first. True: stopping."""
+        lock = self.lock
+        backlog = self.backlog
+        while True:
+            with lock:
+                if woken:
+                    self.helping = False
+                    woken = False
+                if backlog:
+                    ev = backlog.popleft()
+                    park = None
+                elif self.listening >= 2 and not self.stopping:
+                    self.parked += 1
+                    park = True
+                else:
+                    park = False
+            if park is None:
+                self._guarded(self.run_call, ev)
+            elif park:
+                self.wake.acquire()
+                if self.stopping:
+                    return True
+                woken = True
+            else:
+                return False
 
     def start(self) -> None:
         self.queue = self.rt.new_queue()
