@@ -94,19 +94,66 @@ class TestFibers < Minitest::Test
     ch&.close
   end
 
-  # The pool keeps 64 drained queues; the queues of calls beyond that are destroyed when their
-  # call ends (their descriptors too), not dropped: three rounds of 100 calls in flight at once
-  # leave at most the pool's descriptors behind.
+  # The pool keeps 64 drained queues for streaming calls; the queues of calls beyond that are
+  # destroyed when their call ends (their descriptors too), not dropped: three rounds of 100
+  # server-streaming calls in flight at once leave at most the pool's descriptors behind.
   def test_queues_beyond_the_pool_are_destroyed
     ch = channel(:swift)
+    stub = stub_for(:swift, :swift)
     fds = -> { Dir.children("/proc/self/fd").size }
     round = lambda do
-      reactor { |task| Array.new(100) { task.async { unary(ch, "echo").text } }.map(&:wait) }
+      reactor do |task|
+        Array.new(100) { task.async { stub.server_stream(Msg.new(text: "x", n: 2)).map(&:text) } }.map(&:wait)
+      end
     end
-    assert_equal ["echo"] * 100, round.call
+    assert_equal [%w[0 1]] * 100, round.call
     before = fds.call
-    2.times { assert_equal ["echo"] * 100, round.call }
+    2.times { assert_equal [%w[0 1]] * 100, round.call }
     assert_operator fds.call - before, :<, 20, "descriptors of queues dropped from the pool were never closed"
+  ensure
+    ch&.close
+  end
+
+  # The unary calls of one thread's fibers share one queue (and one descriptor): a hundred in
+  # flight at once open no queue beyond the thread's first.
+  def test_unary_calls_of_a_threads_fibers_share_one_queue
+    ch = channel(:swift)
+    fds = -> { Dir.children("/proc/self/fd").size }
+    keys = Array.new(100) { |i| "shared-#{i}" }
+    texts = nil
+    reactor do |task|
+      assert_equal "echo", unary(ch, "echo").text # the thread's queue, made once
+      before = fds.call # (the reactor's own descriptors are open by now)
+      calls = keys.map { |key| task.async { unary(ch, "sleep:0.3:#{key}", timeout: 30).text } }
+      keys.each { |key| assert TestServicer.wait("#{key}:started", 10), "#{key} never reached the handler" }
+      assert_operator fds.call - before, :<=, 0, "calls in flight opened queues of their own"
+      texts = calls.map(&:wait)
+    end
+    assert_equal ["slept"] * 100, texts
+    mine = reactor { SwiftGRPC::FiberCalls.current.queue }
+    other = Thread.new { reactor { SwiftGRPC::FiberCalls.current.queue } }.value
+    refute_equal mine, other, "another thread's fibers have a queue of their own"
+  ensure
+    ch&.close
+  end
+
+  # The first fiber to wait polls the shared queue for all of them; stopped, it hands polling
+  # to a fiber still waiting, whose call (and every other) is still answered.
+  def test_stopping_the_polling_fiber_leaves_the_others_answered
+    ch = channel(:swift)
+    results = nil
+    reactor do |task|
+      first = task.async { unary(ch, "sleep:30:poller-stopped", timeout: 60) }
+      assert TestServicer.wait("poller-stopped:started", 10)
+      others = Array.new(5) { |i| task.async { unary(ch, "sleep:0.2:after-#{i}", timeout: 10).text } }
+      5.times { |i| assert TestServicer.wait("after-#{i}:started", 10) }
+      first.stop
+      # (Without a fiber polling, nothing would answer them: a failure, not a hang.)
+      results = task.with_timeout(20) { others.map(&:wait) }
+    end
+    assert_equal ["slept"] * 5, results
+    assert_equal true, wait_log("poller-stopped").first, "the stopped fiber's call was not cancelled"
+    assert_equal "echo", reactor { unary(ch, "echo").text }
   ensure
     ch&.close
   end

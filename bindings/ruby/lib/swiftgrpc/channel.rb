@@ -259,7 +259,8 @@ module SwiftGRPC
 
     # @api private — starts a call; raises for bad arguments, a closed channel...
     # @return [Integer] the call handle
-    def start_call(path, kind, metadata, body, deadline, timeout, wait_for_ready, queue, credentials = nil)
+    def start_call(path, kind, metadata, body, deadline, timeout, wait_for_ready, queue, credentials = nil,
+                   tag = 0)
       raise ClosedError, "the channel to #{@target} is closed" if @closed
       raise TypeError, "the method path must be a String, not #{path.class}" unless path.is_a?(String)
       unless credentials.nil? || credentials.is_a?(CallCredentials)
@@ -272,11 +273,11 @@ module SwiftGRPC
       out = Runtime.out_handle
       flags |= Native::CALL_WAIT_FOR_READY if wait_for_ready
       if credentials
-        rc = start_call_v2(path, kind, table, count, body, deadline_ns, flags, queue, credentials, out)
+        rc = start_call_v2(path, kind, table, count, body, deadline_ns, flags, queue, credentials, tag, out)
       else
         rc = Native.swiftgrpc_client_call_start(@handle, path, kind, table, count, body,
                                                 body ? body.bytesize : 0, deadline_ns, flags,
-                                                queue, nil, nil, out)
+                                                queue, nil, tag.zero? ? nil : FFI::Pointer.new(tag), out)
       end
       keep.nil?
       return out.read_uint64 if rc.zero?
@@ -294,13 +295,13 @@ module SwiftGRPC
     private
 
     # swiftgrpc_client_call_start_v2: the call with call credentials.
-    def start_call_v2(path, kind, table, count, body, deadline_ns, flags, queue, credentials, out)
+    def start_call_v2(path, kind, table, count, body, deadline_ns, flags, queue, credentials, tag, out)
       path_buf = FFI::MemoryPointer.from_string(path)
       body_buf = body && !body.empty? ? FFI::MemoryPointer.new(:char, body.bytesize).put_bytes(0, body) : nil
       args = FFI::MemoryPointer.new(:char, Native::CALL_ARGS_SIZE)
       args.put_bytes(0, [Native::CALL_ARGS_SIZE, path_buf.address, kind, table ? table.address : 0, count,
                          body_buf ? body_buf.address : 0, body ? body.bytesize : 0, deadline_ns, flags,
-                         queue, 0, 0, credentials.handle].pack(Native::CALL_ARGS_LAYOUT))
+                         queue, 0, tag, credentials.handle].pack(Native::CALL_ARGS_LAYOUT))
       rc = Native.swiftgrpc_client_call_start_v2(@handle, args, out)
       [path_buf, body_buf].compact.each(&:free) # the library copied them
       rc
@@ -320,9 +321,24 @@ module SwiftGRPC
       nil
     end
 
-    # A unary call: one queue from the pool, waited on by this thread.
+    # A unary call: one queue from the pool, waited on by this thread; under a fiber scheduler,
+    # the thread's shared queue (see {FiberCalls}).
     # @return [Array(Status, String)] the status and the response bytes
     def unary(path, body, metadata, deadline, timeout, wait_for_ready, op, credentials)
+      ev = if Runtime.scheduled?
+             fiber_unary(path, body, metadata, deadline, timeout, wait_for_ready, op, credentials)
+           else
+             thread_unary(path, body, metadata, deadline, timeout, wait_for_ready, op, credentials)
+           end
+      st = Status.new(ev.status_code, ev.status_message, ev.trailers, ev.metadata)
+      op&.finished(st)
+      raise Error.for(st.code, st.details, st.metadata) unless st.ok?
+
+      [st, ev.message || "".b]
+    end
+
+    # @return [Event] the call's CLIENT_STATUS
+    def thread_unary(path, body, metadata, deadline, timeout, wait_for_ready, op, credentials)
       queue = Runtime.take_queue
       begin
         call = start_call(path, Native::KIND_UNARY, metadata, body, deadline, timeout, wait_for_ready,
@@ -348,11 +364,24 @@ module SwiftGRPC
           Runtime.destroy_queue(queue)
         end
       end
-      st = Status.new(ev.status_code, ev.status_message, ev.trailers, ev.metadata)
-      op&.finished(st)
-      raise Error.for(st.code, st.details, st.metadata) unless st.ok?
+      ev
+    end
 
-      [st, ev.message || "".b]
+    # @return [Event] the call's CLIENT_STATUS
+    def fiber_unary(path, body, metadata, deadline, timeout, wait_for_ready, op, credentials)
+      calls = FiberCalls.current
+      tag = calls.next_tag
+      call = start_call(path, Native::KIND_UNARY, metadata, body, deadline, timeout, wait_for_ready,
+                        calls.queue, credentials, tag)
+      op&.attach_raw(self, call)
+      ev = nil
+      begin
+        ev = calls.wait(tag) # a unary call's one event is its CLIENT_STATUS
+        raise NativeError.new("swiftgrpc_queue_next", ev) if ev.is_a?(Integer)
+      ensure
+        Native.swiftgrpc_client_cancel(@handle, call) unless ev.is_a?(Event)
+      end
+      ev
     end
   end
 

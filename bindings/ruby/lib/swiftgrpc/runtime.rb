@@ -462,6 +462,120 @@ module SwiftGRPC
     end
   end
 
+  # The unary calls of one thread's fibers under a fiber scheduler, on one shared queue: each
+  # call is started with a tag of its own, and one of the waiting fibers at a time (the poller)
+  # waits on the queue's descriptor through the scheduler, takes every event there is, and
+  # hands each to the fiber whose tag it carries (a Thread::Queue, which the scheduler knows).
+  # When the poller's own call is answered, polling passes to another waiting fiber. One
+  # descriptor wait per batch, instead of a queue, a descriptor registration and a wait per
+  # call.
+  class FiberCalls
+    POLL = Object.new.freeze # handed to a waiting fiber: it polls from now on
+    BATCH = 64
+
+    # The calling thread's (shared by its fibers: a thread variable, not the fiber-local
+    # Thread#[]), made on first use, and again in a forked child.
+    def self.current
+      t = Thread.current
+      fc = t.thread_variable_get(:swiftgrpc_fiber_calls)
+      return fc if fc && fc.pid == Process.pid
+
+      t.thread_variable_set(:swiftgrpc_fiber_calls, new)
+    end
+
+    attr_reader :queue, :pid
+
+    def initialize
+      @pid = Process.pid
+      @queue = Runtime.new_queue
+      fd = FFI::MemoryPointer.new(:int)
+      NativeError.check(Native.swiftgrpc_queue_fd(@queue, fd), "swiftgrpc_queue_fd")
+      @io = IO.for_fd(fd.read_int, autoclose: false)
+      @waiters = {} # tag => Thread::Queue of a fiber whose call is not answered yet
+      @polling = false
+      @next_tag = 0
+      @slots = FFI::MemoryPointer.new(:pointer, BATCH)
+      @count = FFI::MemoryPointer.new(:size_t)
+      ObjectSpace.define_finalizer(self, FiberCalls.destroyer(@queue, @pid))
+    end
+
+    # The queue goes with the thread (calls cannot outlive their fibers).
+    def self.destroyer(queue, pid)
+      proc { Runtime.destroy_queue(queue) if Process.pid == pid }
+    end
+
+    # @return [Integer] a tag for the next call (never 0)
+    def next_tag
+      @next_tag += 1
+    end
+
+    # Waits for the CLIENT_STATUS of the call started with `tag`. Interrupted (the fiber
+    # stopped, an exception raised into it), the call is forgotten (its events are dropped) and
+    # polling passes on; the caller cancels the call.
+    # @return [Event, Integer] the event, or the negative result of a take
+    def wait(tag)
+      fiber = Fiber.current
+      box = fiber.instance_variable_get(:@swiftgrpc_box) ||
+            fiber.instance_variable_set(:@swiftgrpc_box, Thread::Queue.new)
+      @waiters[tag] = box
+      mine = nil
+      poller = !@polling # nobody polls: this fiber does
+      @polling = true
+      begin
+        until mine
+          if poller
+            mine = poll(tag)
+          else
+            ev = box.pop
+            ev.equal?(POLL) ? poller = true : mine = ev
+          end
+        end
+        mine
+      ensure
+        @waiters.delete(tag)
+        # Interrupted, this fiber's box may still hold its event or the polling it was handed.
+        until box.empty?
+          poller = true if box.pop(true).equal?(POLL)
+        end
+        pass_polling if poller
+      end
+    end
+
+    private
+
+    # Takes events until the one of `tag` arrives; the others go to their fibers.
+    def poll(tag)
+      loop do
+        rc = Native.queue_take_batch_now(@queue, 0, @slots, BATCH, @count)
+        if rc == Native::E_TIMEOUT
+          @io.wait_readable
+          @io.read_nonblock(8, exception: false)
+          next
+        end
+        return rc if rc.negative?
+
+        mine = nil
+        Runtime.take_all(@slots, @count).each do |ev|
+          if ev.tag == tag
+            mine = ev
+          else
+            @waiters.delete(ev.tag)&.push(ev) # none: a call forgotten after an interruption
+          end
+        end
+        return mine if mine
+      end
+    end
+
+    # Polling passes to a fiber still waiting (its event not handed out yet), or ends.
+    def pass_polling
+      @waiters.each_value do |box|
+        box.push(POLL)
+        return
+      end
+      @polling = false
+    end
+  end
+
   # Process._fork (Ruby >= 3.1) is what fork, Process.fork and Kernel#fork call: the child
   # resets the runtime (see Runtime.after_fork_in_child) before any of its code runs.
   module ForkHook

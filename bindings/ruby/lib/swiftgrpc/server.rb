@@ -240,6 +240,7 @@ module SwiftGRPC
       callbacks = @state.lock.synchronize do
         @ended = code
         @done = true
+        @state.ended_cv.broadcast
         c = @callbacks
         @callbacks = nil
         c
@@ -264,9 +265,25 @@ module SwiftGRPC
 
     private
 
+    # Waits (up to 5 s) for the call's CANCELLED to set @ended.
+    def await_end
+      limit = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 5
+      @state.lock.synchronize do
+        until @ended
+          left = limit - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          break if left <= 0
+
+          @state.ended_cv.wait(@state.lock, left)
+        end
+      end
+    end
+
     def check_answer(rc, function)
       return if rc.zero?
 
+      # The library closed the call before the handler answered it: its CANCELLED event is on
+      # the way (another thread routes it); raised as the call ended, once that is known.
+      await_end if rc == Native::E_TOKEN_CLOSED
       if [Native::E_TOKEN_CLOSED, Native::E_ALREADY_COMPLETED, Native::E_UNKNOWN_TOKEN].include?(rc)
         raise_ended if @ended
         raise WrongState, "#{function}: the call is already answered"
@@ -600,7 +617,7 @@ module SwiftGRPC
     INTERNAL = StatusCodes::INTERNAL
     POLL_MS = 250 # waits on the queue are bounded, so threads stay killable (Thread#kill, exit)
 
-    attr_reader :handle, :lock, :started, :stopping, :stopped
+    attr_reader :handle, :lock, :started, :stopping, :stopped, :ended_cv
 
     def initialize(pool_size, interceptors = Interceptors.new([]), connect_md_proc = nil, keep_alive = 5)
       @interceptors = interceptors
@@ -626,6 +643,7 @@ module SwiftGRPC
       @stopped = false
       @stopped_cv = ConditionVariable.new
       @exited_cv = ConditionVariable.new
+      @ended_cv = ConditionVariable.new # a call ended (CANCELLED): see ServerCall#await_end
       @closer = Runtime.register { stop(0) }
     end
 
