@@ -380,6 +380,27 @@ def section_instructions(cfg):
         r = {"server": name, "calls": calls, "instructions_per_call": int(m.group(1))}
         log(f"   {json.dumps(r)}")
         results.append(r)
+    # Clients (bench/client_instructions.sh: two runs, start-up cancelled out) of the inline C
+    # server, in the concurrent modes of the clients section.
+    pyc, rbc = [sys.executable, "bench/python/bench_client.py", "swiftgrpc", "TARGET"], \
+        ["ruby", "bench/ruby/bench_client.rb", "swiftgrpc", "TARGET"]
+    calls = max(400, cfg.instruction_calls // 5)
+    for name, args in [("C client, 64 calls in flight", [f"{cfg.bin}/bench_client", "TARGET", "unary", "N", "64", "12"]),
+                       ("Python client, asyncio, 64 calls in flight", pyc + ["aio", "N", "64", "12"]),
+                       ("Python client, 16 threads", pyc + ["unary", "N", "16", "12"]),
+                       ("Ruby client, 64 fibers", rbc + ["fibers", "N", "64", "12"]),
+                       ("Ruby client, 16 threads", rbc + ["unary", "N", "16", "12"])]:
+        log(f"== instructions: {name}")
+        p = subprocess.run(["bash", "bench/client_instructions.sh", str(calls)] + args,
+                           capture_output=True, text=True, cwd=ROOT, timeout=1800)
+        m = re.search(r"instructions per call: (\d+)", p.stdout)
+        if p.returncode != 0 or not m:
+            errors.append(f"instructions {name}: exit {p.returncode}: {(p.stdout + p.stderr)[-1500:]}")
+            results.append({"client": name, "error": (p.stdout + p.stderr)[-1500:]})
+            continue
+        r = {"client": name, "calls": calls, "instructions_per_call": int(m.group(1))}
+        log(f"   {json.dumps(r)}")
+        results.append(r)
     return results
 
 

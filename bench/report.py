@@ -336,10 +336,23 @@ class Report:
                "a real run).", "",
                "| server | calls | instructions per call |", "|---|---:|---:|")
         for r in self.instructions:
+            if "server" not in r:
+                continue
             if "error" in r:
                 self.w(f"| {r['server']} | error | |")
             else:
                 self.w(f"| {r['server']} | {fmt(r['calls'])} | {fmt(r['instructions_per_call'])} |")
+        clients = [r for r in self.instructions if "client" in r]
+        if clients:
+            self.w("", "Clients (`bash bench/client_instructions.sh CALLS CLIENT ARGS`): the client's "
+                   "process, two runs of CALLS/4 and CALLS calls against the inline C server, the "
+                   "difference per call (start-up cancels out).", "",
+                   "| client | calls | instructions per call |", "|---|---:|---:|")
+            for r in clients:
+                if "error" in r:
+                    self.w(f"| {r['client']} | error | |")
+                else:
+                    self.w(f"| {r['client']} | {fmt(r['calls'])} | {fmt(r['instructions_per_call'])} |")
         self.w("")
 
     def tls_section(self):
