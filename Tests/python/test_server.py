@@ -295,15 +295,18 @@ def test_every_cancellation_reaches_its_handler():
 
 
 def test_a_slow_handler_does_not_hold_the_calls_that_arrived_with_it():
-    # One write carries a call whose handler blocks and five quick ones: the worker that takes
-    # them as one batch runs the first, and the other five must be answered meanwhile by
-    # another worker (woken for them), not wait behind it.
+    # One write carries three calls whose handlers block and five quick ones: the worker that
+    # takes them as one batch runs the first; the others must not wait behind it, nor behind
+    # the second or the third: each blocked handler gets a worker of its own (woken one after
+    # the other while calls wait), and the quick ones are answered meanwhile.
     import h2.config
     import h2.connection
     import h2.events
     release = threading.Event()
+    blocked = threading.Semaphore(0)
 
     def block(req, ctx):
+        blocked.release()
         release.wait(20)
         return b"late"
 
@@ -315,7 +318,7 @@ def test_a_slow_handler_does_not_hold_the_calls_that_arrived_with_it():
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         conn.initiate_connection()
         streams = {}
-        for i, method in enumerate(["Block"] + ["Quick"] * 5):
+        for i, method in enumerate(["Block"] * 3 + ["Quick"] * 5):
             sid = conn.get_next_available_stream_id()
             conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"),
                                     (":path", f"/raw.S/{method}"), (":authority", target),
@@ -334,13 +337,15 @@ def test_a_slow_handler_does_not_hold_the_calls_that_arrived_with_it():
                     status[ev.stream_id] = dict(ev.headers).get(b"grpc-status")
             sock.sendall(conn.data_to_send())
         assert {sid: status.get(sid) for sid in quick} == {sid: b"0" for sid in quick}
-        assert 1 not in status  # the blocked call is still running
+        # the three blocking handlers run at once (max_workers 4), each on a worker of its own
+        assert all(blocked.acquire(timeout=10) for _ in range(3))
+        assert not {1, 3, 5} & status.keys()  # still running
         release.set()
-        while 1 not in status and time.monotonic() < deadline + 10:
+        while not {1, 3, 5} <= status.keys() and time.monotonic() < deadline + 10:
             for ev in conn.receive_data(sock.recv(65536)):
                 if isinstance(ev, h2.events.TrailersReceived):
                     status[ev.stream_id] = dict(ev.headers).get(b"grpc-status")
-        assert status[1] == b"0"
+        assert [status.get(sid) for sid in (1, 3, 5)] == [b"0"] * 3
     finally:
         release.set()
         sock.close()

@@ -853,6 +853,7 @@ class _ServerState:
         lock = self.lock
         backlog = self.backlog
         while True:
+            spawn = False
             with lock:
                 if woken:
                     self.helping = False
@@ -860,11 +861,24 @@ class _ServerState:
                 if backlog:
                     ev = backlog.popleft()
                     park = None
+                    if backlog and not self.helping:
+                        # More wait behind this one, whose handler may be slow too: one more
+                        # worker for them. (A fast handler keeps the GIL and drains them
+                        # before the woken worker runs: then it finds nothing and parks.)
+                        if self.parked:
+                            self.parked -= 1
+                            self.helping = True
+                            self.wake.release()
+                        elif self.threads < self.max_workers + 1:
+                            self.threads += 1
+                            self.helping = spawn = True
                 elif self.listening >= 2 and not self.stopping:
                     self.parked += 1
                     park = True
                 else:
                     park = False
+            if spawn:
+                self.spawn()
             if park is None:
                 self._guarded(self.run_call, ev)
             elif park:
