@@ -120,6 +120,38 @@ class ServerTest < Minitest::Test
     others.each { |r| assert_kind_of String, r }
   end
 
+  # Calls that arrive together (the fibers of one client thread start them in one go): each
+  # one that blocks gets a pool thread of its own while the pool has them, and the quick ones
+  # are answered meanwhile. (A pool taking events in batches must keep this: a batched pool
+  # that ran a batch's calls one after another, tried, fails here.)
+  def test_a_batch_of_blocking_calls_gets_a_thread_each
+    require "async"
+    release = Queue.new
+    running = Queue.new
+    port = serve(pool_size: 4) do |s|
+      s.handle("/raw.R/Block", :unary) do |req, _call|
+        running << req
+        release.pop
+        req
+      end
+      s.handle("/raw.R/Quick", :unary) { |req, _call| req }
+    end
+    ch = SwiftGRPC::Channel.new("127.0.0.1:#{port}")
+    started = []
+    Async do |task|
+      blocks = 3.times.map { |i| task.async { ch.request_response("/raw.R/Block", "b#{i}", timeout: 20) } }
+      quick = 5.times.map { |i| task.async { ch.request_response("/raw.R/Quick", "q#{i}", timeout: 20) } }
+      assert_equal %w[q0 q1 q2 q3 q4], task.with_timeout(10) { quick.map(&:wait) }
+      # (the handlers record from the pool's threads; this fiber waits through the scheduler)
+      task.with_timeout(10) { 3.times { started << running.pop } }
+      3.times { release << true }
+      assert_equal %w[b0 b1 b2], blocks.map(&:wait)
+    end.wait
+    assert_equal %w[b0 b1 b2], started.sort
+  ensure
+    4.times { release << true }
+  end
+
   def test_saturated_small_pool_never_strands_a_call
     # 32 callers against 3 pool threads: calls wait in the backlog while threads are woken and
     # parked around them. A call left in the backlog with every thread back on the queue (a
