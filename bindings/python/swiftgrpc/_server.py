@@ -645,6 +645,7 @@ class _ServerState:
         self.wake = threading.Semaphore(0)
         self.backlog: "collections.deque[Event]" = collections.deque()
         self.helping = False  # a worker woken (or started) for the backlog has not looked yet
+        self.listen_wakes = 0  # parked workers woken to listen (counted as listening already)
         self.started = False
         self.stop_begun = False
         self.stopping = False
@@ -774,32 +775,32 @@ class _ServerState:
         except Exception:
             _LOG.exception("swiftgrpc: dispatching an event of %s failed", getattr(ev, "method", "?"))
 
-    def spawn(self) -> None:
-        t = threading.Thread(target=self.work, name=_WORKER_NAME, daemon=True)
+    def spawn(self, helper: bool = False) -> None:
+        t = threading.Thread(target=self.work, args=(helper,), name=_WORKER_NAME, daemon=True)
         t.start()
 
-    def work(self) -> None:
-        """One worker: takes a batch of events (one wake-up for many), routes the ones of calls
+    def work(self, helper: bool = False) -> None:
+        """One worker (`helper`: started for the backlog, it looks there first): takes a batch of events (one wake-up for many), routes the ones of calls
         already running, and runs the new calls' handlers. Leader/follower: a worker runs a
-        handler only while another one listens on the queue; the calls of a batch beyond the
-        first wait in the backlog, with a parked (or new) worker woken to take them, so a slow
-        handler never holds the rest of its batch."""
+        handler only while another one listens on the queue (there is always a listener to
+        route messages and cancellations); the calls of a batch beyond the first wait in the
+        backlog, with a parked (or new) worker woken for them, so a slow handler does not hold
+        the rest of its batch while workers are free. `listening` counts the workers waiting on
+        the queue or on their way there (counted by the one that sent them)."""
         batches = Batches(self.queue, _BATCH)
         lock = self.lock
         backlog = self.backlog
         route = self.route
         try:
-            if self._drain(True):
+            if helper and self._drain(True):
                 return
             while True:
-                with lock:
-                    self.listening += 1
                 evs = batches.next(-1)
-                with lock:
-                    self.listening -= 1
                 if isinstance(evs, int):
                     if evs == N.E_TIMEOUT:
-                        continue
+                        continue  # (still counted as listening)
+                    with lock:
+                        self.listening -= 1
                     return
                 calls = None
                 for ev in evs:
@@ -814,29 +815,30 @@ class _ServerState:
                     else:
                         self._guarded(route, ev)
                 if calls is None:
-                    continue
-                spawn = 0
+                    continue  # routing is quick: back to the queue, still counted
+                spawn_listener = spawn_helper = False
                 with lock:
-                    # Wanted: a worker listening in this one's place, and one for the backlog.
-                    # (No second helper while one woken for the backlog has not looked yet.)
-                    helper = len(calls) > 1 and not self.helping
-                    wanted = (self.listening == 0) + helper
-                    woken = min(wanted, self.parked)
-                    self.parked -= woken
-                    spawn = min(wanted - woken, self.max_workers + 1 - self.threads)
-                    self.threads += spawn
-                    if self.listening == 0 and woken + spawn == 0:
-                        # every worker is busy: the calls wait and this one keeps listening
-                        backlog.extend(calls)
-                        continue
+                    self.listening -= 1
+                    if self.listening == 0:  # nobody else waits on the queue: get someone
+                        if self.parked:
+                            self.parked -= 1
+                            self.listen_wakes += 1
+                            self.wake.release()
+                        elif self.threads < self.max_workers + 1:
+                            self.threads += 1
+                            spawn_listener = True
+                        else:  # every worker is busy: the calls wait, this one keeps listening
+                            backlog.extend(calls)
+                            self.listening += 1
+                            continue
+                        self.listening += 1  # on the woken (or new) worker's behalf
                     if len(calls) > 1:
                         backlog.extend(calls[1:])
-                        if helper and woken + spawn == wanted:
-                            self.helping = True
-                for _ in range(woken):
-                    self.wake.release()
-                for _ in range(spawn):
+                        spawn_helper = self._helper()
+                if spawn_listener:
                     self.spawn()
+                if spawn_helper:
+                    self.spawn(helper=True)
                 self._guarded(self.run_call, calls[0])
                 if self._drain(False):
                     return
@@ -847,9 +849,26 @@ class _ServerState:
             if last:
                 self.release()
 
+    def _helper(self) -> bool:
+        """Under the lock, with calls in the backlog: one more worker for them (a parked one
+        woken, or a new one counted: True, the caller starts it), unless one is on its way."""
+        if self.helping:
+            return False
+        if self.parked:
+            self.parked -= 1
+            self.helping = True
+            self.wake.release()
+        elif self.threads < self.max_workers + 1:
+            self.threads += 1
+            self.helping = True
+            return True
+        return False
+
     def _drain(self, woken: bool) -> bool:
-        """After a handler: the backlog's calls, then park (two others listen already) or go
-        back to listening. A new or woken worker looks at the backlog first. True: stopping."""
+        """After a handler, or woken for the backlog (or started for it: `woken`): the
+        backlog's calls while another worker listens; then listen (counted here) if fewer than
+        two do, else park. A parked worker woken to listen was counted by its waker: it goes
+        to the queue. True: stopping."""
         lock = self.lock
         backlog = self.backlog
         while True:
@@ -858,34 +877,37 @@ class _ServerState:
                 if woken:
                     self.helping = False
                     woken = False
-                if backlog:
+                if backlog and self.listening > 0:
                     ev = backlog.popleft()
                     park = None
-                    if backlog and not self.helping:
-                        # More wait behind this one, whose handler may be slow too: one more
-                        # worker for them. (A fast handler keeps the GIL and drains them
-                        # before the woken worker runs: then it finds nothing and parks.)
-                        if self.parked:
-                            self.parked -= 1
-                            self.helping = True
-                            self.wake.release()
-                        elif self.threads < self.max_workers + 1:
-                            self.threads += 1
-                            self.helping = spawn = True
+                    if backlog:
+                        # More wait behind this one, whose handler may be slow too. (A fast
+                        # handler keeps the GIL and drains them before the woken worker runs:
+                        # then it finds nothing and parks.)
+                        spawn = self._helper()
+                elif backlog:  # nobody listens: this worker does, and one more for the calls
+                    spawn = self._helper()
+                    self.listening += 1
+                    park = False
                 elif self.listening >= 2 and not self.stopping:
                     self.parked += 1
                     park = True
                 else:
+                    self.listening += 1
                     park = False
             if spawn:
-                self.spawn()
+                self.spawn(helper=True)
             if park is None:
                 self._guarded(self.run_call, ev)
             elif park:
                 self.wake.acquire()
                 if self.stopping:
                     return True
-                woken = True
+                with lock:
+                    if self.listen_wakes:  # woken to listen (counted as listening)
+                        self.listen_wakes -= 1
+                        return False
+                woken = True  # woken for the backlog
             else:
                 return False
 
@@ -895,6 +917,7 @@ class _ServerState:
         self.started = True
         with self.lock:
             self.threads = 2
+            self.listening = 2  # counted before they start (see work)
         self.spawn()
         self.spawn()
 
