@@ -355,53 +355,48 @@ def section_ffi(cfg):
 
 
 # ---- instructions per call ----------------------------------------------------------------------
+def count_instructions(kind, name, script, calls, args, timeout):
+    """One row: `script` (bench/instructions.sh or bench/client_instructions.sh) run with CALLS
+    and ARGS; {kind: name, calls, instructions_per_call}, or {kind: name, error}."""
+    log(f"== instructions: {name}")
+    p = subprocess.run(["bash", script, str(calls)] + args, capture_output=True, text=True,
+                       cwd=ROOT, timeout=timeout)
+    m = re.search(r"instructions per call: (\d+)", p.stdout)
+    if p.returncode != 0 or not m:
+        errors.append(f"instructions {name}: exit {p.returncode}: {(p.stdout + p.stderr)[-1500:]}")
+        return {kind: name, "error": (p.stdout + p.stderr)[-1500:]}
+    r = {kind: name, "calls": calls, "instructions_per_call": int(m.group(1))}
+    log(f"   {json.dumps(r)}")
+    return r
+
+
 def section_instructions(cfg):
-    """Instructions a server's process executes per call under callgrind (bench/instructions.sh):
-    the C hosts (the library's own work) and the Python and Ruby servers (the binding's work on
-    top), deterministic where req/s is not."""
-    results = []
+    """Instructions a process executes per call under callgrind, deterministic where req/s is
+    not: the servers (bench/instructions.sh: the C hosts show the library's own work, the Python
+    and Ruby servers the binding's on top) and the clients (bench/client_instructions.sh: two
+    runs against the inline C server, start-up cancelled out, in the concurrent modes of the
+    clients section)."""
+    n = cfg.instruction_calls
     py, rb = [sys.executable, "bench/python/echo_server.py", "swiftgrpc"], ["ruby", "bench/ruby/echo_server.rb"]
-    # The binding servers are slower under callgrind: a quarter of the calls.
-    for name, args, calls in [
-            ("C host, push answered inside the host fn", ["--inline"], cfg.instruction_calls),
-            ("C host, push (host fn -> 2 worker threads)", ["--workers", "2"], cfg.instruction_calls),
-            ("C host, pull (2 threads on a queue)", ["--pull", "--workers", "2"], cfg.instruction_calls),
-            ("Python, sync API", py + ["sync"], cfg.instruction_calls // 4),
-            ("Python, asyncio API", py + ["aio"], cfg.instruction_calls // 4),
-            ("Ruby (pull: SwiftGRPC::Server)", rb + ["swiftgrpc", "32"], cfg.instruction_calls // 4)]:
-        log(f"== instructions: {name}")
-        cmd = ["bash", "bench/instructions.sh", str(calls)] + args
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
-        m = re.search(r"instructions per call: (\d+)", p.stdout)
-        if p.returncode != 0 or not m:
-            errors.append(f"instructions {name}: exit {p.returncode}: {(p.stdout + p.stderr)[-1500:]}")
-            results.append({"server": name, "error": (p.stdout + p.stderr)[-1500:]})
-            continue
-        r = {"server": name, "calls": calls, "instructions_per_call": int(m.group(1))}
-        log(f"   {json.dumps(r)}")
-        results.append(r)
-    # Clients (bench/client_instructions.sh: two runs, start-up cancelled out) of the inline C
-    # server, in the concurrent modes of the clients section.
     pyc, rbc = [sys.executable, "bench/python/bench_client.py", "swiftgrpc", "TARGET"], \
         ["ruby", "bench/ruby/bench_client.rb", "swiftgrpc", "TARGET"]
-    calls = max(400, cfg.instruction_calls // 5)
-    for name, args in [("C client, 64 calls in flight", [f"{cfg.bin}/bench_client", "TARGET", "unary", "N", "64", "12"]),
-                       ("Python client, asyncio, 64 calls in flight", pyc + ["aio", "N", "64", "12"]),
-                       ("Python client, 16 threads", pyc + ["unary", "N", "16", "12"]),
-                       ("Ruby client, 64 fibers", rbc + ["fibers", "N", "64", "12"]),
-                       ("Ruby client, 16 threads", rbc + ["unary", "N", "16", "12"])]:
-        log(f"== instructions: {name}")
-        p = subprocess.run(["bash", "bench/client_instructions.sh", str(calls)] + args,
-                           capture_output=True, text=True, cwd=ROOT, timeout=1800)
-        m = re.search(r"instructions per call: (\d+)", p.stdout)
-        if p.returncode != 0 or not m:
-            errors.append(f"instructions {name}: exit {p.returncode}: {(p.stdout + p.stderr)[-1500:]}")
-            results.append({"client": name, "error": (p.stdout + p.stderr)[-1500:]})
-            continue
-        r = {"client": name, "calls": calls, "instructions_per_call": int(m.group(1))}
-        log(f"   {json.dumps(r)}")
-        results.append(r)
-    return results
+    # The binding servers are slower under callgrind: a quarter of the calls.
+    servers = [("C host, push answered inside the host fn", ["--inline"], n),
+               ("C host, push (host fn -> 2 worker threads)", ["--workers", "2"], n),
+               ("C host, pull (2 threads on a queue)", ["--pull", "--workers", "2"], n),
+               ("Python, sync API", py + ["sync"], n // 4),
+               ("Python, asyncio API", py + ["aio"], n // 4),
+               ("Ruby (pull: SwiftGRPC::Server)", rb + ["swiftgrpc", "32"], n // 4)]
+    client_calls = max(400, n // 5)
+    clients = [("C client, 64 calls in flight", [f"{cfg.bin}/bench_client", "TARGET", "unary", "N", "64", "12"]),
+               ("Python client, asyncio, 64 calls in flight", pyc + ["aio", "N", "64", "12"]),
+               ("Python client, 16 threads", pyc + ["unary", "N", "16", "12"]),
+               ("Ruby client, 64 fibers", rbc + ["fibers", "N", "64", "12"]),
+               ("Ruby client, 16 threads", rbc + ["unary", "N", "16", "12"])]
+    return ([count_instructions("server", name, "bench/instructions.sh", calls, args, 900)
+             for name, args, calls in servers] +
+            [count_instructions("client", name, "bench/client_instructions.sh", client_calls, args, 1800)
+             for name, args in clients])
 
 
 # ---- memory -----------------------------------------------------------------------------------
