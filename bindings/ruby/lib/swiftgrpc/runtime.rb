@@ -488,9 +488,6 @@ module SwiftGRPC
     def initialize
       @pid = Process.pid
       @queue = Runtime.new_queue
-      fd = FFI::MemoryPointer.new(:int)
-      NativeError.check(Native.swiftgrpc_queue_fd(@queue, fd), "swiftgrpc_queue_fd")
-      @io = IO.for_fd(fd.read_int, autoclose: false)
       @waiters = {} # tag => Thread::Queue of a fiber whose call is not answered yet
       @polling = false
       @next_tag = 0
@@ -546,12 +543,7 @@ module SwiftGRPC
     # Takes events until the one of `tag` arrives; the others go to their fibers.
     def poll(tag)
       loop do
-        rc = Native.queue_take_batch_now(@queue, 0, @slots, BATCH, @count)
-        if rc == Native::E_TIMEOUT
-          @io.wait_readable
-          @io.read_nonblock(8, exception: false)
-          next
-        end
+        rc = Runtime.fiber_wait(@queue) { Native.queue_take_batch_now(@queue, 0, @slots, BATCH, @count) }
         return rc if rc.negative?
 
         mine = nil
