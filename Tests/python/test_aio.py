@@ -210,3 +210,34 @@ def test_import_swiftgrpc_makes_aio_available():
                           "callable(swiftgrpc.aio.server), callable(swiftgrpc.aio.insecure_channel))"],
                          capture_output=True, text=True, env=env, timeout=60)
     assert run.stdout.strip() == "True True True", run.stderr
+
+
+def test_a_shutdown_right_after_an_event_still_ends_the_queue_reader():
+    """A queue's readiness descriptor is signalled once for a STATUS and once for the shutdown
+    right after it; the reader's first look clears both and takes the STATUS. It must still see
+    the shutdown (no signal follows one): a closing channel or stopping server waited forever
+    on it before."""
+    import ctypes
+    from swiftgrpc import _native as N
+    from swiftgrpc.aio import _delivered_all, _QueueReader
+
+    async def main():
+        rt, q, ch, call = N.H(), N.H(), N.H(), N.H()
+        assert N.swiftgrpc_runtime_create(1, ctypes.byref(rt)) == 0
+        assert N.swiftgrpc_queue_create(rt.value, ctypes.byref(q)) == 0
+        got = []
+        reader = _QueueReader(asyncio.get_running_loop(), q.value, got.extend)
+        assert N.swiftgrpc_channel_create(rt.value, b"127.0.0.1:1", None, 0, ctypes.byref(ch)) == 0
+        assert N.swiftgrpc_client_call_start(ch.value, b"/a.B/C", N.KIND_UNARY, None, 0, b"x", 1,
+                                             N.DEADLINE_NONE, 0, q.value, N.HOST_FN(0), None,
+                                             ctypes.byref(call)) == 0
+        assert N.swiftgrpc_channel_destroy(ch.value) == 0  # the STATUS is queued: signalled
+        assert N.swiftgrpc_queue_shutdown(q.value) == 0  # signalled again, before the loop looks
+        try:
+            await asyncio.wait_for(_delivered_all(reader), 10)
+        finally:
+            assert N.swiftgrpc_queue_destroy(q.value) == 0
+            assert N.swiftgrpc_runtime_destroy(rt.value) == 0
+        assert [e.type for e in got] == [N.EVENT_CLIENT_STATUS]
+
+    asyncio.run(main())

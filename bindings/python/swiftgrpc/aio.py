@@ -110,10 +110,24 @@ class _QueueReader:
             return
         if len(batch) == batches.size:
             self._loop.call_soon(self._take)
+        self._hand(batch)
+
+    def _hand(self, batch: List[Event]) -> None:
         try:
             self._on_events(batch)
         except Exception:  # a broken consumer must not stop the deliveries
             _LOG.exception("swiftgrpc: an event handler failed")
+
+    def drain(self) -> None:
+        """Once the queue is shut down: hands over what is left, then ends (`done`). Needed: the
+        look that takes the events queued just before the shutdown also clears the shutdown's
+        signal, and no other signal follows."""
+        while self._fd >= 0:
+            batch = self._batches.next(0)
+            if isinstance(batch, int):  # E_SHUTDOWN (E_TIMEOUT only if it was not shut down)
+                self.detach()
+                return
+            self._hand(batch)
 
     def detach(self) -> None:
         """Stops watching (before the queue is destroyed, which closes the descriptor)."""
@@ -137,6 +151,7 @@ def _deliver(loop: asyncio.AbstractEventLoop, queue: int, on_events: Callable[[L
 async def _delivered_all(delivery: Any) -> None:
     """Waits until `delivery` (of _deliver) has handed over the last event of its shut-down queue."""
     if isinstance(delivery, _QueueReader):
+        delivery.drain()
         await delivery.done
     else:
         await asyncio.get_running_loop().run_in_executor(None, delivery.thread.join, 5)
