@@ -127,3 +127,32 @@ def test_queue_fd_signals_an_event_loop():
     assert [e.type for e in got] == [N.EVENT_CLIENT_STATUS]
     assert N.swiftgrpc_queue_destroy(q.value) == 0
     assert N.swiftgrpc_runtime_destroy(rt.value) == 0
+
+
+def test_per_call_functions_take_whole_64_bit_integers():
+    """The per-call functions' integer arguments (declared as words: _native._WORD_ARGS) reach
+    the library whole: a handle or token 2**32 past a live one is refused, never taken for the
+    one it would truncate to; the real ones work."""
+    server = RawServer()
+    q = N.H()
+    assert N.swiftgrpc_queue_create(server.rt, ctypes.byref(q)) == 0
+    assert N.swiftgrpc_register_host_queue(server.handle, b"/raw.W/Echo", N.KIND_UNARY, q.value) == 0
+    target = server.start()
+    from swiftgrpc._common import Batches
+    try:
+        with grpc.insecure_channel(target) as ch:
+            pending = ch.unary_unary("/raw.W/Echo").future(b"whole", timeout=10)
+            got = Batches(q.value).next(10_000)
+            assert [e.type for e in got] == [N.EVENT_CALL] and got[0].message == b"whole"
+            token, far = got[0].token, 1 << 32
+            assert N.swiftgrpc_call_set_tag(server.handle, token + far, 7) == N.E_UNKNOWN_TOKEN
+            assert N.swiftgrpc_call_read(server.handle + far, token) == N.E_BAD_HANDLE
+            assert f"{server.handle + far} was never issued" in N.last_error()
+            assert N.swiftgrpc_host_complete(server.handle + far, token, b"x", 1, 0, None, None, 0) \
+                == N.E_BAD_HANDLE
+            assert N.swiftgrpc_call_set_tag(server.handle, token, 7) == 0
+            assert N.swiftgrpc_host_complete(server.handle, token, b"whole", 5, 0, None, None, 0) == 0
+            assert pending.result() == b"whole"
+    finally:
+        server.close()
+        assert N.swiftgrpc_queue_destroy(q.value) == 0

@@ -262,7 +262,10 @@ def raise_native(e: N.NativeError) -> None:
 # --------------------------------------------------------------------------------------------
 # Metadata
 
-_string_at = ctypes.string_at
+_string_at = N.string_at
+# A message up to this size is copied out with the rest of its event's block and sliced off
+# (two copies of a small message are cheaper than one more foreign call).
+_SLICED_MESSAGE = 16384
 _MD_SIZE = N.METADATA_LAYOUT.size
 _md_iter = N.METADATA_LAYOUT.iter_unpack
 
@@ -402,15 +405,19 @@ class Event:
         self.tag = tag
         self.deadline_ns = deadline
         self.status_code = code
-        self.message = _string_at(msgp, msgl) if has_msg else None
         self.compressed = message_flags & N.MESSAGE_COMPRESSED != 0  # it came compressed
         if t == N.EVENT_CALL or t == N.EVENT_CREDENTIALS_REQUEST or (
                 (t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA)
                 and (mdc or trc or sml)):
             # A queued event is one block: the struct, its metadata arrays, every string, the
             # message last. One copy of what precedes the message, sliced, instead of a copy per
-            # string.
-            blk = _string_at(ptr, msgp - ptr)
+            # string; a small message (a unary request) comes in the same copy.
+            if has_msg and msgl <= _SLICED_MESSAGE:
+                blk = _string_at(ptr, msgp + msgl - ptr)
+                self.message = blk[msgp - ptr:]
+            else:
+                blk = _string_at(ptr, msgp - ptr)
+                self.message = _string_at(msgp, msgl) if has_msg else None
             if t == N.EVENT_CALL:
                 self.method = blk[mp - ptr:mp - ptr + ml].decode("utf-8", "replace")
                 self.peer = blk[pp - ptr:pp - ptr + pl].decode("utf-8", "replace")
@@ -424,10 +431,12 @@ class Event:
                 self.metadata = read_metadata(blk, ptr, mdp, mdc)
                 self.trailers = read_metadata(blk, ptr, trp, trc)
                 self.status_message = blk[smp - ptr:smp - ptr + sml].decode("utf-8", "replace")
-        elif t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA:
-            # No metadata, trailers or message text (the common OK answer): nothing to copy.
-            self.metadata = self.trailers = ()
-            self.status_message = ""
+        else:
+            self.message = _string_at(msgp, msgl) if has_msg else None
+            if t == N.EVENT_CLIENT_STATUS or t == N.EVENT_CLIENT_INITIAL_METADATA:
+                # No metadata, trailers or message text (the common OK answer): nothing to copy.
+                self.metadata = self.trailers = ()
+                self.status_message = ""
 
     @classmethod
     def local_status(cls, code: int, message: str) -> "Event":
