@@ -4,7 +4,7 @@
 # reference server (its own package, bench/peers/grpc-swift), runs every comparison
 # (bench/bench.py) and writes the report (bench/report.py).
 #
-#   bash bench/run.sh            full run (about 40 minutes on 2 cores): bench/results/*.json,
+#   bash bench/run.sh            full run (about 30 minutes on 2 cores): bench/results/*.json,
 #                                docs/BENCHMARKS.md and its plots
 #   bash bench/run.sh --quick    everything briefly, a smoke test (CI runs it): results and
 #                                report under build/bench-quick/, the committed ones untouched
