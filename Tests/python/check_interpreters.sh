@@ -41,7 +41,7 @@ for minor in 9 10 11 12 13; do
   # descriptor", SIGABRT); the peers are grpcio's, and this is not swiftgrpc's fork support.
   (cd "$work" && env -u SWIFTGRPC_LIBRARY SWIFTGRPC_TEST_INSTALLED=1 SWIFTGRPC_BUILD_DIR="$build" \
     GRPC_ENABLE_FORK_SUPPORT=0 \
-    "$venv/bin/python" -m pytest -q -p no:cacheprovider "$src/Tests/python")
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider -o faulthandler_timeout=120 "$src/Tests/python")
   ran=$((ran + 1))
 done
 [ "$ran" -gt 0 ] || { echo "no CPython 3.9-3.13 found"; exit 1; }

@@ -7,6 +7,7 @@ The request's `text` is a command:
   raise:<Exception>     -> raises that builtin exception
   sleep:<seconds>:<id>  -> sleeps until the call ends or the time passes; records
                            ("cancelled" | "finished", time_remaining at start) under <id>
+                           (started_event(<id>) is set once the handler runs)
   deadline              -> returns time_remaining() as text
   peer                  -> returns context.peer()
   auth                  -> returns the auth context (repr of peer_identity_key(), peer_identities()
@@ -32,6 +33,11 @@ _lock = threading.Lock()
 def log_event(key):
     with _lock:
         return LOG_EVENTS.setdefault(key, threading.Event())
+
+
+def started_event(key):
+    """Set once the handler of the call sleeping under `key` runs."""
+    return log_event(("started", key))
 
 
 def _status(code_name):
@@ -75,6 +81,7 @@ class Servicer(svc_pb2_grpc.SvcServicer):
             ended = threading.Event()
             context.add_callback(ended.set)
             remaining = context.time_remaining()
+            started_event(key).set()
             ended.wait(float(secs))
             LOG[key] = ("cancelled" if not context.is_active() else "finished", remaining)
             log_event(key).set()

@@ -16,7 +16,7 @@ import pytest
 import svc_pb2
 import svc_pb2_grpc
 import swiftgrpc
-from servicer import LOG, Servicer, log_event
+from servicer import LOG, Servicer, log_event, started_event
 from wiretap import WireTap
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
@@ -124,7 +124,7 @@ def test_graceful_shutdown_goes_away_in_two_steps_and_the_call_in_flight_finishe
     try:
         with grpc.insecure_channel(tap.target) as ch:
             fut = svc_pb2_grpc.SvcStub(ch).Unary.future(Msg(text=f"sleep:0.5:{key}"), timeout=10)
-            assert wait_for(lambda: tap.messages("request"))
+            assert started_event(key).wait(10)  # its handler runs when the shutdown begins
             stopped = server.stop(5)
             assert fut.result(timeout=10).text == "slept"
             assert stopped.wait(10)

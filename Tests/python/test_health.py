@@ -16,7 +16,7 @@ import svc_pb2_grpc
 import swiftgrpc
 import swiftgrpc.aio
 import swiftgrpc.health
-from servicer import Servicer
+from servicer import Servicer, started_event
 
 Req, Resp = health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse
 
@@ -98,6 +98,7 @@ def test_graceful_shutdown_says_not_serving_first_while_calls_drain():
         stream = health_pb2_grpc.HealthStub(ch).Watch(Req(service=""), timeout=20)
         assert next(stream).status == Resp.SERVING
         slow = svc_pb2_grpc.SvcStub(ch).Unary.future(svc_pb2.Msg(text=f"sleep:0.5:{key}"), timeout=10)
+        assert started_event(key).wait(10)  # in flight when the shutdown begins
         stopped = server.stop(5)
         assert next(stream).status == Resp.NOT_SERVING
         with pytest.raises(grpc.RpcError) as err:
